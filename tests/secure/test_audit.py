@@ -1,0 +1,326 @@
+"""Audit log: hash chain and anchor catch edits, deletions, insertions, reordering and truncation; no secrets."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from secure import audit
+from secure.audit import AuditEvent, AuditLog
+
+T0 = 1_800_000_000.0
+
+
+def write_log(path: Path, count: int = 6) -> None:
+    events = list(AuditEvent)
+    with AuditLog(path) as log:
+        for i in range(count):
+            log.append(events[i % len(events)], {"peer": f"192.0.2.{i}", "n": i, "ok": i % 2 == 0}, now=T0 + i)
+
+
+def lines_of(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def rewrite(path: Path, lines: list[bytes]) -> None:
+    path.write_bytes(b"".join(lines))
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    path = tmp_path / "node" / "audit.jsonl"
+    write_log(path)
+    return path
+
+
+def test_untouched_log_verifies(log_path: Path) -> None:
+    result = audit.verify(log_path)
+    assert result.ok, result
+    assert result.records == 6
+    assert result.first_bad_line is None
+    last = json.loads(lines_of(log_path)[-1])
+    assert result.head == last["hash"]
+
+
+def test_record_layout_and_hash_definition(log_path: Path) -> None:
+    first, second = (json.loads(line) for line in lines_of(log_path)[:2])
+    assert set(first) == {"seq", "time", "event", "fields", "prev", "hash"}
+    assert first["seq"] == 1 and second["seq"] == 2
+    assert first["prev"] == "0" * 64
+    assert second["prev"] == first["hash"]
+    body = {k: v for k, v in first.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    import hashlib
+
+    assert first["hash"] == hashlib.sha256(canonical).hexdigest()
+
+
+def test_empty_log_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).close()
+    assert audit.verify(path).ok
+
+
+def test_edited_field_is_reported_at_its_line(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    lines[3] = lines[3].replace(b'"peer":"192.0.2.3"', b'"peer":"192.0.2.9"')
+    rewrite(log_path, lines)
+    result = audit.verify(log_path)
+    assert not result.ok
+    assert result.first_bad_line == 4
+    assert "hash" in (result.reason or "")
+
+
+def test_edited_line_with_recomputed_hash_is_reported_at_the_next_line(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    record = json.loads(lines[2])
+    record["fields"]["peer"] = "203.0.113.1"
+    record["hash"] = audit.record_hash(record)
+    lines[2] = audit.canonical_json(record) + b"\n"
+    rewrite(log_path, lines)
+    result = audit.verify(log_path)
+    assert not result.ok and result.first_bad_line == 4
+    assert "chain" in (result.reason or "")
+
+
+def test_reformatted_line_is_reported(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    lines[1] = json.dumps(json.loads(lines[1])).encode() + b"\n"
+    rewrite(log_path, lines)
+    result = audit.verify(log_path)
+    assert not result.ok and result.first_bad_line == 2
+
+
+def test_deleted_middle_line_is_reported(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    del lines[2]
+    rewrite(log_path, lines)
+    result = audit.verify(log_path)
+    assert not result.ok
+    assert result.first_bad_line == 3
+
+
+def test_swapped_pair_is_reported(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    lines[1], lines[2] = lines[2], lines[1]
+    rewrite(log_path, lines)
+    result = audit.verify(log_path)
+    assert not result.ok
+    assert result.first_bad_line == 2
+
+
+def test_inserted_line_is_reported(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    lines.insert(4, lines[1])
+    rewrite(log_path, lines)
+    result = audit.verify(log_path)
+    assert not result.ok
+    assert result.first_bad_line == 5
+
+
+def test_truncated_tail_is_reported(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    rewrite(log_path, lines[:4])
+    result = audit.verify(log_path)
+    assert not result.ok
+    assert result.first_bad_line == 5
+    assert "truncated" in (result.reason or "")
+
+
+def test_truncated_to_empty_is_reported(log_path: Path) -> None:
+    rewrite(log_path, [])
+    result = audit.verify(log_path)
+    assert not result.ok and result.first_bad_line == 1
+
+
+def test_half_written_last_line_is_reported(log_path: Path) -> None:
+    data = log_path.read_bytes()
+    log_path.write_bytes(data[:-20])
+    result = audit.verify(log_path)
+    assert not result.ok and result.first_bad_line == 6
+
+
+def test_rewritten_last_record_is_caught_by_the_anchor(log_path: Path) -> None:
+    lines = lines_of(log_path)
+    record = json.loads(lines[-1])
+    record["fields"]["peer"] = "203.0.113.1"
+    record["hash"] = audit.record_hash(record)
+    lines[-1] = audit.canonical_json(record) + b"\n"
+    rewrite(log_path, lines)
+    result = audit.verify(log_path)
+    assert not result.ok and result.first_bad_line == 6
+    assert "anchor" in (result.reason or "")
+
+
+def test_missing_anchor_is_reported(log_path: Path) -> None:
+    audit.head_path(log_path).unlink()
+    result = audit.verify(log_path)
+    assert not result.ok and "anchor" in (result.reason or "")
+
+
+def test_one_record_beyond_the_anchor_is_a_crash_not_tampering(log_path: Path) -> None:
+    head = audit.head_path(log_path)
+    before = head.read_bytes()
+    with AuditLog(log_path) as log:
+        log.append(AuditEvent.REKEY, {"peer": "192.0.2.1"}, now=T0 + 100)
+    head.write_bytes(before)  # as if the process died between the fsynced append and the anchor write
+    result = audit.verify(log_path)
+    assert result.ok and result.unanchored == 1
+    with AuditLog(log_path) as log:
+        log.append(AuditEvent.REKEY, {"peer": "192.0.2.1"}, now=T0 + 101)
+    result = audit.verify(log_path)
+    assert result.ok and result.unanchored == 0 and result.records == 8
+
+
+def test_reopening_continues_the_chain(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        record = log.append(AuditEvent.LEGACY_USE, {"consent_id": "abcd"}, now=T0 + 50)
+    assert record.seq == 7
+    assert audit.verify(log_path).ok
+
+
+def test_two_writers_on_one_file_keep_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as first, AuditLog(path) as second:
+        for i in range(5):
+            (first if i % 2 else second).append(AuditEvent.REPLAY, {"n": i}, now=T0 + i)
+    result = audit.verify(path)
+    assert result.ok and result.records == 5
+
+
+def test_log_and_anchor_are_private_files(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "audit.jsonl"
+    write_log(path, 1)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(audit.head_path(path).stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+# ------------------------------------------------------------------------------------------ secret guard
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"key": "00ff"},
+        {"secret": "x"},
+        {"master_secret": "x"},
+        {"plaintext": "x"},
+        {"edt_plain": "x"},
+        {"EDT": "x"},
+        {"privateKey": "x"},
+        {"public_key": "x"},
+        {"psk": "x"},
+        {"prk_out": "x"},
+        {"password": "x"},
+        {"payload": "x"},
+        {"frame": {"key": "x"}},
+        {"list": [{"secret": 1}]},
+        {"fingerprint": b"\x00" * 32},
+        {"values": [1, bytearray(b"x")]},
+        {"view": memoryview(b"x")},
+    ],
+)
+def test_secret_looking_fields_are_refused_and_nothing_is_written(tmp_path: Path, fields: dict[str, object]) -> None:
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as log, pytest.raises(audit.SecretFieldError):
+        log.append(AuditEvent.INTEGRITY_FAILURE, fields, now=T0)
+    assert path.read_bytes() == b""
+
+
+def test_harmless_fields_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    fields = {
+        "peer": "192.0.2.1",
+        "fingerprint": "ab" * 32,
+        "kid": "01",
+        "esv": "SetC",
+        "epcs": ["0xDA"],
+        "count": 3,
+        "ratio": 0.5,
+        "ok": True,
+        "none": None,
+    }
+    with AuditLog(path) as log:
+        record = log.append(AuditEvent.HANDSHAKE_OK, fields, now=T0)
+    assert record.fields == fields
+    assert audit.verify(path).ok
+
+
+def test_unknown_event_type_is_refused(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "a.jsonl") as log, pytest.raises(audit.AuditError, match="unknown audit event"):
+        log.append("coffee_made", {}, now=T0)
+
+
+def test_every_event_type_of_the_design_exists() -> None:
+    assert {e.value for e in AuditEvent} == {
+        "handshake_ok",
+        "handshake_failed",
+        "replay",
+        "integrity_failure",
+        "policy_denied",
+        "downgrade_dropped",
+        "allowlist_added",
+        "allowlist_removed",
+        "consent_granted",
+        "consent_revoked",
+        "rekey",
+        "legacy_use",
+    }
+
+
+def test_unsupported_values_are_refused(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "a.jsonl") as log:
+        with pytest.raises(audit.AuditError):
+            log.append(AuditEvent.REPLAY, {"x": object()}, now=T0)
+        with pytest.raises(audit.AuditError):
+            log.append(AuditEvent.REPLAY, {"x": float("nan")}, now=T0)
+        with pytest.raises(audit.AuditError):
+            log.append(AuditEvent.REPLAY, {"x": "y" * 5000}, now=T0)
+
+
+def test_appending_after_a_corrupt_tail_is_refused(log_path: Path) -> None:
+    data = log_path.read_bytes()
+    log_path.write_bytes(data[:-20])
+    with AuditLog(log_path) as log, pytest.raises(audit.AuditError, match="incomplete"):
+        log.append(AuditEvent.REKEY, {}, now=T0)
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["peer", "reason", "count", "label", "n"]),
+            st.one_of(
+                st.integers(),
+                st.text(max_size=20),
+                st.booleans(),
+                st.none(),
+                st.floats(allow_nan=False, allow_infinity=False),
+            ),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.data(),
+)
+def test_any_single_line_deletion_is_detected(
+    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, object]], data: st.DataObject
+) -> None:
+    path = tmp_path_factory.mktemp("prop") / "audit.jsonl"
+    with AuditLog(path) as log:
+        for i, fields in enumerate(records):
+            log.append(AuditEvent.POLICY_DENIED, fields, now=T0 + i)
+    assert audit.verify(path).ok
+    lines = lines_of(path)
+    victim = data.draw(st.integers(0, len(lines) - 1))
+    del lines[victim]
+    rewrite(path, lines)
+    result = audit.verify(path)
+    assert not result.ok
+    assert result.first_bad_line == victim + 1

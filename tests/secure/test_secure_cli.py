@@ -1,0 +1,311 @@
+"""``echonet secure ...`` in-process through a parser built with ``register``, and once via a subprocess."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from secure import audit, credentials
+from secure.allowlist import AllowList
+from secure.cli import register
+from secure.policy import PolicyStore
+
+REPO = Path(__file__).resolve().parents[2]
+DEVICE_ID = "FE00007B0102030405060708090A0B0C0D"
+CONTROLLER_ID = "FE00007B00000000000000000000000001"
+
+
+def run(argv: list[str]) -> int:
+    """Build the main CLI's way (ArgumentParser + register) and dispatch like it does."""
+    parser = argparse.ArgumentParser(prog="echonet")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["secure", *argv])
+    code = args.func(args)
+    assert isinstance(code, int)
+    return code
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str], *, quiet_stdout: bool = False) -> str:
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "Traceback" not in err
+    if quiet_stdout:
+        assert captured.out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def pki(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    assert run(["init-ca", str(tmp_path / "ca"), "--maker", "00007B", "--org", "Acme"]) == 0
+    assert (
+        run(
+            [
+                "issue",
+                "--ca",
+                str(tmp_path / "ca"),
+                "--id",
+                DEVICE_ID,
+                "--maker",
+                "00007B",
+                "--out",
+                str(tmp_path / "dev"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        run(
+            [
+                "issue",
+                "--ca",
+                str(tmp_path / "ca"),
+                "--role",
+                "controller",
+                "--id",
+                CONTROLLER_ID,
+                "--out",
+                str(tmp_path / "ctl"),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    return tmp_path
+
+
+def test_init_ca_and_issue_create_private_files_with_a_valid_chain(pki: Path) -> None:
+    for directory in (pki / "ca", pki / "dev", pki / "ctl"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        for f in directory.iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    leaf = credentials.load_certificate(pki / "dev" / "node.cert.pem")
+    peer = credentials.verify_chain(
+        leaf,
+        roots=credentials.load_certificates(pki / "dev" / "trust.pem"),
+        intermediates=credentials.load_certificates(pki / "dev" / "chain.pem"),
+        now=leaf.not_valid_before_utc.timestamp() + 1,
+        role=credentials.Role.DEVICE,
+    )
+    assert peer.identity.id_number.hex().upper() == DEVICE_ID
+    assert peer.identity.maker_code.hex().upper() == "00007B"
+
+
+def test_issue_again_reuses_the_existing_key(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = credentials.spki_sha256(credentials.load_certificate(pki / "dev" / "node.cert.pem"))
+    assert run(["issue", "--ca", str(pki / "ca"), "--id", DEVICE_ID, "--out", str(pki / "dev")]) == 0
+    assert "reusing" in capsys.readouterr().out
+    assert credentials.spki_sha256(credentials.load_certificate(pki / "dev" / "node.cert.pem")) == before
+
+
+def test_fingerprint_shows_both_styles_and_the_binding(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert = credentials.load_certificate(pki / "dev" / "node.cert.pem")
+    fp = credentials.spki_sha256(cert)
+    assert run(["fingerprint", str(pki / "dev" / "node.cert.pem")]) == 0
+    out = capsys.readouterr().out
+    assert credentials.format_fingerprint(fp, "colon") in out
+    assert credentials.format_fingerprint(fp, "groups") in out
+    assert DEVICE_ID in out and "00007B" in out
+    assert run(["fingerprint", str(pki / "dev" / "node.key.pem")]) == 0
+    assert credentials.format_fingerprint(fp, "colon") in capsys.readouterr().out
+
+
+def test_enrol_and_remove_by_certificate_and_fingerprint(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert_path = pki / "dev" / "node.cert.pem"
+    fp = credentials.spki_sha256(credentials.load_certificate(cert_path))
+    allow = AllowList(pki / "ctl" / "allowlist.json")
+    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(cert_path), "--label", "heater"]) == 0
+    assert credentials.format_fingerprint(fp, "groups") in capsys.readouterr().out
+    assert allow.is_allowed(fp)
+    assert run(["remove", "--node", str(pki / "ctl"), "--fingerprint", credentials.format_fingerprint(fp)]) == 0
+    assert not allow.is_allowed(fp)
+    assert run(["enrol", "--node", str(pki / "ctl"), "--fingerprint", fp.hex()]) == 0
+    assert allow.is_allowed(fp)
+    assert run(["remove", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 0
+    assert not allow.is_allowed(fp)
+    events = [json.loads(line)["event"] for line in (pki / "ctl" / "audit.jsonl").read_text().splitlines()]
+    assert events == ["allowlist_added", "allowlist_removed"] * 2
+
+
+def test_revoke_and_publish_crl_blocks_enrolment(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert_path = pki / "dev" / "node.cert.pem"
+    assert run(["revoke", "--ca", str(pki / "ca"), str(cert_path), "--reason", "keyCompromise"]) == 0
+    assert run(["crl", "--ca", str(pki / "ca"), "--out", str(pki / "ctl")]) == 0
+    crl = credentials.load_crl(pki / "ctl" / "crl.pem")
+    assert credentials.is_revoked(crl, credentials.load_certificate(cert_path))
+    capsys.readouterr()
+    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 1
+    assert "revoked" in one_error_line(capsys)
+
+
+def test_consent_grant_shows_risk_and_version_and_needs_confirmation(
+    pki: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = [
+        "consent", "grant", "--node", str(pki / "ctl"), "--peer", "192.168.1.20", "--eoj", "027D01",
+        "--esv", "SetC", "--epc", "0xDA,0xEB", "--for", "30m", "--version", "Ver. 1.13 (as read from 0x82)",
+        "--why", "DR trial", "--who", "alice",
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "stdin", io.StringIO("no\n"))
+    assert run(argv) == 1
+    captured = capsys.readouterr()
+    assert "no authentication and no encryption" in captured.out
+    assert "Ver. 1.13 (as read from 0x82)" in captured.out
+    assert "Type 'yes'" in captured.out
+    assert "consent not granted" in captured.err
+    assert PolicyStore(pki / "ctl" / "policy.json").current().grants() == ()
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n"))
+    assert run(argv) == 0
+    (grant,) = PolicyStore(pki / "ctl" / "policy.json").current().grants()
+    assert grant.granted_by == "alice" and grant.why == "DR trial"
+    assert grant.device_version == "Ver. 1.13 (as read from 0x82)"
+    assert grant.expires_at - grant.granted_at == 1800
+    assert grant.scope.epcs == frozenset({0xDA, 0xEB}) and grant.scope.esvs == frozenset({0x61})
+    assert grant.id in capsys.readouterr().out
+
+
+def test_consent_grant_without_a_terminal_answer_is_refused(
+    pki: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    argv = ["consent", "grant", "--node", str(pki / "ctl"), "--peer", "192.168.1.20", "--eoj", "027D01",
+            "--esv", "SetC", "--for", "5m", "--version", "010D0100", "--why", "x", "--who", "a"]  # fmt: skip
+    assert run(argv) == 1
+    assert PolicyStore(pki / "ctl" / "policy.json").current().grants() == ()
+
+
+def test_consent_list_and_revoke(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    node = str(pki / "ctl")
+    argv = ["consent", "grant", "--node", node, "--peer", "192.168.1.20", "--eoj", "027D01", "--epc", "0xDA",
+            "--for", "1h", "--version", "010D0100", "--why", "DR", "--who", "alice", "--yes"]  # fmt: skip
+    assert run(argv) == 0
+    (grant,) = PolicyStore(pki / "ctl" / "policy.json").current().grants()
+    capsys.readouterr()
+    assert run(["consent", "list", "--node", node]) == 0
+    out = capsys.readouterr().out
+    assert grant.id in out and "active" in out and "ECHONET Lite Ver. 1.13" in out
+    assert run(["consent", "revoke", "--node", node, grant.id, "--who", "bob", "--why", "done"]) == 0
+    assert run(["consent", "list", "--node", node]) == 0
+    assert "no active consent grants" in capsys.readouterr().out
+    assert run(["consent", "list", "--node", node, "--all"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    result = audit.verify(pki / "ctl" / "audit.jsonl")
+    assert result.ok and result.records == 2
+
+
+def test_audit_verify_exit_codes(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert_path = pki / "dev" / "node.cert.pem"
+    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 0
+    assert run(["remove", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 0
+    log_path = pki / "ctl" / "audit.jsonl"
+    capsys.readouterr()
+    assert run(["audit", "verify", str(log_path)]) == 0
+    assert "ok, 2 record(s)" in capsys.readouterr().out
+    lines = log_path.read_bytes().splitlines(keepends=True)
+    log_path.write_bytes(lines[0].replace(b"allowlist_added", b"allowlist_removed") + lines[1])
+    assert run(["audit", "verify", str(log_path)]) == 1
+    assert one_error_line(capsys).endswith("audit.jsonl:1: hash mismatch (the record was edited)")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["issue", "--ca", "{ca}", "--id", "FE00", "--out", "{tmp}/x"],
+        ["issue", "--ca", "{ca}", "--id", DEVICE_ID, "--maker", "000005", "--out", "{tmp}/x"],
+        ["issue", "--ca", "{tmp}/nowhere", "--id", DEVICE_ID, "--out", "{tmp}/x"],
+        ["init-ca", "{ca}", "--maker", "00007B", "--org", "Again"],
+        ["init-ca", "{tmp}/ca2", "--maker", "7B", "--org", "Acme"],
+        ["fingerprint", "{tmp}/missing.pem"],
+        ["enrol", "--node", "{ctl}", "--fingerprint", "12:34"],
+        ["enrol", "--node", "{tmp}/no-node", "--fingerprint", "00" * 32],
+        ["remove", "--node", "{ctl}", "--fingerprint", "00" * 32],
+        ["revoke", "--ca", "{ca}", "{tmp}/missing.pem"],
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.300", "--eoj", "027D01", "--esv", "SetC",
+         "--for", "30m", "--version", "1", "--why", "x", "--yes"],
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D", "--esv", "SetC",
+         "--for", "30m", "--version", "1", "--why", "x", "--yes"],
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D01", "--esv", "Get",
+         "--for", "30m", "--version", "1", "--why", "x", "--yes"],
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D01", "--epc", "0x10",
+         "--for", "30m", "--version", "1", "--why", "x", "--yes"],
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D01", "--esv", "SetC",
+         "--for", "30 minutes", "--version", "1", "--why", "x", "--yes"],
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D01", "--esv", "SetC",
+         "--for", "30d", "--version", "1", "--why", "x", "--yes"],
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D01",
+         "--for", "30m", "--version", "1", "--why", "x", "--yes"],
+        ["consent", "revoke", "--node", "{ctl}", "deadbeef"],
+        ["audit", "verify", "{tmp}/missing.jsonl"],
+    ],
+)  # fmt: skip
+def test_bad_input_prints_one_clear_line_and_fails(
+    pki: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    values = {"tmp": str(pki), "ca": str(pki / "ca"), "ctl": str(pki / "ctl")}
+    assert run([a.format(**values) for a in argv]) != 0
+    line = one_error_line(capsys, quiet_stdout=True)
+    assert line.startswith("echonet secure: error: ")
+
+
+def test_consent_for_a_secure_peer_is_refused(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    PolicyStore(pki / "ctl" / "policy.json").enrol_secure("192.168.1.30", now=1.0)
+    argv = ["consent", "grant", "--node", str(pki / "ctl"), "--peer", "192.168.1.30", "--eoj", "027D01",
+            "--esv", "SetC", "--for", "5m", "--version", "1", "--why", "x", "--yes"]  # fmt: skip
+    assert run(argv) == 1
+    assert "secure" in one_error_line(capsys)
+
+
+def test_argument_errors_are_one_line_without_traceback(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        run(["issue", "--ca", str(pki / "ca")])
+    assert excinfo.value.code == 2
+    assert "required" in one_error_line(capsys)
+
+
+def test_subprocess_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -> None:
+    code = (
+        "import argparse, sys\n"
+        "from secure.cli import register\n"
+        "p = argparse.ArgumentParser(prog='echonet')\n"
+        "register(p.add_subparsers(dest='command', required=True))\n"
+        "a = p.parse_args(sys.argv[1:])\n"
+        "sys.exit(a.func(a))\n"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-c", code, "secure", "init-ca", str(tmp_path / "ca"), "--maker", "00007B", "--org", "A"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(
+        [sys.executable, "-c", code, "secure", "issue", "--ca", str(tmp_path / "ca"), "--id", "nonsense",
+         "--out", str(tmp_path / "x")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        "echonet secure: error: identification number must be 17 bytes of hex (34 hex digits), got 'nonsense'"
+    ]
+    module = subprocess.run(
+        [sys.executable, "-m", "secure.cli", "secure", "audit", "verify", str(tmp_path / "none.jsonl")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert module.returncode == 1 and "Traceback" not in module.stderr
+
+
+def test_mounted_under_the_main_echonet_cli(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    echonet_cli = pytest.importorskip("echonet.cli")
+    code = echonet_cli.main(["secure", "fingerprint", str(pki / "dev" / "node.cert.pem")])
+    assert code == 0
+    assert DEVICE_ID in capsys.readouterr().out
+    assert echonet_cli.main(["secure", "audit", "verify", str(pki / "missing.jsonl")]) == 1
+    assert one_error_line(capsys).startswith("echonet secure: error: ")
