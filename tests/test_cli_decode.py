@@ -1,0 +1,131 @@
+"""`echonet decode` and `echonet spec`: readable output, JSON, clear one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from echonet.cli import main
+
+from .conftest import ROOT
+
+SAMPLE_PCAPNG = ROOT / "examples" / "captures" / "sample.pcapng"
+SAMPLE_PCAP = ROOT / "examples" / "captures" / "sample.pcap"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_decode_hex_names_classes_properties_and_units(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "decode", "10810007027d0105ff017e01da0001d304fffffa24")
+    assert code == 0
+    assert "SetGet_Res" in out and "Storage battery" in out and "Controller" in out
+    assert "0xD3" in out and "-1500 W" in out
+
+
+def test_decode_json_is_one_object_per_frame(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "decode", "--json", "1081000105ff010ef0016201d600", "10 81 00 02 05 ff 01 0e f0 01 62 01 83 00"
+    )
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["esv"] == "Get" and first["deoj"] == "0EF001" and first["properties"][0]["epc"] == "0xD6"
+    assert json.loads(lines[1])["tid"] == 2
+
+
+def test_decode_shows_vendor_epcs_raw_and_marked(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "decode", "--json", "10810001027d0105ff017201f5020102")
+    assert code == 0
+    prop = json.loads(out)["properties"][0]
+    assert prop["value"] == "0102" and prop["name"] == "vendor-specific 0xF5"
+
+
+def test_malformed_hex_frame_gives_one_line_with_offset_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "decode", "1081000105ff01027d017201e2040000")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "offset 14" in err and "Traceback" not in err
+
+
+def test_not_hex_is_a_usage_error_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "decode", "10zz")
+    assert code == 2 and "not hex" in err
+
+
+def test_spec_prints_every_property_of_the_battery(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "spec", "0x027D")
+    assert code == 0
+    assert "Storage battery" in out and "0xD3" in out and "0xDA" in out and "0x80" in out
+
+
+def test_spec_accepts_code_without_prefix_and_names(capsys: pytest.CaptureFixture[str]) -> None:
+    for cls in ("027D", "storage battery", "storageBattery"):
+        code, out, _ = run(capsys, "spec", "--json", cls)
+        assert code == 0 and json.loads(out)["class"] == "0x027D"
+
+
+def test_spec_json_lists_size_type_and_access(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "spec", "--json", "026B")
+    assert code == 0
+    data = json.loads(out)
+    by_epc = {p["epc"]: p for p in data["properties"]}
+    assert by_epc["0xCB"]["size"] == "16" and by_epc["0xCB"]["get"] == "required"
+    assert by_epc["0xB0"]["set"] == "required"
+
+
+def test_spec_unknown_class_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "spec", "0x7777")
+    assert code == 2 and "no class" in err
+
+
+def test_pcapng_sample_decodes_every_datagram_and_reports_the_malformed_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "decode", "--pcap", str(SAMPLE_PCAPNG), "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and records
+    assert any("error" in r for r in records)
+    frames = [r for r in records if "frame" in r]
+    assert any(r["frame"]["esv"] == "Get_Res" for r in frames)
+    assert any(":" in r["src"] for r in records)  # the IPv6 exchange
+    assert all(3610 in (r["sport"], r["dport"]) for r in records)
+
+
+def test_pcap_and_pcapng_samples_decode_to_the_same_records(capsys: pytest.CaptureFixture[str]) -> None:
+    _, a, _ = run(capsys, "decode", "--pcap", str(SAMPLE_PCAPNG), "--json")
+    _, b, _ = run(capsys, "decode", "--pcap", str(SAMPLE_PCAP), "--json")
+    assert a == b
+
+
+def test_pcap_filters_narrow_the_records(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(
+        capsys, "decode", "--pcap", str(SAMPLE_PCAPNG), "--json", "--filter", "class=027D", "--filter", "esv=Get_Res"
+    )
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records and all(r["frame"]["esv"] == "Get_Res" for r in records)
+    _, out, _ = run(capsys, "decode", "--pcap", str(SAMPLE_PCAPNG), "--json", "--filter", "errors")
+    assert out and all("error" in json.loads(line) for line in out.splitlines())
+
+
+def test_pcap_missing_file_is_one_line_and_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "decode", "--pcap", str(ROOT / "no-such.pcap"))
+    assert code != 0 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_filter_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "decode", "--pcap", str(SAMPLE_PCAPNG), "--filter", "colour=red")
+    assert code == 2 and "filter" in err
+
+
+def test_python_dash_m_echonet_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "echonet", "decode", "1081000105ff010ef0016201d600"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0 and "Node profile" in result.stdout
