@@ -129,3 +129,21 @@ def test_python_dash_m_echonet_runs_the_cli() -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0 and "Node profile" in result.stdout
+
+
+def test_mra_option_adds_classes_beyond_the_built_in_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from .conftest import mra_dir
+
+    directory = str(mra_dir())
+    code, out, _ = run(capsys, "--mra", directory, "spec", "--json", "0x0130")
+    assert code == 0 and json.loads(out)["source"] == "mra"
+    # An air conditioner's operation mode 0xB0 = 0x42 (cooling) decodes once the MRA is loaded.
+    code, out, _ = run(capsys, "--mra", directory, "decode", "--json", "1081000101300105ff017201b00142")
+    assert json.loads(out)["properties"][0]["value"] == "cooling"
+
+
+def test_built_in_classes_win_over_the_mra_and_stay_marked(capsys: pytest.CaptureFixture[str]) -> None:
+    from .conftest import mra_dir
+
+    code, out, _ = run(capsys, "--mra", str(mra_dir()), "spec", "--json", "027D")
+    assert code == 0 and json.loads(out)["source"] == "builtin"
