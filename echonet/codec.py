@@ -64,8 +64,7 @@ def _truncated_header(data: bytes) -> FrameDecodeError:
             return FrameDecodeError(
                 offset,
                 field,
-                f"truncated header: {field.upper()} needs {size} byte(s) at offset {offset}, "
-                f"{max(n - offset, 0)} left",
+                f"truncated header: {field.upper()} needs {size} byte(s) at offset {offset}, {max(n - offset, 0)} left",
             )
     raise AssertionError("header is complete")  # pragma: no cover
 
@@ -76,9 +75,7 @@ def _properties(data: bytes, pos: int, count: int, n: int, what: str) -> tuple[l
     for index in range(count):
         if pos + 2 > n:
             if pos >= n:
-                raise FrameDecodeError(
-                    pos, "epc", f"truncated: {what} {index + 1} of {count} is missing (no EPC)"
-                )
+                raise FrameDecodeError(pos, "epc", f"truncated: {what} {index + 1} of {count} is missing (no EPC)")
             raise FrameDecodeError(pos + 1, "pdc", f"truncated: {what} {index + 1} of {count} has no PDC")
         pdc = data[pos + 1]
         end = pos + 2 + pdc
@@ -131,37 +128,15 @@ def _generate_decoder(opc: int | None) -> Callable[[bytes, int, tuple[EOJ, EOJ, 
         "Frame": Frame,
         "EHD1": EHD1_ECHONET_LITE,
         "SPECIFIED": _SPECIFIED,
-        "_setget": _setget_fast,
+        "_setget": _setget,
     }
     exec("\n".join(lines), namespace)
     return cast(Callable[[bytes, int, tuple[EOJ, EOJ, int, bool]], Frame | None], namespace["decoder"])
 
 
-def _setget_fast(data: bytes, pos: int, head: tuple[EOJ, EOJ, int, bool], tid: int) -> Frame | None:
-    n = len(data)
-    if pos >= n:
-        return None
-    try:
-        set_props, pos = _properties(data, 12, data[11], n, "property")
-        get_props, pos = _properties(data, pos + 1, data[pos], n, "OPCGet property")
-    except FrameDecodeError:
-        return None
-    if pos != n:
-        return None
-    return _new(
-        Frame,
-        (
-            EHD1_ECHONET_LITE,
-            _SPECIFIED,
-            tid,
-            head[0],
-            head[1],
-            head[2],
-            tuple(set_props),
-            tuple(get_props),
-            None,
-        ),
-    )
+def _setget(data: bytes, pos: int, head: tuple[EOJ, EOJ, int, bool], tid: int) -> Frame:
+    """SetGet frames are rare: the field-by-field decoder handles them (and reports their errors)."""
+    return _slow_decode(data)
 
 
 #: Unrolled decoders for small OPCs (the common case), a loop for the rest.
@@ -201,7 +176,11 @@ def _finish_setget(data: bytes, pos: int, n: int, code: int, set_props: list[Pro
     get_props, pos = _properties(data, pos + 1, data[pos], n, "OPCGet property")
     if pos != n:
         raise FrameDecodeError(pos, "trailing", f"{n - pos} trailing byte(s) after the last property")
-    return _new(
+    return _specified(data, code, set_props, get_props)
+
+
+def _specified(data: bytes, code: int, props: list[Property], get_props: list[Property]) -> Frame:
+    frame: Frame = _new(
         Frame,
         (
             EHD1_ECHONET_LITE,
@@ -210,11 +189,12 @@ def _finish_setget(data: bytes, pos: int, n: int, code: int, set_props: list[Pro
             _eoj(data[4:7]),
             _eoj(data[7:10]),
             _ESV.get(code, code),
-            tuple(set_props),
+            tuple(props),
             tuple(get_props),
             None,
         ),
     )
+    return frame
 
 
 def _slow_decode(data: bytes) -> Frame:
@@ -242,20 +222,7 @@ def _slow_decode(data: bytes) -> Frame:
         return _finish_setget(data, pos, n, code, props)
     if pos != n:
         raise FrameDecodeError(pos, "trailing", f"{n - pos} trailing byte(s) after the last property")
-    return _new(
-        Frame,
-        (
-            EHD1_ECHONET_LITE,
-            _SPECIFIED,
-            tid,
-            _eoj(data[4:7]),
-            _eoj(data[7:10]),
-            _ESV.get(code, code),
-            tuple(props),
-            (),
-            None,
-        ),
-    )
+    return _specified(data, code, props, [])
 
 
 def encode(frame: Frame) -> bytes:
@@ -296,9 +263,7 @@ def _checked_encode(frame: Frame) -> bytes:
     setget = esv in _SETGET
     if get_props and not setget:
         raise EchonetUsageError("get_properties is only for SetGet ESVs (0x6E, 0x7E, 0x5E)")
-    out = bytearray(
-        _PACK_HEADER(EHD1_ECHONET_LITE, _SPECIFIED, tid, *seoj, *deoj, esv, 0)[:-1]
-    )  # OPC follows
+    out = bytearray(_PACK_HEADER(EHD1_ECHONET_LITE, _SPECIFIED, tid, *seoj, *deoj, esv, 0)[:-1])  # OPC follows
     _append_properties(out, props, "property")
     if setget:
         _append_properties(out, get_props, "OPCGet property")
@@ -315,9 +280,7 @@ def _append_properties(out: bytearray, props: tuple[Property, ...], what: str) -
         if not isinstance(edt, bytes | bytearray | memoryview):
             raise EchonetUsageError(f"{what} EPC 0x{epc:02X}: EDT must be bytes, not {type(edt).__name__}")
         if len(edt) > 255:
-            raise EchonetUsageError(
-                f"{what} EPC 0x{epc:02X}: EDT of {len(edt)} bytes does not fit PDC (at most 255)"
-            )
+            raise EchonetUsageError(f"{what} EPC 0x{epc:02X}: EDT of {len(edt)} bytes does not fit PDC (at most 255)")
         out.append(epc)
         out.append(len(edt))
         out += edt

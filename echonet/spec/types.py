@@ -89,6 +89,20 @@ class ValueType:
             raise ValueDecodeError(f"EDT of {len(edt)} byte(s), expected {self.size_text}")
 
 
+class FixedSize(ValueType):
+    """Types whose EDT is always ``size`` bytes."""
+
+    size: int
+
+    @property
+    def min_size(self) -> int:
+        return self.size
+
+    @property
+    def max_size(self) -> int:
+        return self.size
+
+
 def _hex_edt(text: str) -> bytes:
     cleaned = text.strip().lower()
     if cleaned.startswith("0x"):
@@ -211,7 +225,7 @@ class Number(ValueType):
 
 
 @dataclass(frozen=True)
-class Enum(ValueType):
+class Enum(FixedSize):
     """A code with named values (``state`` in the Appendix). Unknown codes decode to their ``int``.
 
     ``ranges`` name whole code ranges (e.g. fault codes 0x000A-0x0013); a code in a range decodes to
@@ -223,14 +237,6 @@ class Enum(ValueType):
     read_only: frozenset[int] = frozenset()  #: codes a device reports but a controller may not set
     ranges: tuple[tuple[int, int, str], ...] = ()
     kind: str = field(default="enum", init=False)
-
-    @property
-    def min_size(self) -> int:
-        return self.size
-
-    @property
-    def max_size(self) -> int:
-        return self.size
 
     def _code_text(self, code: int) -> str:
         return f"0x{code:0{2 * self.size}X}"
@@ -299,20 +305,12 @@ class Enum(ValueType):
 
 
 @dataclass(frozen=True)
-class NumericCode(ValueType):
+class NumericCode(FixedSize):
     """A code standing for a number (``numericValue`` in the Appendix, e.g. 0x01 = x0.1)."""
 
     size: int
     values: Mapping[int, float]
     kind: str = field(default="numeric-code", init=False)
-
-    @property
-    def min_size(self) -> int:
-        return self.size
-
-    @property
-    def max_size(self) -> int:
-        return self.size
 
     def decode(self, edt: bytes) -> float | int:
         self._need_size(edt)
@@ -454,18 +452,10 @@ class BitField:
 
 
 @dataclass(frozen=True)
-class Bitmap(ValueType):
+class Bitmap(FixedSize):
     size: int
     fields: Sequence[BitField]
     kind: str = field(default="bitmap", init=False)
-
-    @property
-    def min_size(self) -> int:
-        return self.size
-
-    @property
-    def max_size(self) -> int:
-        return self.size
 
     @staticmethod
     def _shift(mask: int) -> int:
@@ -508,19 +498,11 @@ _TIME_RE = re.compile(r"^(\d{1,3}):(\d{1,2})(?::(\d{1,2}))?$")
 
 
 @dataclass(frozen=True)
-class Date(ValueType):
+class Date(FixedSize):
     """YYYY (2 bytes) MM DD, as ``"YYYY-MM-DD"``; size 3 is YYYY MM (``"YYYY-MM"``)."""
 
     size: int = 4
     kind: str = field(default="date", init=False)
-
-    @property
-    def min_size(self) -> int:
-        return self.size
-
-    @property
-    def max_size(self) -> int:
-        return self.size
 
     def decode(self, edt: bytes) -> str:
         self._need_size(edt)
@@ -553,20 +535,12 @@ class Date(ValueType):
 
 
 @dataclass(frozen=True)
-class Time(ValueType):
+class Time(FixedSize):
     """HH MM (size 2) or HH MM SS (size 3), as ``"HH:MM"`` / ``"HH:MM:SS"``; ``max_hour`` 23 unless stated."""
 
     size: int = 2
     max_hour: int = 23
     kind: str = field(default="time", init=False)
-
-    @property
-    def min_size(self) -> int:
-        return self.size
-
-    @property
-    def max_size(self) -> int:
-        return self.size
 
     def decode(self, edt: bytes) -> str:
         self._need_size(edt)
@@ -598,19 +572,11 @@ class Time(ValueType):
 
 
 @dataclass(frozen=True)
-class DateTime(ValueType):
+class DateTime(FixedSize):
     """YYYY (2) MM DD hh mm ss (7 bytes) or without seconds (6 bytes), as ``"YYYY-MM-DDThh:mm[:ss]"``."""
 
     size: int = 7
     kind: str = field(default="date-time", init=False)
-
-    @property
-    def min_size(self) -> int:
-        return self.size
-
-    @property
-    def max_size(self) -> int:
-        return self.size
 
     def decode(self, edt: bytes) -> str:
         self._need_size(edt)
