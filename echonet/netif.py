@@ -1,0 +1,347 @@
+"""Network interfaces: list them, select one by name or address, and diagnose what breaks ECHONET Lite multicast.
+
+``netifaces`` (the ``netifaces-plus`` distribution) is imported lazily, on the first call that needs it. Linux
+details (routes, rp_filter, interface flags) are read from ``/proc`` and ``/sys``; the paths can be pointed
+elsewhere so that :func:`diagnose` is testable with fabricated files. Nothing here prints: findings come back as
+data (:class:`Finding`) for ``echonet doctor`` and other front ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from .errors import EchonetUsageError
+
+MULTICAST_V4 = "224.0.23.0"
+MULTICAST_V6 = "ff02::1"
+ECHONET_PORT = 3610
+
+_IFF_UP = 0x1
+_IFF_LOOPBACK = 0x8
+_IFF_MULTICAST = 0x1000
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One network interface and its addresses (IPv6 without the ``%scope`` suffix)."""
+
+    name: str
+    index: int
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
+    up: bool = True
+    loopback: bool = False
+    multicast: bool = True
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self.ipv4 + self.ipv6
+
+
+def _flags(name: str, sys_root: Path) -> int | None:
+    try:
+        return int((sys_root / "class" / "net" / name / "flags").read_text().strip(), 16)
+    except (OSError, ValueError):
+        return None
+
+
+def interfaces(*, sys_root: Path = Path("/sys")) -> list[Interface]:
+    """Every interface with its IPv4 and IPv6 addresses, flags read from ``/sys`` where available."""
+    import netifaces
+
+    out = []
+    for name in netifaces.interfaces():
+        info: dict[int, list[dict[str, Any]]] = netifaces.ifaddresses(name)
+        ipv4 = tuple(a["addr"] for a in info.get(netifaces.AF_INET, []) if a.get("addr"))
+        ipv6 = tuple(a["addr"].split("%", 1)[0] for a in info.get(netifaces.AF_INET6, []) if a.get("addr"))
+        try:
+            index = socket.if_nametoindex(name)
+        except OSError:
+            index = 0
+        flags = _flags(name, sys_root)
+        loopback = bool(flags & _IFF_LOOPBACK) if flags is not None else name == "lo" or ipv4[:1] == ("127.0.0.1",)
+        out.append(
+            Interface(
+                name=name,
+                index=index,
+                ipv4=ipv4,
+                ipv6=ipv6,
+                up=bool(flags & _IFF_UP) if flags is not None else bool(ipv4 or ipv6),
+                loopback=loopback,
+                multicast=bool(flags & _IFF_MULTICAST) if flags is not None else not loopback,
+            )
+        )
+    return out
+
+
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a.split("%", 1)[0]) == ipaddress.ip_address(b.split("%", 1)[0])
+    except ValueError:
+        return False
+
+
+def select(spec: str, available: Sequence[Interface] | None = None) -> Interface:
+    """The interface named ``spec`` or holding the address ``spec``; :class:`EchonetUsageError` otherwise."""
+    items = list(available) if available is not None else interfaces()
+    for iface in items:
+        if iface.name == spec:
+            return iface
+    for iface in items:
+        if any(_same_address(spec, a) for a in iface.addresses):
+            return iface
+    known = ", ".join(f"{i.name} ({' '.join(i.addresses) or 'no address'})" for i in items) or "none"
+    raise EchonetUsageError(f"no interface named or holding {spec!r}; interfaces: {known}")
+
+
+# Diagnosis ----------------------------------------------------------------------------------------------------------
+
+
+class Severity(IntEnum):
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation of :func:`diagnose`: a stable ``code``, its severity and an explanation with the fix."""
+
+    code: str
+    severity: Severity
+    message: str
+    interface: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """An IPv4 route of ``/proc/net/route``."""
+
+    interface: str
+    network: ipaddress.IPv4Network
+    gateway: str
+
+
+def read_routes(proc_root: Path = Path("/proc")) -> list[Route] | None:
+    """IPv4 routes of the main table, or ``None`` when ``/proc/net/route`` cannot be read."""
+    try:
+        lines = (proc_root / "net" / "route").read_text().splitlines()
+    except OSError:
+        return None
+    routes = []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            dest = socket.inet_ntoa(int(fields[1], 16).to_bytes(4, "little"))
+            gateway = socket.inet_ntoa(int(fields[2], 16).to_bytes(4, "little"))
+            mask = socket.inet_ntoa(int(fields[7], 16).to_bytes(4, "little"))
+            flags = int(fields[3], 16)
+            network = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
+        except (ValueError, OverflowError):
+            continue
+        if flags & 0x1:  # RTF_UP
+            routes.append(Route(fields[0], network, gateway))
+    return routes
+
+
+def route_for(address: str, routes: Sequence[Route]) -> Route | None:
+    """The longest-prefix route for ``address``."""
+    target = ipaddress.IPv4Address(address)
+    matching = [r for r in routes if target in r.network]
+    return max(matching, key=lambda r: r.network.prefixlen, default=None)
+
+
+def _rp_filter(name: str, proc_root: Path) -> int | None:
+    values = []
+    for conf in ("all", name):
+        try:
+            values.append(int((proc_root / "sys" / "net" / "ipv4" / "conf" / conf / "rp_filter").read_text()))
+        except (OSError, ValueError):
+            continue
+    return max(values) if values else None
+
+
+def read_firewall(run: Callable[[list[str]], str | None] | None = None) -> str | None:
+    """The text of ``iptables-save`` and ``nft list ruleset`` (what can be read), or ``None``."""
+    runner = run or _run_quietly
+    texts = []
+    for command in (["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"]):
+        if run is None and shutil.which(command[0]) is None:
+            continue
+        text = runner(command)
+        if text:
+            texts.append(text)
+    return "\n".join(texts) if texts else None
+
+
+def _run_quietly(command: list[str]) -> str | None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=3, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def firewall_findings(rules: str, port: int = ECHONET_PORT) -> list[Finding]:
+    """Rules that drop or reject UDP ``port``, and input policies that drop by default with no rule accepting it."""
+    findings = []
+    text = str(port)
+    accepts = False
+    for raw in rules.splitlines():
+        line = raw.strip()
+        lower = line.lower()
+        if text not in line:
+            continue
+        if any(word in lower for word in (" drop", " reject", "-j drop", "-j reject")):
+            findings.append(
+                Finding(
+                    "firewall-drops-3610",
+                    Severity.ERROR,
+                    f"a firewall rule drops ECHONET Lite traffic (UDP {port}): {line}",
+                )
+            )
+        elif "accept" in lower:
+            accepts = True
+    policy_drop = any(
+        line.startswith(":INPUT DROP") or ("hook input" in line and "policy drop" in line)
+        for line in (raw.strip() for raw in rules.splitlines())
+    )
+    if policy_drop and not accepts:
+        findings.append(
+            Finding(
+                "firewall-policy-drop",
+                Severity.WARNING,
+                f"the input policy drops by default and no rule accepts UDP {port}: "
+                f"allow it (e.g. iptables -A INPUT -p udp --dport {port} -j ACCEPT)",
+            )
+        )
+    return findings
+
+
+def diagnose(
+    interface: str | None = None,
+    *,
+    address: str | None = None,
+    port: int = ECHONET_PORT,
+    group: str = MULTICAST_V4,
+    available: Sequence[Interface] | None = None,
+    proc_root: Path = Path("/proc"),
+    firewall: str | bool | None = True,
+) -> list[Finding]:
+    """What stands in the way of ECHONET Lite on this host, as findings (most severe first).
+
+    ``interface`` (name) and ``address`` are what the user chose, if anything. ``available`` replaces the live
+    interface list, ``proc_root`` the ``/proc`` tree, ``firewall`` the rules text (``True``: read them with
+    ``iptables-save`` / ``nft`` where possible; ``False``/``None``: skip).
+    """
+    items = list(available) if available is not None else interfaces()
+    findings: list[Finding] = []
+    chosen: list[Interface] = []
+    if interface is not None:
+        named = [i for i in items if i.name == interface]
+        if not named:
+            findings.append(
+                Finding("no-such-interface", Severity.ERROR, f"there is no interface named {interface!r}", interface)
+            )
+        chosen += named
+    if address is not None:
+        holders = [i for i in items if any(_same_address(address, a) for a in i.addresses)]
+        if not holders:
+            findings.append(
+                Finding(
+                    "no-such-address",
+                    Severity.ERROR,
+                    f"no interface holds the address {address}: bind to an address of this host "
+                    f"({', '.join(a for i in items for a in i.addresses) or 'none'})",
+                )
+            )
+        chosen += [h for h in holders if h not in chosen]
+
+    usable = [i for i in items if i.up and not i.loopback and i.addresses]
+    if not usable:
+        findings.append(
+            Finding(
+                "only-loopback",
+                Severity.ERROR,
+                "only the loopback interface is up with an address: ECHONET Lite devices cannot be reached",
+            )
+        )
+    for iface in chosen:
+        if not iface.up:
+            findings.append(Finding("interface-down", Severity.ERROR, f"{iface.name} is down", iface.name))
+        elif not iface.multicast:
+            findings.append(
+                Finding("no-multicast-flag", Severity.ERROR, f"{iface.name} does not support multicast", iface.name)
+            )
+
+    routes = read_routes(proc_root)
+    if routes is None:
+        findings.append(Finding("routes-unreadable", Severity.INFO, "the IPv4 routing table could not be read"))
+    else:
+        best = route_for(group, routes)
+        if best is None:
+            findings.append(
+                Finding(
+                    "no-multicast-route",
+                    Severity.ERROR,
+                    f"no route covers {group} (no multicast route and no default route): multicast discovery "
+                    f"fails; add one, e.g. ip route add 224.0.0.0/4 dev <interface>",
+                )
+            )
+        else:
+            for iface in chosen:
+                if best.interface != iface.name:
+                    findings.append(
+                        Finding(
+                            "multicast-route-elsewhere",
+                            Severity.WARNING,
+                            f"the route for {group} goes through {best.interface}, not {iface.name}: select the "
+                            f"interface explicitly (it sets IP_MULTICAST_IF) or add a route for 224.0.0.0/4 "
+                            f"on {iface.name}",
+                            iface.name,
+                        )
+                    )
+
+    for iface in chosen or usable:
+        value = _rp_filter(iface.name, proc_root)
+        if value == 1:
+            findings.append(
+                Finding(
+                    "rp-filter",
+                    Severity.WARNING,
+                    f"strict reverse-path filtering (rp_filter=1) is on for {iface.name}: datagrams from sources "
+                    f"not routed back through {iface.name} are dropped silently; set "
+                    f"net.ipv4.conf.{iface.name}.rp_filter=2 (loose) if devices sit on another path",
+                    iface.name,
+                )
+            )
+
+    rules: str | None
+    if firewall is True:
+        rules = read_firewall()
+        if rules is None:
+            findings.append(
+                Finding(
+                    "firewall-unknown",
+                    Severity.INFO,
+                    "the firewall rules could not be read (no iptables/nft, or not enough privileges)",
+                )
+            )
+    elif isinstance(firewall, str):
+        rules = firewall
+    else:
+        rules = None
+    if rules:
+        findings += firewall_findings(rules, port)
+    findings.sort(key=lambda f: -f.severity)
+    return findings

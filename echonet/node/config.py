@@ -1,0 +1,75 @@
+"""Configuration of a node: timeouts, retries, in-flight mode, reply port rule, multicast groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import EchonetUsageError
+from ..frame import EOJ
+
+ECHONET_PORT = 3610
+MULTICAST_V4 = "224.0.23.0"
+MULTICAST_V6 = "ff02::1"
+CONTROLLER_EOJ = EOJ(0x05, 0xFF, 0x01)
+NODE_PROFILE_EOJ = EOJ(0x0E, 0xF0, 0x01)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Tunables of :class:`~echonet.node.Node`; every field has a sensible default.
+
+    Controller side:
+
+    * ``timeout`` (seconds per attempt) and ``retries`` (extra attempts, same TID) of a request; a request to
+      instance 0x00 or to a multicast address collects answers for ``timeout`` seconds per attempt.
+    * ``one_in_flight``: at most one request per device (peer IP) on the wire, the rest wait in a queue (for slow
+      gateways that drop concurrent requests).
+    * ``split_gets``: when a device answers a Get with fewer properties than asked, ask again for the rest; when a
+      device that answered before does not answer a Get of several properties at all, ask for halves.
+      ``max_get_epcs`` splits every Get above that many EPCs up front; ``learn_get_limit`` remembers per device
+      how many properties it answered and splits later Gets to it accordingly.
+
+    Device side:
+
+    * ``reply_to_3610``: send answers to the requester's port 3610 instead of the request's source port.
+    * ``inf_req_multicast``: answer INF_REQ with a multicast INF instead of a unicast one to the requester.
+    * ``announce``: send INF of the status-change properties (0x9D) when their value changes.
+
+    Both: ``multicast_v4`` / ``multicast_v6`` (``None`` disables that family's announcements), ``port``,
+    ``controller_eoj`` (SEOJ of requests), ``max_events`` (queued events beyond this are counted, not kept, except
+    answers to our own requests, which are always kept).
+    """
+
+    timeout: float = 3.0
+    retries: int = 1
+    one_in_flight: bool = False
+    split_gets: bool = True
+    max_get_epcs: int | None = None
+    learn_get_limit: bool = True
+    reply_to_3610: bool = False
+    inf_req_multicast: bool = False
+    announce: bool = True
+    multicast_v4: str | None = MULTICAST_V4
+    multicast_v6: str | None = MULTICAST_V6
+    port: int = ECHONET_PORT
+    controller_eoj: EOJ = CONTROLLER_EOJ
+    max_events: int = 10_000
+    first_tid: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise EchonetUsageError(f"timeout must be positive, got {self.timeout!r}")
+        if self.retries < 0:
+            raise EchonetUsageError(f"retries must be 0 or more, got {self.retries!r}")
+        if self.max_get_epcs is not None and self.max_get_epcs < 1:
+            raise EchonetUsageError(f"max_get_epcs must be at least 1, got {self.max_get_epcs!r}")
+        if not 0 < self.port <= 0xFFFF:
+            raise EchonetUsageError(f"port {self.port!r} out of range")
+        if not 0 <= self.first_tid <= 0xFFFF:
+            raise EchonetUsageError(f"first_tid {self.first_tid!r} out of range 0-65535")
+        if self.max_events < 1:
+            raise EchonetUsageError("max_events must be at least 1")
+
+    @property
+    def multicast_groups(self) -> tuple[str, ...]:
+        return tuple(g for g in (self.multicast_v4, self.multicast_v6) if g)

@@ -1,0 +1,888 @@
+"""The sans-I/O node: bytes and ``now`` in; datagrams, events and the next deadline out.
+
+One :class:`Node` is both sides of ECHONET Lite:
+
+* device side: it hosts :class:`~echonet.node.device.DeviceObject` instances plus its node profile (0x0EF001) and
+  answers every request exactly as ``DESIGN.md`` section 1 says (answers keep the TID, swap SEOJ/DEOJ and go to the
+  request's source address and port, or to port 3610 with ``reply_to_3610``); requests to missing objects are
+  dropped silently; instance 0x00 addresses every instance of the class, each answering separately; a start-up INF of
+  0xD5 and INF of status-change properties when they change are sent by multicast.
+* controller side: :meth:`Node.request` sends a request with a fresh TID and returns a handle; answers are matched on
+  (peer IP, TID, EOJ), never on the source port; timeouts and retries run on :meth:`Node.handle_timer`; an optional
+  one-request-in-flight-per-device queue; Gets that a device answers only in part (or not at all) are split.
+
+Nothing here touches sockets, the event loop or the clock: the adapter (:mod:`echonet.aio`) feeds datagrams with
+:meth:`Node.receive_datagram`, sends :meth:`Node.datagrams_to_send`, calls :meth:`Node.handle_timer` at
+:meth:`Node.get_timer` and reads :meth:`Node.next_event`. ``receive_datagram`` never raises: whatever cannot be used
+becomes a :class:`~echonet.node.events.Dropped` event.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import struct
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..codec import decode, encode
+from ..errors import EchonetUsageError, FrameDecodeError
+from ..frame import EHD1_ECHONET_LITE, EHD2, EOJ, ESV, Frame, Property
+from ..spec.registry import Registry, default_registry
+from .config import NODE_PROFILE_EOJ, NodeConfig
+from .device import DeviceObject
+from .events import (
+    Addr,
+    Dropped,
+    Event,
+    NotificationReceived,
+    PropertySet,
+    RequestFinished,
+    RequestTimedOut,
+    ResponseReceived,
+)
+from .profile import INSTANCE_LIST_NOTIFICATION, NodeProfile
+
+_EMPTY = b""
+_GET, _INF_REQ, _SETC, _SETI, _SETGET, _INF, _INFC = (
+    ESV.GET,
+    ESV.INF_REQ,
+    ESV.SETC,
+    ESV.SETI,
+    ESV.SETGET,
+    ESV.INF,
+    ESV.INFC,
+)
+_REQUEST_ESVS = frozenset({ESV.SETI, ESV.SETC, ESV.GET, ESV.INF_REQ, ESV.SETGET, ESV.INFC})
+#: Answers (success and SNA) mapped to the request they answer.
+_ANSWER_OF: dict[int, int] = {
+    int(a): int(a.request) for a in ESV if a.request is not None and (a.is_sna or a.is_response or a is ESV.INF)
+}
+_MAX_ALIVE = 4096
+_new = tuple.__new__
+_SPECIFIED = EHD2.SPECIFIED
+
+
+def _frame(
+    tid: int, seoj: EOJ, deoj: EOJ, esv: int, props: tuple[Property, ...], get_props: tuple[Property, ...] = ()
+) -> Frame:
+    """``Frame.make`` without its conversions, for values already of the right types."""
+    return _new(Frame, (EHD1_ECHONET_LITE, _SPECIFIED, tid, seoj, deoj, esv, props, get_props, None))
+
+
+#: Answer to a Get (True) or INF_REQ (False), success (True) or not (False).
+_READ_ANSWER = {True: {True: ESV.GET_RES, False: ESV.GET_SNA}, False: {True: ESV.INF, False: ESV.INF_SNA}}
+
+
+@lru_cache(maxsize=1024)
+def host_key(host: str) -> str:
+    """The peer identity used for matching: the IP without IPv6 scope, IPv4-mapped IPv6 as IPv4, lower case."""
+    text = str(host).split("%", 1)[0].lower()
+    if text.startswith("::ffff:") and "." in text:
+        return text[7:]
+    return text
+
+
+@lru_cache(maxsize=256)
+def is_multicast(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_multicast
+    except ValueError:
+        return False
+
+
+@dataclass
+class NodeStats:
+    """Counters of a node (mutable, for monitoring)."""
+
+    received: int = 0
+    sent: int = 0
+    dropped: int = 0
+    answered: int = 0
+    to_missing_object: int = 0
+    events_lost: int = 0
+    internal_errors: int = 0
+    timeouts: int = 0
+    retries: int = 0
+    splits: int = 0
+
+
+class _Request:
+    """A request of ours, from :meth:`Node.request` until its final event."""
+
+    __slots__ = (
+        "addr",
+        "answers",
+        "asked",
+        "deoj",
+        "done",
+        "esv",
+        "fanout",
+        "first_tid",
+        "handle",
+        "host",
+        "merge",
+        "multicast",
+        "open_wires",
+        "retries",
+        "seoj",
+        "split",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        handle: int,
+        addr: Addr,
+        deoj: EOJ,
+        esv: int,
+        seoj: EOJ,
+        timeout: float,
+        retries: int,
+        fanout: bool,
+        multicast: bool,
+        split: bool,
+    ) -> None:
+        self.handle = handle
+        self.addr = addr
+        self.host = host_key(addr[0])
+        self.deoj = deoj
+        self.esv = esv
+        self.seoj = seoj
+        self.timeout = timeout
+        self.retries = retries
+        self.fanout = fanout
+        self.multicast = multicast
+        self.split = split
+        self.merge: _Merge | None = None
+        self.done = False
+        self.answers = 0
+        self.open_wires = 0
+        self.first_tid = -1
+        self.asked: tuple[Property, ...] = ()
+
+    def merging(self) -> _Merge:
+        """Start (or continue) assembling a Get answered in pieces."""
+        if self.merge is None:
+            self.merge = _Merge(self.addr, self.deoj)
+        return self.merge
+
+
+class _Merge:
+    """The pieces of a split Get collected so far."""
+
+    __slots__ = ("heard", "last_addr", "last_seoj", "refused", "unanswered", "values")
+
+    def __init__(self, addr: Addr, deoj: EOJ) -> None:
+        self.heard = False  #: some piece got an answer
+        self.values: dict[int, bytes] = {}
+        self.refused: set[int] = set()
+        self.unanswered: list[int] = []
+        self.last_addr: Addr = addr
+        self.last_seoj: EOJ = deoj
+
+
+class _Wire:
+    """One frame of a request on the wire (a request split into pieces has several), with its own TID."""
+
+    __slots__ = ("active", "attempts", "data", "deadline", "get_props", "props", "request", "tid")
+
+    def __init__(self, request: _Request, props: tuple[Property, ...], get_props: tuple[Property, ...] = ()) -> None:
+        self.request = request
+        self.props = props
+        self.get_props = get_props
+        self.tid = -1
+        self.data = _EMPTY
+        self.attempts = 0
+        self.deadline = 0.0
+        self.active = True
+
+
+class Node:
+    """An ECHONET Lite node (device side and controller side), without I/O.
+
+    ``objects`` are the device objects to host (more can be added with :meth:`add`); the node profile is built from
+    them unless ``profile`` is given. ``registry`` defaults to :func:`~echonet.spec.registry.default_registry`.
+    ``wakeup`` (settable attribute) is called when the node gets something to send outside
+    :meth:`receive_datagram` / :meth:`handle_timer` (a model updated an announced value), so that an adapter can
+    flush :meth:`datagrams_to_send`.
+    """
+
+    def __init__(
+        self,
+        objects: Iterable[DeviceObject] = (),
+        *,
+        config: NodeConfig | None = None,
+        registry: Registry | None = None,
+        profile: NodeProfile | None = None,
+    ) -> None:
+        self.config = config if config is not None else NodeConfig()
+        self.registry = registry if registry is not None else default_registry()
+        self.stats = NodeStats()
+        self.wakeup: Callable[[], None] | None = None
+        self._objects: dict[EOJ, DeviceObject] = {}
+        self._by_class: dict[tuple[int, int], list[DeviceObject]] = {}
+        self._dirty: list[DeviceObject] = []
+        self._out: list[tuple[bytes, Addr]] = []
+        self._events: deque[Event] = deque()
+        self._started = False
+        self._tid = self.config.first_tid
+        self._handles = 0
+        self._pending: dict[int, _Wire] = {}
+        self._requests: dict[int, _Request] = {}
+        self._timers: list[tuple[float, int, _Wire]] = []
+        self._timer_seq = 0
+        self._inflight: dict[str, _Wire] = {}
+        self._queues: dict[str, deque[_Wire]] = {}
+        self._alive: set[str] = set()
+        self._limits: dict[str, int] = {}
+        self._send_later: list[_Wire] = []
+        self.profile = profile if profile is not None else NodeProfile(self.registry)
+        self._host(self.profile)
+        for obj in objects:
+            self._host(obj)
+        self._refresh_profile()
+
+    # Hosted objects ---------------------------------------------------------------------------------------------
+
+    def _host(self, obj: DeviceObject) -> None:
+        if obj.eoj in self._objects:
+            raise EchonetUsageError(f"object {obj.eoj} is already hosted")
+        self._objects[obj.eoj] = obj
+        self._by_class.setdefault((obj.eoj.class_group, obj.eoj.class_code), []).append(obj)
+        obj.attach(self._mark_dirty)
+
+    def _refresh_profile(self) -> None:
+        self.profile.refresh(e for e in self._objects if not e.is_node_profile)
+
+    def add(self, obj: DeviceObject) -> None:
+        """Host one more object; the node profile lists follow (and announce 0xD5 once started)."""
+        self._host(obj)
+        self._refresh_profile()
+
+    def remove(self, eoj: EOJ) -> DeviceObject:
+        obj = self._objects.pop(eoj, None)
+        if obj is None or obj is self.profile:
+            if obj is not None:
+                self._objects[eoj] = obj
+            raise EchonetUsageError(f"object {eoj} is not hosted (or is the node profile)")
+        self._by_class[(eoj.class_group, eoj.class_code)].remove(obj)
+        obj.attach(None)
+        self._refresh_profile()
+        return obj
+
+    def object(self, eoj: EOJ) -> DeviceObject | None:
+        return self._objects.get(eoj)
+
+    @property
+    def objects(self) -> tuple[DeviceObject, ...]:
+        return tuple(self._objects.values())
+
+    def _mark_dirty(self, obj: DeviceObject) -> None:
+        first = not self._dirty
+        self._dirty.append(obj)
+        if first and self._started and self.wakeup is not None:
+            self.wakeup()
+
+    # Start-up and announcements -----------------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Announce the node: INF of node-profile 0xD5 by multicast (one frame per 84 objects)."""
+        for obj in self._dirty:
+            obj.take_announcements()
+        self._dirty.clear()
+        self._started = True
+        self._announce_instance_list()
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def _multicast(self, data: bytes) -> None:
+        port = self.config.port
+        for group in self.config.multicast_groups:
+            self._out.append((data, (group, port)))
+
+    def _announce_instance_list(self) -> None:
+        seoj = self.profile.eoj
+        for edt in self.profile.instance_list_notifications():
+            frame = Frame.make(
+                self._next_tid(), seoj, NODE_PROFILE_EOJ, _INF, (Property(INSTANCE_LIST_NOTIFICATION, edt),)
+            )
+            self._multicast(encode(frame))
+
+    def announce(self, eoj: EOJ, epcs: Iterable[int], dest: Addr | None = None) -> None:
+        """Send INF of these EPCs of a hosted object now (by multicast, or to ``dest``)."""
+        obj = self._objects.get(eoj)
+        if obj is None:
+            raise EchonetUsageError(f"object {eoj} is not hosted")
+        props = []
+        for epc in epcs:
+            value = obj.value(epc)
+            if value is None:
+                raise EchonetUsageError(f"{eoj} does not implement EPC 0x{epc:02X}")
+            props.append(Property(epc, value))
+        if not props:
+            raise EchonetUsageError("an INF needs at least one property")
+        data = encode(Frame.make(self._next_tid(), eoj, NODE_PROFILE_EOJ, _INF, props))
+        if dest is None:
+            self._multicast(data)
+        else:
+            self._out.append((data, dest))
+
+    def _flush_announcements(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for obj in dirty:
+            props = obj.take_announcements()
+            if not props or self._objects.get(obj.eoj) is not obj or not self.config.announce:
+                continue
+            if obj is self.profile and any(p.epc == INSTANCE_LIST_NOTIFICATION for p in props):
+                props = tuple(p for p in props if p.epc != INSTANCE_LIST_NOTIFICATION)
+                self._announce_instance_list()
+                if not props:
+                    continue
+            self._multicast(encode(Frame.make(self._next_tid(), obj.eoj, NODE_PROFILE_EOJ, _INF, props)))
+
+    # The I/O interface ------------------------------------------------------------------------------------------
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        """Everything to send now, as ``(payload, address)``; multicast goes to ``(group, port)``."""
+        if self._send_later:
+            self._flush_later(now)
+        if self._dirty and self._started:
+            self._flush_announcements()
+        out, self._out = self._out, []
+        self.stats.sent += len(out)
+        return out
+
+    def next_event(self) -> Event | None:
+        events = self._events
+        return events.popleft() if events else None
+
+    def take_events(self) -> list[Event]:
+        """Every queued event at once (adapters use this instead of a :meth:`next_event` loop)."""
+        if not self._events:
+            return []
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    @property
+    def timer_serial(self) -> int:
+        """Changes whenever a deadline is added: an adapter need only call :meth:`get_timer` when it changed
+        (deadlines that go away only make a scheduled wake-up early, which is harmless)."""
+        return self._timer_seq
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _emit_soft(self, event: Event) -> None:
+        """Events nobody asked for (drops, notifications, Sets): kept up to ``max_events`` queued, then counted."""
+        if len(self._events) < self.config.max_events:
+            self._events.append(event)
+        else:
+            self.stats.events_lost += 1
+
+    def _drop(self, addr: Addr, reason: str, size: int) -> None:
+        self.stats.dropped += 1
+        self._emit_soft(Dropped(addr, reason, size))
+
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        """Feed one received datagram. Never raises: unusable input becomes a :class:`Dropped` event."""
+        self.stats.received += 1
+        try:
+            frame = decode(data)
+        except FrameDecodeError as exc:
+            self._drop(addr, f"malformed: {exc}", len(data))
+            return
+        esv = frame.esv
+        try:
+            if esv is None:
+                self._drop(addr, "format 2 (arbitrary) message: not handled", len(data))
+            elif 0x60 <= esv <= 0x6F:
+                if esv in _REQUEST_ESVS:
+                    self._serve(frame, addr)
+                else:
+                    self._drop(addr, f"unknown request ESV 0x{esv:02X}", len(data))
+            elif esv in _ANSWER_OF:
+                if not self._on_answer(frame, addr, now):
+                    if esv == _INF:
+                        self._emit_soft(NotificationReceived(frame, addr))
+                    else:
+                        self._drop(
+                            addr,
+                            f"unexpected answer (ESV 0x{esv:02X}, TID 0x{frame.tid:04X}): no such request",
+                            len(data),
+                        )
+            elif esv == _INFC:
+                self._emit_soft(NotificationReceived(frame, addr))
+                self._serve(frame, addr)
+            else:
+                self._drop(addr, f"unknown ESV 0x{esv:02X}", len(data))
+        except Exception as exc:  # a model hook or a bug must not stop the node from receiving
+            self.stats.internal_errors += 1
+            self._drop(addr, f"internal error: {type(exc).__name__}: {exc}", len(data))
+        if self._send_later:
+            self._flush_later(now)
+
+    # Device side --------------------------------------------------------------------------------------------------
+
+    def _serve(self, frame: Frame, addr: Addr) -> None:
+        deoj, src = frame.deoj, frame.seoj
+        assert deoj is not None and src is not None
+        if deoj[2] == 0:
+            targets: Iterable[DeviceObject] | None = self._by_class.get((deoj[0], deoj[1]))
+            if not targets:
+                self.stats.to_missing_object += 1
+                return
+        else:
+            obj = self._objects.get(deoj)
+            if obj is None:
+                self.stats.to_missing_object += 1
+                return
+            targets = (obj,)
+        reply = addr
+        if self.config.reply_to_3610 and addr[1] != self.config.port:
+            reply = (addr[0], self.config.port, *addr[2:])
+        esv = frame.esv
+        out = self._out
+        if esv == _GET and deoj[2]:  # the hot path: a Get to one object, answered without building a Frame
+            data = _get_res(frame, targets[0], src)  # type: ignore[index]
+            if data is not None:
+                out.append((data, reply))
+                self.stats.answered += 1
+                return
+        for obj in targets:
+            if esv in (_GET, _INF_REQ):
+                answer = self._answer_get(obj, frame, src)
+                if esv == _INF_REQ and answer.esv == _INF and self.config.inf_req_multicast:
+                    self._multicast(encode(answer))
+                    self.stats.answered += 1
+                    continue
+            elif esv in (_SETC, _SETI):
+                answer_or_none = self._answer_set(obj, frame, src, addr)
+                if answer_or_none is None:
+                    continue
+                answer = answer_or_none
+            elif esv == _SETGET:
+                answer = self._answer_setget(obj, frame, src, addr)
+            else:  # INFC: acknowledge every EPC with PDC=0
+                answer = Frame.make(
+                    frame.tid, obj.eoj, src, ESV.INFC_RES, tuple(Property(p.epc, _EMPTY) for p in frame.properties)
+                )
+            out.append((encode(answer), reply))
+            self.stats.answered += 1
+
+    @staticmethod
+    def _read(obj: DeviceObject, request: tuple[Property, ...]) -> tuple[list[Property], bool]:
+        props: list[Property] = []
+        ok = bool(request)
+        read = obj.read
+        for epc, _ in request:
+            value = read(epc)
+            if value is None:
+                ok = False
+                props.append(_new(Property, (epc, _EMPTY)))
+            else:
+                props.append(_new(Property, (epc, value)))
+        return props, ok
+
+    def _write(self, obj: DeviceObject, request: tuple[Property, ...], addr: Addr) -> tuple[list[Property], bool]:
+        props: list[Property] = []
+        ok = bool(request)
+        for prop in request:
+            epc, edt = prop
+            if obj.write(epc, edt) is None:
+                props.append(_new(Property, (epc, _EMPTY)))
+                self._emit_soft(PropertySet(obj.eoj, epc, edt, addr))
+            else:
+                ok = False
+                props.append(prop)
+        return props, ok
+
+    def _answer_get(self, obj: DeviceObject, frame: Frame, src: EOJ) -> Frame:
+        props, ok = self._read(obj, frame.properties)
+        esv = _READ_ANSWER[frame.esv == _GET][ok]
+        return _frame(frame.tid, obj.eoj, src, esv, tuple(props))
+
+    def _answer_set(self, obj: DeviceObject, frame: Frame, src: EOJ, addr: Addr) -> Frame | None:
+        props, ok = self._write(obj, frame.properties, addr)
+        if frame.esv == _SETI:
+            return None if ok else _frame(frame.tid, obj.eoj, src, ESV.SETI_SNA, tuple(props))
+        return _frame(frame.tid, obj.eoj, src, ESV.SET_RES if ok else ESV.SETC_SNA, tuple(props))
+
+    def _answer_setget(self, obj: DeviceObject, frame: Frame, src: EOJ, addr: Addr) -> Frame:
+        set_props, set_ok = self._write(obj, frame.properties, addr)
+        get_props, get_ok = self._read(obj, frame.get_properties)
+        esv = ESV.SETGET_RES if set_ok and get_ok else ESV.SETGET_SNA
+        return _frame(frame.tid, obj.eoj, src, esv, tuple(set_props), tuple(get_props))
+
+    # Controller side ----------------------------------------------------------------------------------------------
+
+    def _next_tid(self) -> int:
+        tid = self._tid
+        pending = self._pending
+        while tid in pending:
+            tid = (tid + 1) & 0xFFFF
+        self._tid = (tid + 1) & 0xFFFF
+        return tid
+
+    def request(
+        self,
+        host: str | Addr,
+        deoj: EOJ,
+        esv: int,
+        props: Iterable[Property | int] = (),
+        get_props: Iterable[Property | int] = (),
+        *,
+        now: float,
+        timeout: float | None = None,
+        retries: int | None = None,
+        seoj: EOJ | None = None,
+        split: bool | None = None,
+        fanout: bool | None = None,
+    ) -> int:
+        """Send a request (SetI, SetC, Get, INF_REQ, SetGet or INFC) and return its handle.
+
+        ``host`` is an IP (the port is the configured one) or a socket address. Get and INF_REQ take EPCs (ints or
+        ``Property(epc)``); a Get with no EPC is refused (:class:`EchonetUsageError`), as is any request with no
+        property. A request to instance 0x00 or to a multicast address is a fan-out: every answer is reported until
+        the window (``timeout`` per attempt) closes. ``split`` overrides ``config.split_gets`` for this request.
+        """
+        code = int(esv)
+        if code not in _REQUEST_ESVS:
+            raise EchonetUsageError(f"ESV 0x{code:02X} is not a request a controller sends")
+        if not isinstance(deoj, EOJ):
+            deoj = EOJ(*deoj)
+        reading = code in (_GET, _INF_REQ)
+        first = _properties(props, reading, "property")
+        second = _properties(get_props, True, "OPCGet property")
+        if not first:
+            what = "a Get with OPC=0 is never sent" if reading else "a request needs at least one property"
+            raise EchonetUsageError(f"{what}: give at least one EPC")
+        if code == _SETGET:
+            if not second:
+                raise EchonetUsageError("a SetGet needs at least one EPC in its Get part")
+        elif second:
+            raise EchonetUsageError("get_props is only for SetGet")
+        if len(first) > 255 or len(second) > 255:
+            raise EchonetUsageError("at most 255 properties fit in a frame")
+        addr: Addr = (host, self.config.port) if isinstance(host, str) else tuple(host)
+        cfg = self.config
+        multicast = is_multicast(addr[0])
+        is_fanout = fanout if fanout is not None else (multicast or deoj.instance == 0)
+        do_split = (cfg.split_gets if split is None else split) and code == _GET and not is_fanout
+        self._handles += 1
+        req = _Request(
+            self._handles,
+            addr,
+            deoj,
+            code,
+            seoj if seoj is not None else cfg.controller_eoj,
+            cfg.timeout if timeout is None else timeout,
+            0 if code == _SETI else (cfg.retries if retries is None else retries),
+            is_fanout,
+            multicast,
+            do_split,
+        )
+        if req.timeout <= 0 or req.retries < 0:
+            raise EchonetUsageError("timeout must be positive and retries 0 or more")
+        self._requests[req.handle] = req
+        if not do_split:
+            self._submit(_Wire(req, first, second), now)
+            return req.handle
+        req.asked = first
+        limit = cfg.max_get_epcs
+        if cfg.learn_get_limit and self._limits:
+            learned = self._limits.get(req.host)
+            if learned is not None and (limit is None or learned < limit):
+                limit = learned
+        if limit is not None and len(first) > limit:
+            req.merging()
+            self.stats.splits += 1
+            for i in range(0, len(first), limit):
+                self._submit(_Wire(req, first[i : i + limit]), now)
+        else:
+            self._submit(_Wire(req, first), now)
+        return req.handle
+
+    def cancel(self, handle: int) -> bool:
+        """Forget a request (no more events for it). Returns whether it was still open."""
+        req = self._requests.pop(handle, None)
+        if req is None:
+            return False
+        req.done = True
+        queue = self._queues.get(req.host)
+        if queue:
+            for wire in [w for w in queue if w.request is req]:
+                queue.remove(wire)
+        for tid, wire in list(self._pending.items()):
+            if wire.request is req:
+                self._close_wire(wire)
+                del self._pending[tid]
+        return True
+
+    @property
+    def open_requests(self) -> int:
+        return len(self._requests)
+
+    def _submit(self, wire: _Wire, now: float) -> None:
+        req = wire.request
+        req.open_wires += 1
+        if self.config.one_in_flight and not req.fanout:
+            if req.host in self._inflight:
+                self._queues.setdefault(req.host, deque()).append(wire)
+                return
+            if req.esv != _SETI:
+                self._inflight[req.host] = wire
+        self._send(wire, now)
+
+    def _send(self, wire: _Wire, now: float) -> None:
+        req = wire.request
+        if wire.tid < 0:
+            tid = self._tid
+            pending = self._pending
+            if tid in pending:
+                tid = self._next_tid()
+            else:
+                self._tid = (tid + 1) & 0xFFFF
+            wire.tid = tid
+            if req.first_tid < 0:
+                req.first_tid = tid
+            wire.data = encode(
+                _new(Frame, (0x10, _SPECIFIED, tid, req.seoj, req.deoj, req.esv, wire.props, wire.get_props, None))
+            )
+            pending[tid] = wire
+        wire.attempts += 1
+        wire.deadline = deadline = now + req.timeout
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (deadline, self._timer_seq, wire))
+        self._out.append((wire.data, req.addr))
+
+    def _close_wire(self, wire: _Wire) -> None:
+        """Take a wire off the air and let the next queued request to the same device go."""
+        wire.active = False
+        req = wire.request
+        req.open_wires -= 1
+        if self._inflight.get(req.host) is wire:
+            del self._inflight[req.host]
+            queue = self._queues.get(req.host)
+            while queue:
+                nxt = queue.popleft()
+                if nxt.active and not nxt.request.done:
+                    if nxt.request.esv != _SETI:
+                        self._inflight[req.host] = nxt
+                    self._send_later.append(nxt)
+                    break
+            if queue is not None and not queue:
+                del self._queues[req.host]
+
+    def _finish(self, req: _Request, event: Event) -> None:
+        req.done = True
+        self._requests.pop(req.handle, None)
+        self._emit(event)
+
+    def _on_answer(self, frame: Frame, addr: Addr, now: float) -> bool:
+        """Match an answer to a pending wire on (peer IP, TID, EOJ); ``False`` when it matches nothing."""
+        wire = self._pending.get(frame.tid)
+        if wire is None:
+            return False
+        req = wire.request
+        if not req.multicast and host_key(addr[0]) != req.host:
+            return False
+        seoj, deoj = frame.seoj, req.deoj
+        assert seoj is not None
+        if seoj[0] != deoj[0] or seoj[1] != deoj[1] or (deoj[2] and seoj[2] != deoj[2]):
+            return False
+        if _ANSWER_OF.get(frame.esv) != req.esv:  # type: ignore[arg-type]
+            return False
+        peer = req.host if not req.multicast else host_key(addr[0])
+        if peer not in self._alive:
+            if len(self._alive) >= _MAX_ALIVE:
+                self._alive.clear()
+            self._alive.add(peer)
+        if req.fanout:
+            req.answers += 1
+            self._emit(ResponseReceived(req.handle, frame, addr, False))
+            return True
+        del self._pending[frame.tid]
+        if self._inflight:
+            self._close_wire(wire)
+        else:  # _close_wire without a queue to serve
+            wire.active = False
+            req.open_wires -= 1
+        if req.esv == _GET and req.split:
+            answered = frame.properties
+            if req.merge is None and len(answered) == 1 == len(wire.props) and answered[0][0] == wire.props[0][0]:
+                self._finish(req, ResponseReceived(req.handle, frame, addr, True))  # the common single-EPC Get
+                return True
+            self._merge_get(wire, frame, addr, now)
+        elif not req.done:
+            self._finish(req, ResponseReceived(req.handle, frame, addr, True))
+        return True
+
+    def _flush_later(self, now: float) -> None:
+        later, self._send_later = self._send_later, []
+        for wire in later:
+            self._send(wire, now)
+
+    def _merge_get(self, wire: _Wire, frame: Frame, addr: Addr, now: float) -> None:
+        req = wire.request
+        answered = frame.properties
+        if req.merge is None and len(answered) == len(wire.props):
+            for asked_prop, answer in zip(wire.props, answered, strict=True):
+                if asked_prop[0] != answer[0]:
+                    break
+            else:  # everything answered in one piece: the device's own frame is the answer
+                self._finish(req, ResponseReceived(req.handle, frame, addr, True))
+                return
+        asked = [p.epc for p in wire.props]
+        got = {p.epc: p.edt for p in answered if p.epc in asked}
+        missing = [epc for epc in asked if epc not in got]
+        if req.merge is None and not missing:
+            self._finish(req, ResponseReceived(req.handle, frame, addr, True))
+            return
+        merge = req.merging()
+        merge.heard = True
+        merge.last_addr, merge.last_seoj = addr, frame.seoj or req.deoj
+        sna = frame.esv == ESV.GET_SNA
+        for epc, edt in got.items():
+            if sna and not edt:
+                merge.refused.add(epc)
+            else:
+                merge.values[epc] = edt
+        if missing:
+            self.stats.splits += 1
+            if got:
+                self._learn_limit(req.host, len(got))
+                self._submit(_Wire(req, tuple(Property(e) for e in missing)), now)
+            elif len(missing) > 1:  # answered nothing of what we asked: halves
+                self._split_halves(req, tuple(Property(e) for e in missing), now)
+            else:  # a device that answers a Get of one EPC without it: give up on that EPC
+                merge.unanswered.extend(missing)
+        self._complete_split(req)
+
+    def _learn_limit(self, host: str, limit: int) -> None:
+        if self.config.learn_get_limit:
+            if len(self._limits) >= _MAX_ALIVE and host not in self._limits:
+                self._limits.clear()
+            self._limits[host] = limit
+
+    def _split_halves(self, req: _Request, props: tuple[Property, ...], now: float) -> None:
+        half = (len(props) + 1) // 2
+        self._submit(_Wire(req, props[:half]), now)
+        self._submit(_Wire(req, props[half:]), now)
+
+    def _complete_split(self, req: _Request) -> None:
+        if req.open_wires or req.done:
+            return
+        merge = req.merging()
+        if not merge.heard:
+            self._finish(req, RequestTimedOut(req.handle, req.addr, req.deoj, req.esv, req.retries + 1))
+            return
+        props = tuple(Property(p.epc, merge.values.get(p.epc, _EMPTY)) for p in req.asked)
+        esv = ESV.GET_RES if not merge.refused and not merge.unanswered else ESV.GET_SNA
+        merged = Frame.make(req.first_tid, merge.last_seoj, req.seoj, esv, props)
+        missing = frozenset(merge.unanswered)
+        unanswered = tuple(p.epc for p in req.asked if p.epc in missing)  # in the order asked
+        self._finish(req, ResponseReceived(req.handle, merged, merge.last_addr, True, unanswered))
+
+    def get_timer(self) -> float | None:
+        """The next deadline (``now`` values), or ``None`` when nothing waits."""
+        timers = self._timers
+        while timers:
+            deadline, _, wire = timers[0]
+            if wire.active and wire.deadline == deadline:
+                return deadline
+            heapq.heappop(timers)
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Run every deadline due at ``now``: retries, split retries, timeouts, closing fan-out windows."""
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            deadline, _, wire = heapq.heappop(timers)
+            if not wire.active or wire.deadline != deadline:
+                continue
+            self._expire(wire, now)
+        if self._send_later:
+            self._flush_later(now)
+
+    def _expire(self, wire: _Wire, now: float) -> None:
+        req = wire.request
+        if req.done:
+            self._pending.pop(wire.tid, None)
+            self._close_wire(wire)
+            return
+        if req.fanout and req.answers:
+            self._pending.pop(wire.tid, None)
+            self._close_wire(wire)
+            self._finish(req, RequestFinished(req.handle, req.answers))
+            return
+        if wire.attempts <= req.retries:
+            self.stats.retries += 1
+            self._send(wire, now)
+            return
+        self._pending.pop(wire.tid, None)
+        self._close_wire(wire)
+        if req.esv == _SETI:
+            self._finish(req, RequestFinished(req.handle, req.answers))
+            return
+        self.stats.timeouts += 1
+        if not req.split:
+            self._finish(req, RequestTimedOut(req.handle, req.addr, req.deoj, req.esv, wire.attempts))
+            return
+        if len(wire.props) > 1 and req.host in self._alive:
+            req.merging()
+            self.stats.splits += 1
+            self._learn_limit(req.host, (len(wire.props) + 1) // 2)
+            self._split_halves(req, wire.props, now)
+            return
+        req.merging().unanswered.extend(p.epc for p in wire.props)
+        self._complete_split(req)
+
+
+_PACK_HEAD = struct.Struct(">BBHBBBBBBBB").pack
+_PACK_PROPERTY = struct.Struct("BB").pack
+
+
+def _get_res(frame: Frame, obj: DeviceObject, src: EOJ) -> bytes | None:
+    """The Get_Res bytes when every EPC is readable (``None`` otherwise: the general path builds the Get_SNA)."""
+    props = frame.properties
+    if not props:
+        return None
+    eoj = obj.eoj
+    parts = [_PACK_HEAD(0x10, 0x81, frame.tid, eoj[0], eoj[1], eoj[2], src[0], src[1], src[2], 0x72, len(props))]
+    append = parts.append
+    read = obj.read
+    for prop in props:
+        value = read(prop[0])
+        if value is None:
+            return None
+        append(_PACK_PROPERTY(prop[0], len(value)))
+        append(value)
+    return b"".join(parts)
+
+
+def _properties(items: Iterable[Property | int], reading: bool, what: str) -> tuple[Property, ...]:
+    if not items:
+        return ()
+    if reading and type(items) in (list, tuple):  # the common case: a list of EPCs
+        fast: list[Property] = []
+        for i in items:
+            if type(i) is not int or not 0 <= i <= 0xFF:
+                break
+            fast.append(_new(Property, (i, _EMPTY)))
+        else:
+            return tuple(fast)
+    out: list[Property] = []
+    for item in items:
+        prop = Property(item, _EMPTY) if isinstance(item, int) else Property(item[0], bytes(item[1]))
+        if not 0 <= prop.epc <= 0xFF:
+            raise EchonetUsageError(f"{what} EPC {prop.epc!r} is not a byte")
+        if reading and prop.edt:
+            raise EchonetUsageError(f"{what} 0x{prop.epc:02X}: a Get asks with PDC=0 (no EDT)")
+        out.append(prop)
+    return tuple(out)
