@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> Iterable[Callable[[Any], None]]:
     """Command groups defined in other modules (node, DRready, secure); each adds its sub-parsers."""
     registrars: list[Callable[[Any], None]] = []
-    for module_name in ("echonet.cli_node", "echonet.cli_drready", "secure.cli"):
+    for module_name in ("echonet.cli_node", "echonet.cli_demo", "echonet.cli_drready", "secure.cli"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:
