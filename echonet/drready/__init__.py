@@ -6,6 +6,9 @@ The models are pure simulations (no sockets, no event loop; time is injected, se
 ``changed_epcs()`` for binding to the node's device objects, plus typed accessors for tests. The DR behaviour that
 Release R has no property for lives in manufacturer-specific EPCs, one table in :mod:`.extensions`
 (``docs/drready-extensions.md``), all marked non-standard.
+
+:mod:`.sim` binds a model to the node (:class:`SimulatedDevice`, :func:`simulated_device`), :mod:`.host` serves
+simulated devices over UDP and ticks them, :mod:`.demo` runs the DR day of ``echonet demo``.
 """
 
 from .base import DrModel, EnergyCounters, Identity, encode_value
@@ -14,6 +17,7 @@ from .clock import DAY, HOUR, MINUTE, SimClock, sim_time, wall_time
 from .extensions import DR_COMMANDS, EXTENSIONS, extension_defs, with_extensions
 from .hybrid import HybridWaterHeater
 from .profiles import Household
+from .sim import KINDS, SimulatedDevice, simulated_device, simulated_node
 from .water_heater import ElectricWaterHeater, HeatPumpSpec, TankSpec
 
 __all__ = [
@@ -21,6 +25,7 @@ __all__ = [
     "DR_COMMANDS",
     "EXTENSIONS",
     "HOUR",
+    "KINDS",
     "MINUTE",
     "DrModel",
     "ElectricWaterHeater",
@@ -30,11 +35,14 @@ __all__ = [
     "HybridWaterHeater",
     "Identity",
     "SimClock",
+    "SimulatedDevice",
     "StorageBattery",
     "TankSpec",
     "encode_value",
     "extension_defs",
     "sim_time",
+    "simulated_device",
+    "simulated_node",
     "wall_time",
     "with_extensions",
 ]

@@ -1,0 +1,695 @@
+"""The DR day demo: three simulated devices and an aggregator on loopback, talking ECHONET Lite over UDP.
+
+:func:`run_demo` (async) starts a water heater (0x026B), a hybrid water heater (0x02A6) and a storage battery
+(0x027D), each on a node of its own bound to its own loopback address, and an aggregator-style controller that
+discovers them over UDP (unicast discovery: multicast does not reach sockets bound to loopback addresses), then runs
+a simulated day on a shared :class:`~.clock.SimClock`:
+
+* the evening before (22:00): the aggregator reads the water heater's shift estimates (0xCB) and asks for daytime
+  boiling from 10:00 (0xC7 participating, 0xCA 10:00): the DR start time is known a day ahead, as the heater plans
+  its boiling per cycle (23:00 to 23:00);
+* upward DR, 10:00-15:00 (solar hours): the hybrid heater switches its solar linkage to household consumption
+  (0xB8 0x42, window 0xB9 10:00-15:00); the battery charges at a designated power up to an AC amount (0xC1 0x03,
+  0xEB, 0xAA, 0xDA charging) under a 30-minute DR duration (0xF0) the aggregator renews while it polls;
+* downward DR, 17:00-20:00 (evening peak): the battery discharges at a designated power (0xC2 0x03, 0xEC, 0xDA
+  discharging), never below its backup reserve (0xF4); both heaters stop boiling (0xB0 manual no heating);
+* at each DR end the aggregator ends the battery's DR with 0xF2 = inactive (the battery returns to its pre-DR
+  mode, auto) and gives the heaters their settings back.
+
+The aggregator polls measurements over UDP (0x84 / 0x85 of the heaters, 0xD3 / 0xE4 / 0xA8 / 0xA9 of the battery)
+and reads the cumulative counters at each DR start and end: delivered energy is what those counters moved.
+:func:`plot_demo` draws the PNG (matplotlib, no pyplot state). Nothing here prints: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..aio import Controller, DiscoveredNode, Endpoints
+from ..errors import EchonetError, EchonetUsageError
+from ..frame import EOJ
+from ..node.config import NodeConfig
+from ..node.events import Addr
+from ..spec.registry import Registry
+from .battery import StorageBattery
+from .clock import HOUR, MINUTE, SimClock, sim_time, wall_time
+from .host import SimHost
+from .profiles import Household
+from .sim import KINDS, SimulatedDevice, sim_registry, simulated_device
+
+WATER_HEATER, HYBRID, BATTERY = "water_heater", "hybrid_water_heater", "battery"
+LABELS = {WATER_HEATER: "water heater", HYBRID: "hybrid heater", BATTERY: "battery"}
+
+#: The demo day: starts the evening before (the heater's DR start time is sent a day ahead) and ends at midnight.
+DEFAULT_START = "2026-01-14T22:00"
+DEFAULT_HOURS = 26.0
+#: Default speed: the 26 simulated hours take 26 s of real time.
+DEFAULT_SPEED = 3600.0
+
+_MEASURE = {
+    WATER_HEATER: (0x84, 0x85, 0xE1),
+    HYBRID: (0x84, 0x85, 0xE1),
+    BATTERY: (0xD3, 0xE4, 0xE2, 0xA8, 0xA9, 0xCF, 0xF2),
+}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How to run the demo. ``bind_base`` is the aggregator's loopback address; the devices take the next three.
+    ``port`` is the devices' port (3610; 0 or a port in use falls back to ephemeral ports)."""
+
+    speed: float = DEFAULT_SPEED
+    start: str = DEFAULT_START
+    hours: float = DEFAULT_HOURS
+    bind_base: str = "127.0.0.100"
+    port: int = 3610
+    poll_minutes: float = 10.0
+    tick_interval: float = 0.05
+    battery_reserve_wh: int = 2450
+    up_charge_w: int = 1500
+    up_charge_wh: int = 2000
+    down_discharge_w: int = 2500
+    heater_shift_hour: int = 10
+    up_window: tuple[int, int] = (10, 15)
+    down_window: tuple[int, int] = (17, 20)
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise EchonetUsageError("the speed must be positive")
+        if not self.hours > 0 or self.poll_minutes <= 0:
+            raise EchonetUsageError("the day length and the poll interval must be positive")
+        try:
+            base = ipaddress.ip_address(self.bind_base)
+        except ValueError:
+            raise EchonetUsageError(f"--bind-base {self.bind_base!r} is not an IP address") from None
+        if base.version != 4 or not base.is_loopback or int(base) & 0xFF > 251:
+            raise EchonetUsageError("--bind-base is a loopback IPv4 address 127.x.y.z with z at most 251")
+
+
+@dataclass(frozen=True)
+class DemoDevice:
+    kind: str
+    label: str
+    eoj: str
+    address: str
+    port: int
+    identification: str
+    discovered: bool
+
+
+@dataclass(frozen=True)
+class DrWindow:
+    name: str
+    direction: str  #: "up" (consume more) or "down" (consume less)
+    start: float  #: simulated seconds
+    end: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Requested vs delivered energy of one device in one DR window (Wh, from the device's own counters)."""
+
+    event: str
+    device: str
+    requested_wh: float
+    delivered_wh: float
+    measured: str  #: what "delivered" counts, e.g. "AC charged (0xA8)"
+    basis: str  #: where "requested" comes from
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.delivered_wh / self.requested_wh if self.requested_wh > 0 else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float  #: simulated seconds
+    power_w: dict[str, float]
+    soc_percent: float | None
+    dr_state: int | None
+
+
+@dataclass(frozen=True)
+class Command:
+    t: float
+    device: str
+    description: str
+    ok: bool
+    refused: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the live view shows after each poll."""
+
+    t: float
+    start: float
+    end: float
+    power_w: dict[str, float]
+    soc_percent: float | None
+    active: str | None
+    notifications: int
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    start: float
+    end: float
+    speed: float
+    wall_seconds: float
+    discovery: str
+    devices: tuple[DemoDevice, ...]
+    windows: tuple[DrWindow, ...]
+    deliveries: tuple[Delivery, ...]
+    samples: tuple[Sample, ...]
+    commands: tuple[Command, ...]
+    notifications: int
+    pv_w: tuple[tuple[float, float], ...] = field(default=())
+
+    def delivery(self, event: str, device: str) -> Delivery:
+        for d in self.deliveries:
+            if d.event == event and d.device == device:
+                return d
+        raise KeyError((event, device))
+
+    def to_json(self) -> dict[str, Any]:
+        def clock(t: float) -> str:
+            return wall_time(t).isoformat(timespec="seconds")
+
+        return {
+            "start": clock(self.start),
+            "end": clock(self.end),
+            "speed": self.speed,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "discovery": self.discovery,
+            "devices": [asdict(d) for d in self.devices],
+            "dr_events": [
+                {"name": w.name, "direction": w.direction, "start": clock(w.start), "end": clock(w.end)}
+                for w in self.windows
+            ],
+            "deliveries": [
+                {
+                    "event": d.event,
+                    "device": d.device,
+                    "requested_wh": round(d.requested_wh, 1),
+                    "delivered_wh": round(d.delivered_wh, 1),
+                    "measured": d.measured,
+                    "requested_from": d.basis,
+                    **({"note": d.note} if d.note else {}),
+                }
+                for d in self.deliveries
+            ],
+            "commands": [
+                {"time": clock(c.t), "device": c.device, "command": c.description, "ok": c.ok}
+                | ({"refused": list(c.refused)} if c.refused else {})
+                for c in self.commands
+            ],
+            "samples": [
+                {
+                    "time": clock(s.t),
+                    "power_w": {k: round(v, 1) for k, v in s.power_w.items()},
+                    "soc_percent": s.soc_percent,
+                }
+                for s in self.samples
+            ],
+            "notifications_received": self.notifications,
+        }
+
+
+# Setting up --------------------------------------------------------------------------------------------------------
+
+
+def _address(base: str, offset: int) -> str:
+    return str(ipaddress.ip_address(base) + offset)
+
+
+async def _open_controller(config: DemoConfig) -> Controller:
+    """The aggregator's node (a later step adds the secure overlay here)."""
+    return await Controller.open(
+        Endpoints(bind_v4=config.bind_base, port=0),
+        config=NodeConfig(timeout=1.0, retries=2, multicast_v6=None),
+    )
+
+
+async def _open_device(
+    kind: str, address: str, config: DemoConfig, clock: SimClock, announce_to: Addr
+) -> tuple[SimHost, SimulatedDevice]:
+    """One simulated device on a node of its own (a later step adds the secure overlay here). Its announcements
+    go to the aggregator: multicast does not reach sockets bound to loopback addresses."""
+    device = simulated_device(kind, 1, clock=clock)
+    node_config = NodeConfig(multicast_v4=announce_to[0], multicast_v6=None, port=announce_to[1])
+    ports = [config.port, 0] if config.port else [0]
+    for i, port in enumerate(ports):
+        try:
+            host = await SimHost.open(
+                [device],
+                Endpoints(bind_v4=address, port=port),
+                clock=clock,
+                config=node_config,
+                tick_interval=config.tick_interval,
+            )
+        except OSError as exc:
+            if i + 1 < len(ports) and exc.errno == errno.EADDRINUSE:
+                continue
+            raise EchonetUsageError(f"cannot bind {address} port {port}: {exc.strerror or exc}") from None
+        return host, device
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# The aggregator ---------------------------------------------------------------------------------------------------
+
+
+class _Aggregator:
+    def __init__(
+        self,
+        ctl: Controller,
+        clock: SimClock,
+        config: DemoConfig,
+        targets: dict[str, tuple[Addr, EOJ]],
+        registry: Registry,
+    ) -> None:
+        self.ctl = ctl
+        self.clock = clock
+        self.config = config
+        self.targets = targets
+        self.registry = registry
+        self.commands: list[Command] = []
+        self.samples: list[Sample] = []
+        self.deliveries: list[Delivery] = []
+        self.counters: dict[tuple[str, str], dict[str, float]] = {}
+        self.requested: dict[tuple[str, str], tuple[float, str, str]] = {}
+        self.active: str | None = None
+        self.battery_dr = False
+        self.notifications = 0
+        self.last_read: dict[int, Any] = {}
+
+    def edt(self, kind: str, epc: int, value: Any) -> bytes:
+        definition = self.registry.property(self.targets[kind][1].class_id, epc)
+        assert definition is not None
+        return definition.encode(value)
+
+    async def set(self, kind: str, description: str, values: list[tuple[int, Any]], read: tuple[int, ...] = ()) -> bool:
+        """SetC of typed values; with ``read``, a SetGet that also reads those EPCs at the same simulated instant
+        (a command and the meter reading that goes with it in one frame), kept in ``last_read``."""
+        addr, eoj = self.targets[kind]
+        props = [(epc, self.edt(kind, epc, v)) for epc, v in values]
+        t = self.clock.now()
+        try:
+            if read:
+                both = await self.ctl.setget(addr, eoj, props, read)
+                refused_epcs, ok = both.refused_set, not both.refused_set
+                self.last_read = self.decode(eoj, both.values)
+            else:
+                result = await self.ctl.set(addr, eoj, props)
+                refused_epcs, ok = result.refused, result.ok
+        except EchonetError as exc:
+            self.commands.append(Command(t, kind, f"{description}: {exc}", False))
+            return False
+        refused = tuple(f"0x{e:02X}" for e in refused_epcs)
+        self.commands.append(Command(t, kind, description, ok, refused))
+        return ok
+
+    def decode(self, eoj: EOJ, values: Mapping[int, bytes]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for epc, edt in values.items():
+            definition = self.registry.property(eoj.class_id, epc)
+            if definition is not None and edt:
+                with contextlib.suppress(EchonetError, ValueError):
+                    out[epc] = definition.decode(edt)
+        return out
+
+    def battery_counters(self) -> dict[str, float]:
+        v = self.last_read
+        return {"battery_in": float(v.get(0xA8, 0.0)) * 1000, "battery_out": float(v.get(0xA9, 0.0)) * 1000}
+
+    async def get(self, kind: str, epcs: tuple[int, ...]) -> dict[int, Any]:
+        addr, eoj = self.targets[kind]
+        result = await self.ctl.get(addr, eoj, epcs)
+        return self.decode(eoj, result.values)
+
+    async def poll(self) -> Sample:
+        t = self.clock.now()
+        readings = await asyncio.gather(*(self.get(kind, _MEASURE[kind]) for kind in self.targets))
+        values = dict(zip(self.targets, readings, strict=True))
+        power = {kind: float(v.get(0xD3 if kind == BATTERY else 0x84, 0.0)) for kind, v in values.items()}
+        battery = values.get(BATTERY, {})
+        soc = battery.get(0xE4)
+        sample = Sample(t, power, float(soc) if soc is not None else None, battery.get(0xF2))
+        self.samples.append(sample)
+        if self.battery_dr:  # renew the battery's DR within its 30-minute duration
+            await self.set(BATTERY, "renew DR (0xF0 = 30 min)", [(0xF0, 30)])
+        return sample
+
+    async def read_counters(self) -> dict[str, float]:
+        """Cumulative Wh of the heaters (0x85); the battery's (0xA8 / 0xA9) come with its commands (SetGet)."""
+        out: dict[str, float] = {}
+        for kind in self.targets:
+            if kind != BATTERY:
+                v = await self.get(kind, (0x85,))
+                out[kind] = float(v.get(0x85, 0.0)) * 1000
+        return out
+
+    def settle(self, event: str, before: dict[str, float], after: dict[str, float]) -> None:
+        for kind in self.targets:
+            requested, measured, basis = self.requested.get((event, kind), (0.0, "", ""))
+            key = kind
+            if kind == BATTERY:
+                key = "battery_in" if "0xA8" in measured else "battery_out"
+            delivered = after.get(key, 0.0) - before.get(key, 0.0)
+            note = ""
+            if kind == BATTERY and requested and delivered < 0.95 * requested:
+                note = "stopped at the backup reserve" if key == "battery_out" else "stopped at the upper limit"
+            self.deliveries.append(Delivery(event, LABELS[kind], requested, delivered, measured, basis, note))
+
+
+async def _day(
+    agg: _Aggregator,
+    windows: tuple[DrWindow, DrWindow],
+    start: float,
+    end: float,
+    progress: Callable[[Progress], None] | None,
+) -> None:
+    cfg, clock = agg.config, agg.clock
+    up, down = windows
+    actions: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+    before: dict[str, dict[str, float]] = {}
+
+    async def day_ahead() -> None:
+        if WATER_HEATER in agg.targets:
+            estimates = await agg.get(WATER_HEATER, (0xCB,))
+            shift = cfg.heater_shift_hour
+            quoted = estimates.get(0xCB, {})
+            wh = float(quoted.get(f"at{shift:02d}00", 0)) if isinstance(quoted, dict) else 0.0
+            agg.requested[(up.name, WATER_HEATER)] = (
+                wh,
+                "electricity used (0x85)",
+                f"0xCB estimate for {shift:02d}:00",
+            )
+            await agg.set(
+                WATER_HEATER,
+                f"daytime boiling from {shift:02d}:00 (0xC7 participating, 0xCA)",
+                [(0xC7, "participating"), (0xCA, f"at{shift:02d}00")],
+            )
+        if BATTERY in agg.targets:
+            await agg.set(
+                BATTERY, f"backup reserve {cfg.battery_reserve_wh} Wh (0xF4)", [(0xF4, cfg.battery_reserve_wh)]
+            )
+
+    async def up_start() -> None:
+        before[up.name] = await agg.read_counters()
+        agg.active = up.name
+        if HYBRID in agg.targets:
+            ws, we = cfg.up_window
+            await agg.set(
+                HYBRID,
+                f"solar linkage: household consumption, window {ws:02d}:00-{we:02d}:00 (0xB9, 0xB8)",
+                [(0xB9, {"startTime": f"{ws:02d}:00", "endTime": f"{we:02d}:00"}), (0xB8, "householdConsumption")],
+            )
+            plan = await agg.get(HYBRID, (0xF6,))
+            hours = plan.get(0xF6, [0] * 24)
+            planned = float(sum(hours[ws:we])) if isinstance(hours, list) else 0.0
+            agg.requested[(up.name, HYBRID)] = (
+                planned,
+                "electricity used (0x85)",
+                "boiling plan 0xF6 in the window",
+            )
+        if BATTERY in agg.targets:
+            hours_long = (up.end - up.start) / HOUR
+            wh = min(float(cfg.up_charge_wh), cfg.up_charge_w * hours_long)
+            agg.requested[(up.name, BATTERY)] = (wh, "AC charged (0xA8)", "0xAA amount at 0xEB power")
+            ok = await agg.set(
+                BATTERY,
+                f"charge at {cfg.up_charge_w} W up to {cfg.up_charge_wh} Wh (0xF0, 0xC1, 0xEB, 0xAA, 0xDA)",
+                [
+                    (0xF0, 30),
+                    (0xC1, "designatedPower"),
+                    (0xEB, cfg.up_charge_w),
+                    (0xAA, cfg.up_charge_wh),
+                    (0xDA, "charging"),
+                ],
+                read=(0xA8, 0xA9),
+            )
+            before[up.name].update(agg.battery_counters())
+            agg.battery_dr = ok
+
+    async def up_end() -> None:
+        after = await agg.read_counters()
+        if BATTERY in agg.targets:
+            agg.battery_dr = False
+            await agg.set(
+                BATTERY, "end DR: back to the pre-DR mode (0xF2 inactive)", [(0xF2, "inactive")], read=(0xA8, 0xA9)
+            )
+            after.update(agg.battery_counters())
+        agg.settle(up.name, before[up.name], after)
+        if HYBRID in agg.targets:
+            await agg.set(HYBRID, "end DR: back to the pre-DR linkage (0xF2 inactive)", [(0xF2, "inactive")])
+        agg.active = None
+
+    async def down_start() -> None:
+        before[down.name] = await agg.read_counters()
+        agg.active = down.name
+        hours_long = (down.end - down.start) / HOUR
+        for kind in (WATER_HEATER, HYBRID):
+            if kind in agg.targets:
+                agg.requested[(down.name, kind)] = (0.0, "electricity used (0x85)", "no boiling (0xB0)")
+                await agg.set(kind, "no boiling in the peak (0xB0 manual no heating)", [(0xB0, "manualNoHeating")])
+        if BATTERY in agg.targets:
+            agg.requested[(down.name, BATTERY)] = (
+                cfg.down_discharge_w * hours_long,
+                "AC discharged (0xA9)",
+                "0xEC power x window",
+            )
+            ok = await agg.set(
+                BATTERY,
+                f"discharge at {cfg.down_discharge_w} W (0xF0, 0xC2, 0xEC, 0xDA)",
+                [(0xF0, 30), (0xC2, "designatedPower"), (0xEC, cfg.down_discharge_w), (0xDA, "discharging")],
+                read=(0xA8, 0xA9),
+            )
+            before[down.name].update(agg.battery_counters())
+            agg.battery_dr = ok
+
+    async def down_end() -> None:
+        after = await agg.read_counters()
+        if BATTERY in agg.targets:
+            agg.battery_dr = False
+            await agg.set(
+                BATTERY, "end DR: back to the pre-DR mode (0xF2 inactive)", [(0xF2, "inactive")], read=(0xA8, 0xA9)
+            )
+            after.update(agg.battery_counters())
+        agg.settle(down.name, before[down.name], after)
+        for kind in (WATER_HEATER, HYBRID):
+            if kind in agg.targets:
+                await agg.set(kind, "boiling allowed again (0xB0 auto)", [(0xB0, "auto")])
+        agg.active = None
+
+    actions = [
+        (clock.now(), day_ahead),
+        (up.start, up_start),
+        (up.end, up_end),
+        (down.start, down_start),
+        (down.end, down_end),
+    ]
+    step = cfg.poll_minutes * MINUTE
+    next_poll = clock.now()
+    while True:
+        now = clock.now()
+        while actions and actions[0][0] <= now:
+            _, action = actions.pop(0)
+            await action()
+        if now >= end:
+            break
+        if now >= next_poll:
+            sample = await agg.poll()
+            while next_poll <= now:
+                next_poll += step
+            if progress is not None:
+                progress(Progress(now, start, end, sample.power_w, sample.soc_percent, agg.active, agg.notifications))
+        wake = min(next_poll, end, actions[0][0] if actions else end)
+        await asyncio.sleep(max(0.0, (wake - clock.now()) / clock.speed))
+    await agg.poll()
+
+
+async def run_demo(
+    config: DemoConfig | None = None,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+) -> DemoResult:
+    """Run the DR day (see the module documentation) and return what happened."""
+    cfg = config if config is not None else DemoConfig()
+    registry = sim_registry()
+    start = sim_time(cfg.start)
+    end = start + cfg.hours * HOUR
+    day = start - start % (24 * HOUR) + (24 * HOUR if start % (24 * HOUR) >= 12 * HOUR else 0.0)
+    windows = (
+        DrWindow("upward DR (solar hours)", "up", day + cfg.up_window[0] * HOUR, day + cfg.up_window[1] * HOUR),
+        DrWindow(
+            "downward DR (evening peak)", "down", day + cfg.down_window[0] * HOUR, day + cfg.down_window[1] * HOUR
+        ),
+    )
+    clock = SimClock(start, 0.0)  # held still until everything is up
+    wall0 = time.monotonic()
+    ctl = await _open_controller(cfg)
+    hosts: list[SimHost] = []
+    try:
+        ctl_addr = ctl.runner.local_addresses[socket.AF_INET]
+        announce_to: Addr = (str(ctl_addr[0]), int(ctl_addr[1]))
+        devices: dict[str, tuple[SimHost, SimulatedDevice]] = {}
+        for i, kind in enumerate((WATER_HEATER, HYBRID, BATTERY), start=1):
+            host, device = await _open_device(kind, _address(cfg.bind_base, i), cfg, clock, announce_to)
+            hosts.append(host)
+            devices[kind] = (host, device)
+        # discovery over UDP: a Get of node-profile 0xD6 to each device address, then 0x83 / 0x8A / maps
+        found = await ctl.discover(window=0.3, rescans=1, targets=[h.address() for h, _ in devices.values()])
+        targets, listed = _targets(found)
+        if set(targets) != set(KINDS):
+            missing = ", ".join(sorted(set(KINDS) - set(targets)))
+            raise EchonetError(f"discovery did not find every device (missing: {missing})")
+        agg = _Aggregator(ctl, clock, cfg, targets, registry)
+
+        async def count_notifications() -> None:
+            async for _ in ctl.notifications():
+                agg.notifications += 1
+
+        counter = asyncio.get_running_loop().create_task(count_notifications())
+        clock.speed = cfg.speed
+        try:
+            await _day(agg, windows, start, end, progress)
+        finally:
+            counter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counter
+        demo_devices = tuple(
+            DemoDevice(
+                kind,
+                LABELS[kind],
+                str(device.eoj),
+                host.address()[0],
+                host.address()[1],
+                device.identification.hex(),
+                kind in listed,
+            )
+            for kind, (host, device) in devices.items()
+        )
+        battery = devices[BATTERY][1].model
+        pv = _pv_curve(battery.household if isinstance(battery, StorageBattery) else Household(), start, end)
+        return DemoResult(
+            start,
+            end,
+            cfg.speed,
+            time.monotonic() - wall0,
+            "unicast Get of 0x0EF001 0xD6 to each device address (multicast does not reach loopback binds)",
+            demo_devices,
+            windows,
+            tuple(agg.deliveries),
+            tuple(agg.samples),
+            tuple(agg.commands),
+            agg.notifications,
+            pv,
+        )
+    finally:
+        for host in hosts:
+            await host.close()
+        await ctl.close()
+
+
+def _targets(found: list[DiscoveredNode]) -> tuple[dict[str, tuple[Addr, EOJ]], set[str]]:
+    targets: dict[str, tuple[Addr, EOJ]] = {}
+    for node in found:
+        for eoj in node.instances:
+            for kind, cls in KINDS.items():
+                if eoj.class_id == cls.class_id and kind not in targets:
+                    targets[kind] = (node.address, eoj)
+    return targets, set(targets)
+
+
+def _pv_curve(household: Household, start: float, end: float) -> tuple[tuple[float, float], ...]:
+    points = []
+    t = start
+    while t <= end:
+        points.append((t, household.pv(t)))
+        t += 15 * MINUTE
+    return tuple(points)
+
+
+# The plot ------------------------------------------------------------------------------------------------------------
+
+
+def plot_demo(result: DemoResult, path: str | Path) -> Path:
+    """Power per device (and the household's solar generation) and the battery's state of charge over the day, DR
+    windows shaded; written as a PNG with matplotlib's Agg canvas (no pyplot, no display needed)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise EchonetUsageError("the plot needs matplotlib: pip install matplotlib") from None
+    out = Path(path)
+    t0 = result.start - result.start % (24 * HOUR)
+
+    def hours(t: float) -> float:
+        return (t - t0) / HOUR
+
+    fig = Figure(figsize=(9, 5.5), dpi=80)
+    FigureCanvasAgg(fig)
+    ax_p, ax_s = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    xs = [hours(s.t) for s in result.samples]
+    colours = {"water_heater": "tab:red", "hybrid_water_heater": "tab:orange", "battery": "tab:blue"}
+    for kind, colour in colours.items():
+        ys = [s.power_w.get(kind, 0.0) for s in result.samples]
+        ax_p.step(xs, ys, where="post", color=colour, label=f"{LABELS[kind]} (W)", linewidth=1.4)
+    if result.pv_w:
+        ax_p.plot(
+            [hours(t) for t, _ in result.pv_w],
+            [w for _, w in result.pv_w],
+            color="tab:green",
+            linestyle="--",
+            linewidth=1,
+            label="household solar (W)",
+        )
+    ax_p.axhline(0, color="black", linewidth=0.5)
+    ax_p.set_ylabel("power (W); battery + charging")
+    ax_p.legend(loc="upper left", fontsize=8, ncol=2)
+    soc = [(hours(s.t), s.soc_percent) for s in result.samples if s.soc_percent is not None]
+    ax_s.plot([x for x, _ in soc], [y for _, y in soc], color="tab:blue", label="battery state of charge (%)")
+    ax_s.set_ylim(0, 100)
+    ax_s.set_ylabel("SoC (%)")
+    ax_s.set_xlabel("simulated time of day (the demo starts the evening before)")
+    for w in result.windows:
+        colour = "tab:green" if w.direction == "up" else "tab:purple"
+        for ax in (ax_p, ax_s):
+            ax.axvspan(hours(w.start), hours(w.end), color=colour, alpha=0.12)
+        ax_p.text(hours(w.start), ax_p.get_ylim()[1] * 0.92, " " + w.name, fontsize=8, color=colour, va="top")
+    ticks = list(range(int(hours(result.start)) // 2 * 2, int(hours(result.end)) + 1, 2))
+    ax_s.set_xticks(ticks)
+    ax_s.set_xticklabels([f"{t % 24:02d}:00" for t in ticks], fontsize=8)
+    fig.suptitle(f"DR day: {wall_time(result.start + 12 * HOUR):%Y-%m-%d} (simulated, over ECHONET Lite / UDP)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png")
+    return out
+
+
+__all__ = [
+    "DEFAULT_HOURS",
+    "DEFAULT_SPEED",
+    "DEFAULT_START",
+    "Command",
+    "Delivery",
+    "DemoConfig",
+    "DemoDevice",
+    "DemoResult",
+    "DrWindow",
+    "Progress",
+    "Sample",
+    "plot_demo",
+    "run_demo",
+]

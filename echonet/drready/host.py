@@ -1,0 +1,102 @@
+"""Hosting simulated devices on UDP: a :class:`~echonet.aio.DeviceServer` plus a timer that ticks the models.
+
+This is an asyncio adapter (like :mod:`echonet.aio`): the models and :class:`~.sim.SimulatedDevice` stay pure.
+
+::
+
+    clock = SimClock.at("2026-01-15T06:00", speed=60)
+    host = await SimHost.open([simulated_device("battery", clock=clock)], Endpoints(bind_v4="127.0.0.5", port=0))
+    ...
+    await host.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterable
+
+from ..aio import DeviceServer, Endpoints
+from ..errors import EchonetUsageError
+from ..node.config import NodeConfig
+from ..node.events import Addr
+from ..spec.registry import Registry
+from .clock import SimClock
+from .sim import SimulatedDevice, simulated_node
+
+
+class SimHost:
+    """Simulated devices served on one node, ticked every ``tick_interval`` seconds of real time."""
+
+    def __init__(
+        self, server: DeviceServer, devices: list[SimulatedDevice], clock: SimClock, tick_interval: float
+    ) -> None:
+        self.server = server
+        self.devices = devices
+        self.clock = clock
+        self.tick_interval = tick_interval
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        devices: Iterable[SimulatedDevice],
+        endpoints: Endpoints | None = None,
+        *,
+        clock: SimClock | None = None,
+        config: NodeConfig | None = None,
+        registry: Registry | None = None,
+        tick_interval: float = 0.05,
+    ) -> SimHost:
+        """Open the sockets, announce the node (INF of 0xD5) and start ticking."""
+        items = list(devices)
+        if not items:
+            raise EchonetUsageError("nothing to serve: give at least one simulated device")
+        if tick_interval <= 0:
+            raise EchonetUsageError("the tick interval must be positive")
+        sim_clock = clock if clock is not None else items[0].clock
+        node = simulated_node(items, config=config, registry=registry)
+        server = await DeviceServer.open(node, endpoints)
+        host = cls(server, items, sim_clock, tick_interval)
+        host.tick()
+        host._task = asyncio.get_running_loop().create_task(host._run())
+        return host
+
+    def tick(self) -> None:
+        """Advance every device to the clock's time now (the node sends the INFs this records)."""
+        now = self.clock.now()
+        for device in self.devices:
+            device.tick(now)
+        self.ticks += 1
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            self.tick()
+
+    def address(self, family: int = socket.AF_INET) -> Addr:
+        """The bound (host, port) of one family."""
+        addr = self.server.runner.local_addresses.get(family)
+        if addr is None:
+            raise EchonetUsageError("not bound for that address family")
+        return (str(addr[0]), int(addr[1]))
+
+    @property
+    def addresses(self) -> list[Addr]:
+        return [(str(a[0]), int(a[1])) for a in self.server.runner.local_addresses.values()]
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.server.close()
+
+    async def __aenter__(self) -> SimHost:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
