@@ -1,0 +1,352 @@
+"""``echonet drready check | requirements``: the DRready conformance checker on the command line.
+
+``echonet drready check HOST`` probes one device (:mod:`echonet.drready.checker`) and prints, requirement by
+requirement, whether it is met with the evidence, plus the node's ECHONET Lite version, each object's Appendix
+release, the identification number, the manufacturer and whether the device speaks the secure overlay or only plain
+(legacy) ECHONET Lite.
+
+Exit codes: 0 every requirement met, 2 bad usage, 3 some requirement not met (partially met or unknown included),
+4 the device did not answer at all, 1 a local network error (an address that cannot be bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import socket
+import sys
+from dataclasses import replace
+from typing import Any
+
+from .aio import Controller, Endpoints, run
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _dump, _err, _registry
+from .drready.checker import (
+    DR_CLASSES,
+    LEGACY_RISK,
+    REQUIREMENTS,
+    Evidence,
+    ObjectReport,
+    Outcome,
+    Report,
+    Status,
+    check,
+    requirement_table,
+)
+from .errors import EchonetUsageError
+from .frame import EOJ
+from .node import ECHONET_PORT, Node, NodeConfig
+
+EXIT_NOT_MET = 3
+EXIT_NO_ANSWER = 4
+
+_MARKS = {Outcome.PASS: "+", Outcome.DEGRADED: "~", Outcome.FAIL: "x", Outcome.UNKNOWN: "?"}
+
+
+def _note(message: str) -> None:
+    print(f"echonet: {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------ arguments
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"port {value} out of range 0-65535")
+    return value
+
+
+def _peer_port(text: str) -> int:
+    value = _port(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("the device's port cannot be 0")
+    return value
+
+
+def _eoj(text: str) -> EOJ:
+    try:
+        eoj = EOJ.parse(text)
+    except EchonetUsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0x01 <= eoj.instance <= 0x7F:
+        raise argparse.ArgumentTypeError(f"{text!r}: the instance must be 0x01-0x7F (one object)")
+    return eoj
+
+
+def _host(text: str) -> str:
+    """An IP address, or a name that resolves to one (the first address)."""
+    try:
+        address = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(text, ECHONET_PORT, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError):
+            raise EchonetUsageError(f"{text!r} is neither an IP address nor a name that resolves") from None
+        return str(infos[0][4][0])
+    if address.is_multicast or address.is_unspecified:
+        raise EchonetUsageError(f"{text}: the checker probes one device: give its unicast address")
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------------- check
+
+
+async def _open(args: argparse.Namespace, host: str) -> Controller:
+    v6 = ":" in host
+    bind = args.bind or ("::" if v6 else "0.0.0.0")
+    port = ECHONET_PORT if args.local_port is None else args.local_port
+    endpoints = Endpoints(
+        bind_v4=None if v6 else bind,
+        bind_v6=bind if v6 else None,
+        port=port,
+        join_multicast=False,
+    )
+    config = NodeConfig(timeout=args.timeout, retries=args.retries, announce=False)
+    registry = _registry(args)
+    try:
+        return await Controller.open(endpoints, node=Node(config=config, registry=registry))
+    except OSError as exc:
+        if args.local_port is not None or exc.errno != errno.EADDRINUSE:
+            raise
+        _note(
+            f"local port {port} is in use: sending from an ephemeral port (devices that answer to port 3610 only "
+            "will not be heard; --local-port chooses the port)"
+        )
+        return await Controller.open(replace(endpoints, port=0), node=Node(config=config, registry=registry))
+
+
+async def _check(args: argparse.Namespace, host: str) -> Report:
+    ctl = await _open(args, host)
+    try:
+        return await check(
+            host,
+            controller=ctl,
+            port=args.port,
+            eojs=args.eoj or None,
+            timeout=args.timeout,
+            probe_set=args.probe_set,
+            overlay=not args.no_overlay,
+            overlay_wait=min(args.timeout, 2.0),
+            bind=args.bind,
+            registry=_registry(args),
+        )
+    finally:
+        await ctl.close()
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    host = _host(args.host)
+    try:
+        report = run(_check(args, host))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRNOTAVAIL:
+            _err(f"cannot bind {args.bind}: {reason} (--bind takes an address of this host)")
+            return EXIT_USAGE
+        _err(f"network error: {reason}")
+        return EXIT_FAILED
+    if args.json:
+        _dump(report.to_json())
+    else:
+        for line in report_lines(report, verbose=args.verbose):
+            print(line)
+    if not report.answered:
+        if not args.json:
+            _err(f"{host} port {args.port} did not answer (timeout {args.timeout:g} s per attempt)")
+        return EXIT_NO_ANSWER
+    return EXIT_OK if report.all_met else EXIT_NOT_MET
+
+
+# ------------------------------------------------------------------------------------------------------ formatting
+
+
+def _evidence_line(e: Evidence) -> str:
+    mark = _MARKS[e.outcome]
+    std = "" if e.standard else " [non-standard]"
+    value = f" = {e.value}" if e.value is not None else ""
+    esv = f" ({e.esv})" if e.esv else ""
+    where = f"{e.target} " if e.probe.profile else ""
+    return f"{mark} {where}0x{e.probe.epc:02X} {e.name}{std} {e.probe.kind.value}{value}{esv}: {e.reason}"
+
+
+def _object_lines(obj: ObjectReport, verbose: bool) -> list[str]:
+    lines = [f"{obj.eoj} {obj.class_name}"]
+    if not obj.answered:
+        lines.append("  did not answer")
+    else:
+        release = obj.release.hex() if obj.release is not None else "-"
+        lines.append(f"  Appendix release (0x82): {obj.release_text} [{release}]")
+        ident = obj.identification.hex() if obj.identification is not None else "not readable"
+        maker = obj.manufacturer.hex() if obj.manufacturer is not None else "not readable"
+        lines.append(f"  identification (0x83): {ident}   manufacturer (0x8A): {maker}")
+        if obj.simulation:
+            lines.append(
+                "  recognised as the project's DRready simulation: extension EPCs 0xF0-0xF9 are interpreted "
+                "(non-standard)"
+            )
+    for problem in obj.problems:
+        lines.append(f"  ! {problem}")
+    for note in obj.notes:
+        lines.append(f"  note: {note}")
+    rows = [r for r in obj.requirements if r.status is not Status.NOT_APPLICABLE]
+    if rows:
+        width = max(len(r.requirement.id) for r in rows)
+        lines.append(f"  {'requirement':<{width}}  {'status':<13}  evidence")
+    for r in rows:
+        lines.append(f"  {r.requirement.id:<{width}}  {r.status.value:<13}  {r.reason}")
+        for e in r.evidence:
+            if e.probe.extension and not obj.simulation:
+                continue  # a vendor EPC of another device: the requirement's reason says why it is not judged
+            lines.append(f"  {'':<{width}}    {_evidence_line(e)}")
+        if verbose:
+            for e in r.supporting:
+                lines.append(f"  {'':<{width}}    (supporting) {_evidence_line(e)}")
+    return lines
+
+
+def report_lines(report: Report, *, verbose: bool = False) -> list[str]:
+    """The text form of a report."""
+    node = report.node
+    lines = [f"DRready check of {report.host} port {report.port}"]
+    if node.answered:
+        version = node.version.hex() if node.version is not None else "-"
+        lines.append(f"ECHONET Lite version (node profile 0x82): {node.version_text} [{version}]")
+        ident = node.identification.hex() if node.identification is not None else "not readable"
+        maker = node.manufacturer.hex() if node.manufacturer is not None else "not readable"
+        lines.append(f"identification number (0x83): {ident}")
+        lines.append(f"manufacturer code (0x8A): {maker}")
+        if node.instances is not None:
+            listed = " ".join(str(e) for e in node.instances) or "none"
+            lines.append(f"instances (0xD6): {listed}")
+    else:
+        lines.append("node profile 0x0EF001: no answer")
+    for problem in node.problems:
+        lines.append(f"! {problem}")
+    overlay = report.overlay
+    if overlay.offered:
+        lines.append(f"secure overlay: offered ({overlay.detail})")
+    elif overlay.offered is False:
+        lines.append(f"secure overlay: not offered ({overlay.detail})")
+        lines.append(f"LEGACY device: {LEGACY_RISK}")
+    else:
+        lines.append(f"secure overlay: not probed ({overlay.detail})")
+    for problem in report.problems:
+        lines.append(f"! {problem}")
+    for obj in report.objects:
+        lines.append("")
+        lines += _object_lines(obj, verbose)
+    results = report.results
+    counts = {s: sum(1 for r in results if r.status is s) for s in Status if s is not Status.NOT_APPLICABLE}
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
+    lines.append("")
+    if not report.answered:
+        lines.append("summary: the device did not answer")
+    else:
+        verdict = "every requirement met" if report.all_met else "not every requirement is met"
+        lines.append(f"summary: {verdict} ({summary}; {len(results)} in all)")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------- requirements
+
+
+def _cmd_requirements(args: argparse.Namespace) -> int:
+    if args.json:
+        _dump(requirement_table())
+        return EXIT_OK
+    print("DRready requirements (DESIGN.md section 2) and how `echonet drready check` judges them")
+    print("checks: readable = Get answers a valid value and the EPC is in 0x9F; settable = in 0x9E (with --probe-set")
+    print("also a SetC writing back the value read); value = readable and the value passes the named check;")
+    print("[non-standard] = the project's extension EPCs, judged only on the project's simulations")
+    for req in REQUIREMENTS:
+        print()
+        print(f"{req.id}: {req.text}")
+        for class_id in DR_CLASSES:
+            rule = req.rule_for(class_id)
+            if rule is None:
+                print(f"  0x{class_id:04X}: not applicable")
+                continue
+            print(f"  0x{class_id:04X}: {rule.note}")
+            for i, way in enumerate(rule.ways):
+                label = f"{way.label}: " if way.label else ""
+                checks = "; ".join(p.text for p in way.probes)
+                print(f"    {'or ' if i else ''}{label}{checks}")
+            if rule.supporting:
+                print(f"    supporting: {'; '.join(p.text for p in rule.supporting)}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------------------ parser
+
+
+def _help(parser: argparse.ArgumentParser) -> Any:
+    def show(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return EXIT_USAGE
+
+    return show
+
+
+def register(subparsers: Any) -> None:
+    """Add ``drready check`` and ``drready requirements`` to the ``echonet`` command line."""
+    group = subparsers.add_parser("drready", help="DRready conformance: check a device, list the requirements")
+    sub = group.add_subparsers(dest="drready_command", metavar="SUBCOMMAND")
+    group.set_defaults(handler=_help(group))
+
+    p = sub.add_parser(
+        "check",
+        help="probe one device and report, requirement by requirement, whether it meets DRready",
+        epilog="exit codes: 0 every requirement met, 2 bad usage, 3 some not met (or partially, or unknown), "
+        "4 the device did not answer, 1 local network error",
+    )
+    p.add_argument("host", metavar="HOST", help="the device's address")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument(
+        "--eoj",
+        type=_eoj,
+        action="append",
+        metavar="EOJ",
+        help="check this object (e.g. 027D01) instead of the DRready objects of the instance list; repeatable",
+    )
+    p.add_argument("--timeout", type=_positive, default=2.0, metavar="S", help="seconds per attempt (default 2)")
+    p.add_argument("--retries", type=int, default=1, choices=range(0, 6), metavar="N", help="extra attempts (1)")
+    p.add_argument("--port", type=_peer_port, default=ECHONET_PORT, metavar="P", help="the device's port (3610)")
+    p.add_argument("--bind", metavar="ADDR", help="local address to send from and listen on")
+    p.add_argument(
+        "--local-port",
+        type=_port,
+        metavar="N",
+        help="local UDP port (default 3610, or an ephemeral one when 3610 is taken; 0: ephemeral)",
+    )
+    p.add_argument(
+        "--probe-set",
+        action="store_true",
+        help="also confirm settable EPCs with a SetC writing back the value just read (devices that take any Set "
+        "of a command EPC as a command may act on it: the project's simulations start a DR, which the checker "
+        "ends again with 0xF2 = inactive)",
+    )
+    p.add_argument(
+        "--no-overlay",
+        action="store_true",
+        help="do not offer a secure-overlay handshake (some plain stacks stop receiving after one)",
+    )
+    p.add_argument("--verbose", action="store_true", help="also show the supporting properties")
+    p.set_defaults(handler=_cmd_check)
+
+    p = sub.add_parser("requirements", help="show the requirement table the checker uses")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(handler=_cmd_requirements)
