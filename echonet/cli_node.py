@@ -311,22 +311,9 @@ def _execute(args: argparse.Namespace, work: Coroutine[Any, Any, int]) -> int:
 # ---------------------------------------------------------------------------------------------------- formatting
 
 
-def _unit(dv: DecodedValue) -> str:
-    """The unit of a decoded value, also for alternatives (a number range or special codes) that decoded as the
-    number."""
-    if dv.unit or dv.definition is None or dv.error is not None or not isinstance(dv.definition.type, OneOf):
-        return dv.unit
-    if isinstance(dv.value, str):  # a special code's name, not a number
-        return ""
-    for option in dv.definition.type.options:
-        if isinstance(option, Number) and option.unit and option.check(dv.edt) is None:
-            return option.unit
-    return ""
-
-
 def _value_json(dv: DecodedValue) -> dict[str, Any]:
     out = property_json(dv)
-    unit = _unit(dv)
+    unit = dv.unit
     if unit and "value" in out:
         out["unit"] = unit
     return out
@@ -344,7 +331,7 @@ def _value_text(dv: DecodedValue) -> str:
         return ", ".join(str(v) for v in value) if value else "(none)"
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
-    unit = _unit(dv)
+    unit = dv.unit
     return f"{value} {unit}" if unit else str(value)
 
 

@@ -390,3 +390,12 @@ def test_every_epc_is_a_standard_epc_from_0x80_to_0xff_added_by_release_r() -> N
 def test_tables_cover_all_six_classes_with_every_release_r_property() -> None:
     counts = {cls.class_id: len(cls.properties) for cls in BUILTIN_CLASSES}
     assert counts == {0x0000: 24, 0x0EF0: 19, 0x026B: 46, 0x02A6: 10, 0x027D: 60, 0x05FF: 17}
+
+
+def test_a_number_with_special_codes_has_the_numbers_unit_and_a_special_code_has_none() -> None:
+    registry = builtin_registry()
+    temperature = registry.decode_value(0x026B, 0xB3, b"\x3c")  # 60 degrees, a number option of a one-of type
+    assert (temperature.value, temperature.unit) == (60, "Celsius")
+    unset = registry.decode_value(0x026B, 0xB3, b"\xfd")  # the 'no setting' code
+    assert isinstance(unset.value, str) and unset.unit == ""
+    assert registry.decode_value(0x026B, 0xF5, b"\x01").unit == ""  # vendor EPC: raw bytes, no unit

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import EchonetUsageError, ValueDecodeError
 from .model import ClassDef, PropertyDef
+from .types import Number, OneOf
 
 SUPER_CLASS_ID = 0x0000
 NODE_PROFILE_ID = 0x0EF0
@@ -38,8 +39,19 @@ class DecodedValue:
 
     @property
     def unit(self) -> str:
-        t = self.definition.type if self.definition is not None else None
-        return str(getattr(t, "unit", "")) if self.error is None else ""
+        """The unit of the value; for alternatives (a number range or special codes), the unit of the number
+        option the EDT decoded as, and none for a special code."""
+        if self.definition is None or self.error is not None:
+            return ""
+        t = self.definition.type
+        if not isinstance(t, OneOf):
+            return str(getattr(t, "unit", ""))
+        if isinstance(self.value, str):  # a special code's name, not a number
+            return ""
+        for option in t.options:
+            if isinstance(option, Number) and option.unit and option.check(self.edt) is None:
+                return option.unit
+        return ""
 
     def json_value(self) -> Any:
         if self.definition is None or self.error is not None:
