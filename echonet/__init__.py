@@ -9,6 +9,7 @@ from .codec import decode, encode
 from .errors import (
     CaptureError,
     EchonetError,
+    EchonetTimeoutError,
     EchonetUsageError,
     FrameDecodeError,
     ValueDecodeError,
@@ -21,6 +22,7 @@ __all__ = [
     "ESV",
     "CaptureError",
     "EchonetError",
+    "EchonetTimeoutError",
     "EchonetUsageError",
     "Frame",
     "FrameDecodeError",

@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mappi
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .errors import EchonetError, EchonetUsageError, ValueDecodeError
+from .errors import EchonetTimeoutError, EchonetUsageError, ValueDecodeError
 from .frame import EOJ, ESV, Frame, Property
 from .node.config import NODE_PROFILE_EOJ, NodeConfig
 from .node.core import Node, host_key, is_multicast
@@ -47,19 +47,9 @@ from .propmap import decode_instance_list, decode_property_map
 T = TypeVar("T")
 
 _GET_MAPS = (0x9D, 0x9E, 0x9F)
-
-
-class EchonetTimeoutError(EchonetError, TimeoutError):
-    """A request got no answer within its timeout, retries included."""
-
-    def __init__(self, addr: Addr, eoj: EOJ, esv: int, attempts: int) -> None:
-        super().__init__(
-            f"no answer from {addr[0]} port {addr[1]} ({eoj}, ESV 0x{esv:02X}) after {attempts} attempt(s)"
-        )
-        self.addr = addr
-        self.eoj = eoj
-        self.esv = esv
-        self.attempts = attempts
+_GET, _GET_RES = ESV.GET, ESV.GET_RES
+_new_object = object.__new__
+_FINAL_KINDS = frozenset({ResponseReceived, RequestTimedOut, RequestFinished})
 
 
 # Event loop ---------------------------------------------------------------------------------------------------------
@@ -266,6 +256,8 @@ class NodeRunner:
         self.unroutable = 0
         self.on_event: Callable[[Event], None] | None = None
         self._waiters: dict[int, _Waiter] = {}
+        #: Requests that end with one answer (unicast, one instance): the future gets the final event directly.
+        self._futures: dict[int, asyncio.Future[Event]] = {}
         self._notification_queues: set[asyncio.Queue[NotificationReceived]] = set()
         self._set_queues: set[asyncio.Queue[PropertySet]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -275,6 +267,8 @@ class NodeRunner:
         self._v6_scope = 0
         self._senders: dict[int, list[tuple[asyncio.DatagramTransport, int]]] = {}
         self._closed = False
+        #: Receives datagrams and timers: the node itself, or a layer wrapping it (see :meth:`use_layer`).
+        self._core: Any = node
         node.wakeup = self._wake
 
     @classmethod
@@ -314,16 +308,32 @@ class NodeRunner:
                 runner._senders.setdefault(family, []).append((transport, iface.index))
         return runner
 
+    def use_layer(self, layer: Any) -> None:
+        """Route datagrams and timers through ``layer``, which wraps :attr:`node` with the node's own sans-I/O
+        interface (``receive_datagram``, ``datagrams_to_send``, ``get_timer``, ``handle_timer``, ``timer_serial``),
+        e.g. :class:`secure.session.SecureLayer`. Without a layer the node is driven directly."""
+        self._core = layer
+        self._timer_serial = -1
+        self._pump(self.loop.time())
+
     # Input and output ---------------------------------------------------------------------------------------------
 
     def feed(self, data: bytes, addr: Addr) -> None:
         """One received datagram (also usable to inject datagrams in tests)."""
         now = self.loop.time()
-        self.node.receive_datagram(data, addr, now)
+        self._core.receive_datagram(data, addr, now)
         self._pump(now)
 
     def _sendto(self, data: bytes, addr: Addr) -> None:
         host = addr[0]
+        if not self._senders and ":" not in host:  # IPv4 through the main socket: the common case
+            transport = self.transports.get(socket.AF_INET)
+            if transport is not None:
+                try:
+                    transport.sendto(data, addr)
+                except (OSError, ValueError, TypeError):
+                    self.socket_errors += 1
+                return
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         transport = self.transports.get(family)
         if transport is None:
@@ -344,21 +354,23 @@ class NodeRunner:
             self.socket_errors += 1
 
     def _pump(self, now: float) -> None:
-        node = self.node
-        out = node.datagrams_to_send(now)
+        node, core = self.node, self._core
+        out = core.datagrams_to_send(now)
         if out:
             sendto = self._sendto
             for data, addr in out:
                 sendto(data, addr)
         if node._events:
+            route = self._route
             for event in node.take_events():
-                self._route(event)
-        if node.timer_serial != self._timer_serial:
-            self._timer_serial = node.timer_serial
+                route(event)
+        serial = core.timer_serial
+        if serial != self._timer_serial:
+            self._timer_serial = serial
             self._schedule()
 
     def _schedule(self) -> None:
-        deadline = self.node.get_timer()
+        deadline = self._core.get_timer()
         if deadline is not None and (self._timer_when is None or deadline < self._timer_when):
             if self._timer is not None:
                 self._timer.cancel()
@@ -371,7 +383,7 @@ class NodeRunner:
         if self._closed:
             return
         now = self.loop.time()
-        self.node.handle_timer(now)
+        self._core.handle_timer(now)
         self._pump(now)
         self._schedule()
 
@@ -386,6 +398,13 @@ class NodeRunner:
             self._pump(self.loop.time())
 
     def _route(self, event: Event) -> None:
+        if self._futures and type(event) in _FINAL_KINDS:
+            future = self._futures.get(event.handle)  # type: ignore[union-attr]
+            if future is not None and (type(event) is not ResponseReceived or event.final):
+                del self._futures[event.handle]  # type: ignore[union-attr]
+                if not future.done():
+                    future.set_result(event)
+                return
         if isinstance(event, ResponseReceived):
             waiter = self._waiters.get(event.handle)
             if waiter is not None:
@@ -438,6 +457,50 @@ class NodeRunner:
             if self._waiters.pop(handle, None) is not None:
                 self.node.cancel(handle)
         return final, waiter.responses
+
+    async def _ask(
+        self,
+        host: str | Addr,
+        deoj: EOJ,
+        esv: int,
+        props: Iterable[Property | int] = (),
+        get_props: Iterable[Property | int] = (),
+        **options: Any,
+    ) -> Event:
+        """:meth:`request` for a request that ends with one answer: only its final event, without collecting."""
+        if options.get("fanout"):
+            final, _ = await self.request(host, deoj, esv, props, get_props, **options)
+            return final
+        handle, future = self._start(host, deoj, esv, props, get_props, options)
+        try:
+            return await future
+        finally:
+            self._forget(handle)
+
+    def _start(
+        self,
+        host: str | Addr,
+        deoj: EOJ,
+        esv: int,
+        props: Iterable[Property | int],
+        get_props: Iterable[Property | int],
+        options: dict[str, Any],
+    ) -> tuple[int, asyncio.Future[Event]]:
+        """Send a request that ends with one answer (not a fan-out); its final event resolves the future."""
+        if self._closed:
+            raise EchonetUsageError("the runner is closed")
+        loop = self.loop
+        now = loop.time()
+        handle = self.node.request(host, deoj, esv, props, get_props, now=now, **options)
+        future: asyncio.Future[Event] = loop.create_future()
+        self._futures[handle] = future
+        self._pump(now)
+        return handle, future
+
+    def _forget(self, handle: int) -> None:
+        """After :meth:`_start`'s future is done or abandoned: a request still open is cancelled."""
+        if self._futures.pop(handle, None) is not None:
+            self.node.cancel(handle)
 
     def send_request(
         self,
@@ -492,6 +555,10 @@ class NodeRunner:
             if not waiter.future.done():
                 waiter.future.cancel()
         self._waiters.clear()
+        for future in self._futures.values():
+            if not future.done():
+                future.cancel()
+        self._futures.clear()
         self.node.wakeup = None
 
 
@@ -587,6 +654,18 @@ class DiscoveredNode:
 
 def _get_result(event: ResponseReceived, eoj: EOJ) -> GetResult:
     frame = event.frame
+    if frame.esv == _GET_RES and not event.unanswered:  # the common answer: every value, nothing refused
+        result: GetResult = _new_object(GetResult)
+        # A frozen dataclass's __init__ costs one object.__setattr__ per field; the fields are set at once here.
+        result.__dict__.update(
+            addr=event.addr,
+            eoj=frame.seoj or eoj,
+            values={p[0]: p[1] for p in frame.properties},  # faster than dict() of NamedTuples
+            refused=(),
+            unanswered=(),
+            frame=frame,
+        )
+        return result
     return GetResult(
         event.addr,
         frame.seoj or eoj,
@@ -604,6 +683,14 @@ def _sna_split(frame: Frame) -> tuple[tuple[int, ...], tuple[int, ...]]:
         tuple(p.epc for p in frame.properties if p.edt),
         tuple(p.epc for p in frame.get_properties if not p.edt),
     )
+
+
+def _bitmap_epcs(edt: bytes) -> frozenset[int] | None:
+    """The EPCs of a 17-byte property-map bitmap whatever its count byte says (uecho always writes 16), or None
+    when ``edt`` is not a bitmap."""
+    if len(edt) != 17 or edt[0] < 16:
+        return None
+    return frozenset(0x80 + 0x10 * bit + low for low in range(16) for bit in range(8) if edt[low + 1] & (1 << bit))
 
 
 def _raise_for(final: Event) -> None:
@@ -660,9 +747,19 @@ class Controller:
     ) -> GetResult:
         """Get properties of one object; raises :class:`EchonetTimeoutError` when it does not answer."""
         self._unicast(host, eoj, "get()")
-        final, _ = await self.runner.request(host, eoj, ESV.GET, list(epcs), timeout=timeout, **options)
-        _raise_for(final)
-        assert isinstance(final, ResponseReceived)
+        runner = self.runner
+        if options.get("fanout"):
+            final = await runner._ask(host, eoj, _GET, list(epcs), timeout=timeout, **options)
+        else:  # _ask inlined: one coroutine less on the hot path
+            options["timeout"] = timeout
+            handle, future = runner._start(host, eoj, _GET, list(epcs), (), options)
+            try:
+                final = await future
+            finally:
+                runner._forget(handle)
+        if type(final) is not ResponseReceived:
+            _raise_for(final)
+            assert isinstance(final, ResponseReceived)
         return _get_result(final, eoj)
 
     async def get_all(
@@ -701,7 +798,7 @@ class Controller:
                 frame = responses[0].frame
                 return SetResult(responses[0].addr, eoj, refused_epcs(frame), True, frame)
             return SetResult(_addr(host, self.node), eoj, (), False, None)
-        final, _ = await self.runner.request(host, eoj, ESV.SETC, items, timeout=timeout, **options)
+        final = await self.runner._ask(host, eoj, ESV.SETC, items, timeout=timeout, **options)
         _raise_for(final)
         assert isinstance(final, ResponseReceived)
         return SetResult(final.addr, final.frame.seoj or eoj, refused_epcs(final.frame), True, final.frame)
@@ -717,9 +814,7 @@ class Controller:
         **options: Any,
     ) -> SetGetResult:
         self._unicast(host, eoj, "setget()")
-        final, _ = await self.runner.request(
-            host, eoj, ESV.SETGET, _props_of(props), list(epcs), timeout=timeout, **options
-        )
+        final = await self.runner._ask(host, eoj, ESV.SETGET, _props_of(props), list(epcs), timeout=timeout, **options)
         _raise_for(final)
         assert isinstance(final, ResponseReceived)
         frame = final.frame
@@ -731,7 +826,7 @@ class Controller:
     ) -> GetResult:
         """Ask for a notification (INF_REQ); the INF (or INF_SNA) comes back as a :class:`GetResult`."""
         self._unicast(host, eoj, "inf_req()")
-        final, _ = await self.runner.request(host, eoj, ESV.INF_REQ, list(epcs), timeout=timeout, **options)
+        final = await self.runner._ask(host, eoj, ESV.INF_REQ, list(epcs), timeout=timeout, **options)
         _raise_for(final)
         assert isinstance(final, ResponseReceived)
         return _get_result(final, eoj)
@@ -753,7 +848,9 @@ class Controller:
         """Find nodes: Get of node-profile 0xD6 to the multicast groups (or ``targets``), over ``window`` seconds,
         ``1 + rescans`` rounds; then read each node's 0x83 / 0x8A / 0x82 and, with ``read_maps``, the property maps
         of every object. Nodes are deduplicated by identification number; nodes without one appear once per
-        address."""
+        address. A node's ``address`` is its IP with the port it was asked on, not the source port of its answer.
+        A property-map bitmap whose count byte disagrees with its bits is read from its bits (and reported in the
+        object's ``error``)."""
         if targets is None:
             targets = self._groups()
         responders: dict[str, tuple[Addr, EOJ, tuple[EOJ, ...]]] = {}
@@ -762,7 +859,10 @@ class Controller:
                 self.runner.request(t, NODE_PROFILE_EOJ, ESV.GET, [0xD6], timeout=window, retries=0, fanout=True)
                 for t in targets
             ]
-            for _, responses in await asyncio.gather(*rounds):
+            for target, (_, responses) in zip(targets, await asyncio.gather(*rounds), strict=True):
+                # A node listens where it was asked (3610), whatever port its answer came from (DESIGN 3): the
+                # npm echonet-lite stack answers from 23610 and hears nothing there.
+                port = self.node.config.port if isinstance(target, str) else target[1]
                 for response in responses:
                     peer = host_key(response.addr[0])
                     if peer in responders:
@@ -772,7 +872,8 @@ class Controller:
                         instances = decode_instance_list(edt).eojs if edt else ()
                     except ValueDecodeError:
                         instances = ()
-                    responders[peer] = (response.addr, response.frame.seoj or NODE_PROFILE_EOJ, instances)
+                    addr = (response.addr[0], port, *response.addr[2:])
+                    responders[peer] = (addr, response.frame.seoj or NODE_PROFILE_EOJ, instances)
         limit = asyncio.Semaphore(concurrency)
 
         async def identify(addr: Addr, profile: EOJ) -> GetResult | None:
@@ -837,8 +938,9 @@ class Controller:
             try:
                 maps.append(decode_property_map(edt) if edt else None)
             except ValueDecodeError as exc:
-                maps.append(None)
-                errors.append(f"0x{epc:02X}: {exc}")
+                assert edt is not None
+                maps.append(_bitmap_epcs(edt))
+                errors.append(f"0x{epc:02X}: {exc}" + ("" if maps[-1] is None else " (the bitmap's EPCs are used)"))
             if edt is None:
                 errors.append(f"0x{epc:02X} not readable")
         return DiscoveredObject(eoj, maps[2], maps[1], maps[0], "; ".join(errors) or None)

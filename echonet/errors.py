@@ -7,9 +7,15 @@ One root, :class:`EchonetError`, split by fault:
 * :class:`FrameDecodeError`: bytes from the network are not a well-formed ECHONET Lite frame. It is the *only*
   exception :func:`echonet.decode` raises, and it carries the byte offset of the offending field.
 * :class:`ValueDecodeError`: a property value (EDT) from the network does not fit its definition.
+* :class:`EchonetTimeoutError` (also a :class:`TimeoutError`): a request to a peer got no answer in time.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .frame import EOJ
 
 
 class EchonetError(Exception):
@@ -49,3 +55,23 @@ class ValueDecodeError(EchonetError):
 
 class CaptureError(EchonetError):
     """A capture file that cannot be read (missing, not pcap/pcapng)."""
+
+
+class EchonetTimeoutError(EchonetError, TimeoutError):
+    """A request got no answer within its timeout, retries included.
+
+    ``addr`` is the peer's socket address, ``eoj`` the object asked, ``esv`` the request's ESV and ``attempts`` how
+    many times it was sent.
+    """
+
+    def __init__(self, addr: tuple[Any, ...], eoj: EOJ, esv: int, attempts: int) -> None:
+        super().__init__(
+            f"no answer from {addr[0]} port {addr[1]} ({eoj}, ESV 0x{esv:02X}) after {attempts} attempt(s)"
+        )
+        self.addr = addr
+        self.eoj = eoj
+        self.esv = esv
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[type[EchonetTimeoutError], tuple[tuple[Any, ...], EOJ, int, int]]:
+        return (EchonetTimeoutError, (self.addr, self.eoj, self.esv, self.attempts))

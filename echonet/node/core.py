@@ -32,7 +32,7 @@ from ..errors import EchonetUsageError, FrameDecodeError
 from ..frame import EHD1_ECHONET_LITE, EHD2, EOJ, ESV, Frame, Property
 from ..spec.registry import Registry, default_registry
 from .config import NODE_PROFILE_EOJ, NodeConfig
-from .device import DeviceObject
+from .device import DeviceObject, value_changes
 from .events import (
     Addr,
     Dropped,
@@ -61,6 +61,7 @@ _ANSWER_OF: dict[int, int] = {
     int(a): int(a.request) for a in ESV if a.request is not None and (a.is_sna or a.is_response or a is ESV.INF)
 }
 _MAX_ALIVE = 4096
+_SPECIFIED_HEAD = b"\x10\x81"
 _new = tuple.__new__
 _SPECIFIED = EHD2.SPECIFIED
 
@@ -233,6 +234,14 @@ class Node:
         self._pending: dict[int, _Wire] = {}
         self._requests: dict[int, _Request] = {}
         self._timers: list[tuple[float, int, _Wire]] = []
+        self._fifos: dict[float, deque[tuple[float, int, _Wire]]] = {}
+        self._max_fifos = _MAX_FIFOS  # 0: every deadline goes to the heap (the general path, for tests)
+        #: Precomputed Get_Res: request bytes after the TID -> (value_changes when built, answer after the TID).
+        self._answers: dict[bytes, tuple[int, bytes]] = {}
+        self._max_answers = _MAX_ANSWERS  # 0: no precomputed answers (the general path, for tests)
+        #: Frames decoded lately: bytes after the TID -> the frame's fields after its TID.
+        self._decoded: dict[bytes, tuple[object, ...]] = {}
+        self._max_decoded = _MAX_DECODED  # 0: decode every datagram (the general path, for tests)
         self._timer_seq = 0
         self._inflight: dict[str, _Wire] = {}
         self._queues: dict[str, deque[_Wire]] = {}
@@ -248,6 +257,7 @@ class Node:
     # Hosted objects ---------------------------------------------------------------------------------------------
 
     def _host(self, obj: DeviceObject) -> None:
+        self._answers.clear()
         if obj.eoj in self._objects:
             raise EchonetUsageError(f"object {obj.eoj} is already hosted")
         self._objects[obj.eoj] = obj
@@ -263,6 +273,7 @@ class Node:
         self._refresh_profile()
 
     def remove(self, eoj: EOJ) -> DeviceObject:
+        self._answers.clear()
         obj = self._objects.pop(eoj, None)
         if obj is None or obj is self.profile:
             if obj is not None:
@@ -392,18 +403,40 @@ class Node:
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """Feed one received datagram. Never raises: unusable input becomes a :class:`Dropped` event."""
         self.stats.received += 1
-        try:
-            frame = decode(data)
-        except FrameDecodeError as exc:
-            self._drop(addr, f"malformed: {exc}", len(data))
-            return
+        known = None
+        if type(data) is bytes and data.startswith(_SPECIFIED_HEAD):
+            body = data[4:]
+            if self._answers:
+                # A Get whose bytes after the TID we answered before, no stored value having changed since: the
+                # same answer with this TID (the frame decoded fine then, and only its TID differs now).
+                hit = self._answers.get(body)
+                if hit is not None and hit[0] == value_changes[0]:
+                    self._out.append((_SPECIFIED_HEAD + data[2:4] + hit[1], self._reply_addr(addr)))
+                    self.stats.answered += 1
+                    if self._send_later:
+                        self._flush_later(now)
+                    return
+            known = self._decoded.get(body)
+        if known is not None:  # decoded before, only the TID differs: decode is a pure function of the bytes
+            frame = _new(Frame, (0x10, _SPECIFIED, (data[2] << 8) | data[3], *known))
+        else:
+            try:
+                frame = decode(data)
+            except FrameDecodeError as exc:
+                self._drop(addr, f"malformed: {exc}", len(data))
+                return
+            if self._max_decoded and frame.ehd2 == _SPECIFIED and type(data) is bytes:
+                decoded = self._decoded
+                if len(decoded) >= self._max_decoded:
+                    decoded.clear()
+                decoded[data[4:]] = frame[3:]
         esv = frame.esv
         try:
             if esv is None:
                 self._drop(addr, "format 2 (arbitrary) message: not handled", len(data))
             elif 0x60 <= esv <= 0x6F:
                 if esv in _REQUEST_ESVS:
-                    self._serve(frame, addr)
+                    self._serve(frame, addr, data)
                 else:
                     self._drop(addr, f"unknown request ESV 0x{esv:02X}", len(data))
             elif esv in _ANSWER_OF:
@@ -429,7 +462,12 @@ class Node:
 
     # Device side --------------------------------------------------------------------------------------------------
 
-    def _serve(self, frame: Frame, addr: Addr) -> None:
+    def _reply_addr(self, addr: Addr) -> Addr:
+        if self.config.reply_to_3610 and addr[1] != self.config.port:
+            return (addr[0], self.config.port, *addr[2:])
+        return addr
+
+    def _serve(self, frame: Frame, addr: Addr, data: bytes | None = None) -> None:
         deoj, src = frame.deoj, frame.seoj
         assert deoj is not None and src is not None
         if deoj[2] == 0:
@@ -443,16 +481,20 @@ class Node:
                 self.stats.to_missing_object += 1
                 return
             targets = (obj,)
-        reply = addr
-        if self.config.reply_to_3610 and addr[1] != self.config.port:
-            reply = (addr[0], self.config.port, *addr[2:])
+        reply = self._reply_addr(addr)
         esv = frame.esv
         out = self._out
         if esv == _GET and deoj[2]:  # the hot path: a Get to one object, answered without building a Frame
-            data = _get_res(frame, targets[0], src)  # type: ignore[index]
-            if data is not None:
-                out.append((data, reply))
+            obj = targets[0]  # type: ignore[index]
+            get_res = _get_res(frame, obj, src)
+            if get_res is not None:
+                out.append((get_res, reply))
                 self.stats.answered += 1
+                if type(data) is bytes and self._max_answers and type(obj).read is DeviceObject.read:
+                    answers = self._answers
+                    if len(answers) >= self._max_answers:
+                        answers.clear()
+                    answers[data[4:]] = (value_changes[0], get_res[4:])
                 return
         for obj in targets:
             if esv in (_GET, _INF_REQ):
@@ -551,14 +593,14 @@ class Node:
         property. A request to instance 0x00 or to a multicast address is a fan-out: every answer is reported until
         the window (``timeout`` per attempt) closes. ``split`` overrides ``config.split_gets`` for this request.
         """
-        code = int(esv)
+        code = esv if type(esv) is int else int(esv)
         if code not in _REQUEST_ESVS:
             raise EchonetUsageError(f"ESV 0x{code:02X} is not a request a controller sends")
         if not isinstance(deoj, EOJ):
             deoj = EOJ(*deoj)
         reading = code in (_GET, _INF_REQ)
         first = _properties(props, reading, "property")
-        second = _properties(get_props, True, "OPCGet property")
+        second = _properties(get_props, True, "OPCGet property") if get_props else ()
         if not first:
             what = "a Get with OPC=0 is never sent" if reading else "a request needs at least one property"
             raise EchonetUsageError(f"{what}: give at least one EPC")
@@ -651,14 +693,27 @@ class Node:
             wire.tid = tid
             if req.first_tid < 0:
                 req.first_tid = tid
-            wire.data = encode(
-                _new(Frame, (0x10, _SPECIFIED, tid, req.seoj, req.deoj, req.esv, wire.props, wire.get_props, None))
-            )
+            esv = req.esv
+            if esv in (_GET, _INF_REQ):  # PDC=0 everywhere: header + a cached run of (EPC, 0) pairs
+                wire.data = _encode_read(tid, req.seoj, req.deoj, esv, wire.props)
+            else:
+                wire.data = encode(
+                    _new(Frame, (0x10, _SPECIFIED, tid, req.seoj, req.deoj, esv, wire.props, wire.get_props, None))
+                )
             pending[tid] = wire
         wire.attempts += 1
         wire.deadline = deadline = now + req.timeout
         self._timer_seq += 1
-        heapq.heappush(self._timers, (deadline, self._timer_seq, wire))
+        entry = (deadline, self._timer_seq, wire)
+        # Deadlines of one timeout value arrive in order while ``now`` does not go back: a FIFO per timeout value
+        # (O(1) both ways) holds them; anything out of order (or beyond a few distinct timeouts) goes to the heap.
+        fifo = self._fifos.get(req.timeout)
+        if fifo is None and len(self._fifos) < self._max_fifos:
+            fifo = self._fifos[req.timeout] = deque()
+        if fifo is not None and (not fifo or fifo[-1][0] <= deadline):
+            fifo.append(entry)
+        else:
+            heapq.heappush(self._timers, entry)
         self._out.append((wire.data, req.addr))
 
     def _close_wire(self, wire: _Wire) -> None:
@@ -696,7 +751,9 @@ class Node:
         assert seoj is not None
         if seoj[0] != deoj[0] or seoj[1] != deoj[1] or (deoj[2] and seoj[2] != deoj[2]):
             return False
-        if _ANSWER_OF.get(frame.esv) != req.esv:  # type: ignore[arg-type]
+        if _ANSWER_OF.get(frame.esv) != req.esv and not (  # type: ignore[arg-type]
+            req.esv == _SETC and frame.esv == ESV.SETI_SNA
+        ):  # (uecho answers a refused SetC with SetI_SNA 0x50: taken as the SetC_SNA it means)
             return False
         peer = req.host if not req.multicast else host_key(addr[0])
         if peer not in self._alive:
@@ -705,7 +762,7 @@ class Node:
             self._alive.add(peer)
         if req.fanout:
             req.answers += 1
-            self._emit(ResponseReceived(req.handle, frame, addr, False))
+            self._emit(_new(ResponseReceived, (req.handle, frame, addr, False, ())))
             return True
         del self._pending[frame.tid]
         if self._inflight:
@@ -714,13 +771,17 @@ class Node:
             wire.active = False
             req.open_wires -= 1
         if req.esv == _GET and req.split:
-            answered = frame.properties
-            if req.merge is None and len(answered) == 1 == len(wire.props) and answered[0][0] == wire.props[0][0]:
-                self._finish(req, ResponseReceived(req.handle, frame, addr, True))  # the common single-EPC Get
-                return True
+            answered, asked = frame.properties, wire.props
+            if req.merge is None and len(answered) == len(asked):  # the common case: answered in full, in order
+                for asked_prop, answer in zip(asked, answered):  # noqa: B905 (same lengths)
+                    if asked_prop[0] != answer[0]:
+                        break
+                else:
+                    self._finish(req, _new(ResponseReceived, (req.handle, frame, addr, True, ())))
+                    return True
             self._merge_get(wire, frame, addr, now)
         elif not req.done:
-            self._finish(req, ResponseReceived(req.handle, frame, addr, True))
+            self._finish(req, _new(ResponseReceived, (req.handle, frame, addr, True, ())))
         return True
 
     def _flush_later(self, now: float) -> None:
@@ -736,13 +797,13 @@ class Node:
                 if asked_prop[0] != answer[0]:
                     break
             else:  # everything answered in one piece: the device's own frame is the answer
-                self._finish(req, ResponseReceived(req.handle, frame, addr, True))
+                self._finish(req, _new(ResponseReceived, (req.handle, frame, addr, True, ())))
                 return
         asked = [p.epc for p in wire.props]
         got = {p.epc: p.edt for p in answered if p.epc in asked}
         missing = [epc for epc in asked if epc not in got]
         if req.merge is None and not missing:
-            self._finish(req, ResponseReceived(req.handle, frame, addr, True))
+            self._finish(req, _new(ResponseReceived, (req.handle, frame, addr, True, ())))
             return
         merge = req.merging()
         merge.heard = True
@@ -792,18 +853,38 @@ class Node:
     def get_timer(self) -> float | None:
         """The next deadline (``now`` values), or ``None`` when nothing waits."""
         timers = self._timers
+        best: float | None = None
         while timers:
             deadline, _, wire = timers[0]
             if wire.active and wire.deadline == deadline:
-                return deadline
+                best = deadline
+                break
             heapq.heappop(timers)
-        return None
+        for fifo in self._fifos.values():
+            while fifo:
+                deadline, _, wire = fifo[0]
+                if wire.active and wire.deadline == deadline:
+                    if best is None or deadline < best:
+                        best = deadline
+                    break
+                fifo.popleft()
+        return best
 
     def handle_timer(self, now: float) -> None:
         """Run every deadline due at ``now``: retries, split retries, timeouts, closing fan-out windows."""
+        due: list[tuple[float, int, _Wire]] = []
         timers = self._timers
         while timers and timers[0][0] <= now:
-            deadline, _, wire = heapq.heappop(timers)
+            due.append(heapq.heappop(timers))
+        sources = 1 if due else 0
+        for fifo in self._fifos.values():
+            if fifo and fifo[0][0] <= now:
+                sources += 1
+                while fifo and fifo[0][0] <= now:
+                    due.append(fifo.popleft())
+        if sources > 1:  # in deadline order, as one heap would give them
+            due.sort(key=_deadline_order)
+        for deadline, _, wire in due:  # deadlines set while expiring are later than ``now``: none of them is due
             if not wire.active or wire.deadline != deadline:
                 continue
             self._expire(wire, now)
@@ -846,6 +927,38 @@ class Node:
 
 _PACK_HEAD = struct.Struct(">BBHBBBBBBBB").pack
 _PACK_PROPERTY = struct.Struct("BB").pack
+#: Distinct timeout values that get a timer FIFO of their own (more go to the heap).
+_MAX_FIFOS = 8
+#: Precomputed Get_Res kept per node (a full cache is emptied).
+_MAX_ANSWERS = 64
+#: Decoded frames kept per node for datagrams that repeat but for their TID (a full cache is emptied).
+_MAX_DECODED = 64
+
+
+def _deadline_order(entry: tuple[float, int, _Wire]) -> tuple[float, int]:
+    return entry[0], entry[1]
+
+
+def _encode_read(tid: int, seoj: EOJ, deoj: EOJ, esv: int, props: tuple[Property, ...]) -> bytes:
+    """``encode`` of a Get / INF_REQ frame (every PDC 0), without building the Frame."""
+    try:
+        return _PACK_HEAD(
+            0x10, 0x81, tid, seoj[0], seoj[1], seoj[2], deoj[0], deoj[1], deoj[2], esv, len(props)
+        ) + _read_body(props)
+    except (struct.error, TypeError, IndexError, ValueError):  # let encode say what is wrong
+        return encode(_new(Frame, (0x10, _SPECIFIED, tid, seoj, deoj, esv, props, (), None)))
+
+
+@lru_cache(maxsize=1024)
+def _read_properties(epcs: bytes) -> tuple[Property, ...]:
+    """The properties of a Get / INF_REQ of these EPCs (shared: Property tuples are immutable)."""
+    return tuple(_new(Property, (epc, _EMPTY)) for epc in epcs)
+
+
+@lru_cache(maxsize=512)
+def _read_body(props: tuple[Property, ...]) -> bytes:
+    """The (EPC, PDC=0) pairs of a Get / INF_REQ, as :func:`~echonet.codec.encode` writes them."""
+    return bytes(b for p in props for b in (p[0], 0))
 
 
 def _get_res(frame: Frame, obj: DeviceObject, src: EOJ) -> bytes | None:
@@ -870,13 +983,12 @@ def _properties(items: Iterable[Property | int], reading: bool, what: str) -> tu
     if not items:
         return ()
     if reading and type(items) in (list, tuple):  # the common case: a list of EPCs
-        fast: list[Property] = []
-        for i in items:
-            if type(i) is not int or not 0 <= i <= 0xFF:
-                break
-            fast.append(_new(Property, (i, _EMPTY)))
+        try:
+            epcs = bytes(items)  # type: ignore[arg-type]  # integers 0-255 only, or it raises
+        except (TypeError, ValueError):
+            pass  # Property items, or something to refuse below
         else:
-            return tuple(fast)
+            return _read_properties(epcs)
     out: list[Property] = []
     for item in items:
         prop = Property(item, _EMPTY) if isinstance(item, int) else Property(item[0], bytes(item[1]))

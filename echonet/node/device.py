@@ -85,6 +85,10 @@ class ObjectLayout:
         }
 
 
+#: Counts changes of stored values, of every object: a cache of answers built from stored values (the node's
+#: precomputed Get_Res) is valid while this has not moved.
+value_changes = [0]
+
 _LAYOUTS: weakref.WeakKeyDictionary[Registry, dict[tuple[Any, ...], ObjectLayout]] = weakref.WeakKeyDictionary()
 
 
@@ -313,6 +317,7 @@ class DeviceObject:
         if self._values[slot] == edt:
             return False
         self._values[slot] = edt
+        value_changes[0] += 1
         if epc in self._layout.announced:
             pending = self._pending
             if pending is None:
