@@ -259,3 +259,20 @@ def props_of(frame_hex: str) -> list[tuple[str, int, str]]:
         out.append((f"{data[pos]:02x}", pdc, data[pos + 2 : pos + 2 + pdc].hex()))
         pos += 2 + pdc
     return out
+
+
+# Our stack as a peer (tools/interop/our_device.py, our_controller.py) ------------------------------------------------
+
+
+def our_device_argv(bind: str, *extra: str) -> list[str]:
+    return [PYTHON, "tools/interop/our_device.py", "--bind", bind, *extra]
+
+
+def our_controller_argv(bind: str, *extra: str) -> list[str]:
+    return [PYTHON, "tools/interop/our_controller.py", "--bind", bind, *extra]
+
+
+def tagged(peer: Peer, tag: str) -> list[dict[str, Any]]:
+    """The JSON of every ``TAG {json}`` line a runner printed (our_device.py: SET, DROP, DONE)."""
+    prefix = tag + " "
+    return [json.loads(line[len(prefix) :]) for line in peer.stdout if line.startswith(prefix)]

@@ -1,6 +1,7 @@
 """uecho (PyPI) as an ECHONET Lite device: one device object beside uecho's node profile, until killed.
 
     python tools/interop/uecho_device.py --bind 127.0.0.2 [--class 027D] [--instance 01] [--seconds 3600]
+        [--announce EPC,EPC [--announce-every 0.5]]
 
 Prints ``READY {json}`` (the node profile's and the device's properties as uecho serves them, maps included) once
 its sockets are bound, then serves until SIGTERM/SIGINT or ``--seconds``.
@@ -14,7 +15,9 @@ What is uecho's and what is this runner's (see README.md):
   properties without a value, which uecho would serve as PDC=0), and which Sets are acceptable (EPC in the Set map,
   same size, EDT in the profile's enum). uecho's ``LocalNode.start()`` ignores its interface argument and binds every
   IPv4 address of the host except 127.0.0.1; the runner narrows that to ``--bind`` by replacing uecho's interface
-  list, and sets the multicast interface of uecho's sockets to ``--bind``.
+  list, and sets the multicast interface of uecho's sockets to ``--bind``. uecho sends no INF by itself; with
+  ``--announce`` the runner builds an INF (0x73, device object to 0x0EF001) of those EPCs' current values every
+  ``--announce-every`` seconds and has uecho send it (``LocalNode.announce_message``: by multicast).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ try:
     import uecho.frame.manager
     import uecho.frame.server
     from uecho import LocalNode, Property, SuperObject
+    from uecho.message import Message
 except ImportError as exc:  # pragma: no cover - depends on the environment
     sys.stderr.write(f"uecho_device.py: uecho is not installed: {exc}\n")
     sys.exit(3)
@@ -80,6 +84,18 @@ def build_object(profile: Profile) -> Any:
     return obj
 
 
+def announce_loop(node: Any, device: Any, epcs: list[int], every: float, stop: threading.Event) -> None:
+    """Have uecho multicast an INF of ``epcs`` (current values) every ``every`` seconds until ``stop``."""
+    while not stop.wait(every):
+        msg: Any = Message()
+        msg.ESV = 0x73
+        msg.SEOJ = device.code
+        msg.DEOJ = 0x0EF001
+        for epc in epcs:
+            msg.add_property((epc, bytes(device.get_property(epc).data)))
+        node.announce_message(msg)
+
+
 def dump(obj: Any) -> dict[str, str]:
     return {hx(int(p.code)): bytes(p.data).hex() for p in sorted(obj.properties, key=lambda p: int(p.code))}
 
@@ -90,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--class", dest="cls", default="027D", choices=available_profiles(), help="device profile")
     parser.add_argument("--instance", help="instance code in hex (default: the profile's)")
     parser.add_argument("--seconds", type=float, default=3600.0, help="stop after this long (default 3600)")
+    parser.add_argument("--announce", default="", metavar="EPC,EPC", help="send INF of these EPCs periodically")
+    parser.add_argument("--announce-every", type=float, default=0.5, help="seconds between INF (default 0.5)")
     args = parser.parse_args(argv)
+    try:
+        announce = [int(e, 16) for e in args.announce.split(",") if e]
+    except ValueError:
+        parser.error(f"bad --announce {args.announce!r}, want EPC,EPC such as 80,DA")
 
     profile = load_profile(args.cls)
     if args.instance:
@@ -128,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                 "node_profile": dump(node.get_object(0x0EF001)),
             }
         )
+        if announce:
+            loop = (node, device, announce, args.announce_every, stop)
+            threading.Thread(target=announce_loop, args=loop, daemon=True).start()
         stop.wait(args.seconds)
     finally:
         node.stop()
