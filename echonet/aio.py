@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -49,6 +50,7 @@ T = TypeVar("T")
 _GET_MAPS = (0x9D, 0x9E, 0x9F)
 _GET, _GET_RES = ESV.GET, ESV.GET_RES
 _new_object = object.__new__
+_AF_INET = socket.AF_INET
 _FINAL_KINDS = frozenset({ResponseReceived, RequestTimedOut, RequestFinished})
 
 
@@ -269,6 +271,9 @@ class NodeRunner:
         self._closed = False
         #: Receives datagrams and timers: the node itself, or a layer wrapping it (see :meth:`use_layer`).
         self._core: Any = node
+        # asyncio's own loop.time() is time.monotonic() behind a method call: the clock is read directly then
+        plain = type(self.loop).time is asyncio.BaseEventLoop.time and "time" not in vars(self.loop)
+        self._time: Callable[[], float] = time.monotonic if plain else self.loop.time
         node.wakeup = self._wake
 
     @classmethod
@@ -320,14 +325,34 @@ class NodeRunner:
 
     def feed(self, data: bytes, addr: Addr) -> None:
         """One received datagram (also usable to inject datagrams in tests)."""
-        now = self.loop.time()
+        now = self._time()
+        node = self.node
+        if self._core is node:  # the node's fast lane (see Node.receive_answer and Node.answer_repeat)
+            if node._pending:  # the awaited answer to a one-answer request ends it before anything else
+                event = node.receive_answer(data, addr, now)
+                if event is not None:
+                    future = self._futures.pop(event.handle, None)
+                    if future is None:
+                        self._route(event)
+                    elif not future.done():
+                        future.set_result(event)
+                    if node._out or node._events or node._dirty or node._timer_seq != self._timer_serial:
+                        self._pump(now)
+                    return
+            elif node._answers:  # a Get answered before: the same answer, its TID patched in
+                answer = node.answer_repeat(data, addr, now)
+                if answer is not None:
+                    self._sendto(answer[0], answer[1])
+                    if node._out or node._events or node._dirty or node._timer_seq != self._timer_serial:
+                        self._pump(now)
+                    return
         self._core.receive_datagram(data, addr, now)
         self._pump(now)
 
     def _sendto(self, data: bytes, addr: Addr) -> None:
         host = addr[0]
         if not self._senders and ":" not in host:  # IPv4 through the main socket: the common case
-            transport = self.transports.get(socket.AF_INET)
+            transport = self.transports.get(_AF_INET)
             if transport is not None:
                 try:
                     transport.sendto(data, addr)
@@ -652,18 +677,26 @@ class DiscoveredNode:
         return str(self.address[0])
 
 
+#: The properties of the last Get_Res turned into a GetResult, and their values (a private copy, copied for each
+#: result): the values of a repeated answer are a copy of a small dict instead of a walk over its properties.
+_last_values: tuple[tuple[Property, ...], dict[int, bytes]] = ((), {})
+
+
 def _get_result(event: ResponseReceived, eoj: EOJ) -> GetResult:
     frame = event.frame
     if frame.esv == _GET_RES and not event.unanswered:  # the common answer: every value, nothing refused
+        global _last_values
+        props = frame.properties
+        last = _last_values
+        if last[0] is props:  # the same answer as last time (the node's decoded-frame memo shares its properties)
+            values = last[1].copy()
+        else:
+            values = {p[0]: p[1] for p in props}  # faster than dict() of NamedTuples
+            _last_values = (props, values.copy())
         result: GetResult = _new_object(GetResult)
         # A frozen dataclass's __init__ costs one object.__setattr__ per field; the fields are set at once here.
         result.__dict__.update(
-            addr=event.addr,
-            eoj=frame.seoj or eoj,
-            values={p[0]: p[1] for p in frame.properties},  # faster than dict() of NamedTuples
-            refused=(),
-            unanswered=(),
-            frame=frame,
+            addr=event.addr, eoj=frame.seoj or eoj, values=values, refused=(), unanswered=(), frame=frame
         )
         return result
     return GetResult(
@@ -746,8 +779,33 @@ class Controller:
         self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
     ) -> GetResult:
         """Get properties of one object; raises :class:`EchonetTimeoutError` when it does not answer."""
-        self._unicast(host, eoj, "get()")
         runner = self.runner
+        node = runner.node
+        if not options and runner._core is node and not runner._closed and not node._out:
+            # The node's fast lane (Node.start_fast): the request's bytes come back and go straight out.
+            started = node.start_fast(host, eoj, _GET, epcs, runner._time(), timeout)
+            if started is not None:
+                handle, data, addr, deadline = started
+                runner._sendto(data, addr)
+                future: asyncio.Future[Event] = runner.loop.create_future()
+                futures = runner._futures
+                futures[handle] = future
+                serial, when = node._timer_seq, runner._timer_when
+                if serial == runner._timer_serial + 1 and when is not None and deadline >= when:
+                    runner._timer_serial = serial  # the wake-up already scheduled comes first: nothing to change
+                else:
+                    runner._timer_serial = serial
+                    runner._schedule()
+                try:
+                    final = await future
+                finally:
+                    if futures.pop(handle, None) is not None:
+                        node.cancel(handle)
+                if type(final) is not ResponseReceived:
+                    _raise_for(final)
+                    assert isinstance(final, ResponseReceived)
+                return _get_result(final, eoj)
+        self._unicast(host, eoj, "get()")
         if options.get("fanout"):
             final = await runner._ask(host, eoj, _GET, list(epcs), timeout=timeout, **options)
         else:  # _ask inlined: one coroutine less on the hot path

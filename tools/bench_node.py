@@ -1,6 +1,6 @@
 """Node benchmark, side by side in one run: our controller and device against a bare asyncio UDP echo.
 
-    python tools/bench_node.py [--quick] [--rounds N] [--requests N] [--devices N] [--nodes N] [--json]
+    python tools/bench_node.py [--quick] [--rounds N] [--requests N] [--devices N] [--nodes N] [--json] [--general]
 
 Rows (targets of the "Node" issue):
 
@@ -20,6 +20,9 @@ Rows (targets of the "Node" issue):
   of its own (127.77.x.y, ephemeral port), found through ``Controller.discover(targets=...)``: a Get of 0xD6 to
   every address, then 0x83/0x8A/0x82 and the property maps of every object of every node, all over real UDP.
   Target < 10 s (default window 1 s and 2 rescans: 3 s of that is the collection windows).
+
+``--general`` turns the nodes' fast lane off (``Node.fast_lane = False``: every request and answer takes the general
+path), to see what the fast lane is worth.
 
 Machines are noisy: rounds alternate the contenders (the order flips every round) and each contender's best round
 is kept (other processes only ever slow a round down); ratios are best against best.
@@ -50,6 +53,8 @@ GET_EPCS = (0x80, 0xE4, 0xE2, 0xD3)
 LOCAL = "127.0.0.1"
 _MAPS = (0x9D, 0x9E, 0x9F)
 _FILLS = (0x00, 0x30, 0x41, 0x42, 0x01, 0xFF)
+#: ``Node.fast_lane`` of the benchmarked nodes (``--general``: off).
+FAST_LANE = True
 
 
 def _loop_kinds() -> list[str]:
@@ -178,6 +183,7 @@ async def _servers() -> tuple[DeviceServer, asyncio.DatagramTransport]:
     obj = battery()
     ep = Endpoints(bind_v4=LOCAL, port=0, join_multicast=False)
     server = await DeviceServer.open([obj], ep, config=NodeConfig(multicast_v6=None), start=False)
+    server.node.fast_lane = FAST_LANE
     answer = _get_res_bytes(obj, 1)
     bare_t, _ = await asyncio.get_running_loop().create_datagram_endpoint(
         lambda: _BareServer(answer), local_addr=(LOCAL, 0)
@@ -204,6 +210,7 @@ async def _round_trips(
     ep = Endpoints(bind_v4=LOCAL, port=0, join_multicast=False)
     config = NodeConfig(multicast_v6=None)
     ctl = await Controller.open(ep, config=config)
+    ctl.node.fast_lane = FAST_LANE
     local: tuple[DeviceServer, asyncio.DatagramTransport] | None = None
     if remote is None:
         local = await _servers()
@@ -342,7 +349,10 @@ def _ratios(rates: dict[str, list[float]], name: str) -> float:
 def _remote_round_trips(kind: str, rounds: int, requests: int) -> dict[str, list[float]]:
     """Sequential round trips with both servers in a second process (on its own loop of the same kind)."""
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--serve", kind, *([] if FAST_LANE else ["--general"])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None
@@ -439,8 +449,11 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=None, help="discovery window (s)")
     parser.add_argument("--rescans", type=int, default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--general", action="store_true", help="the nodes' fast lane off (Node.fast_lane = False)")
     parser.add_argument("--serve", metavar="LOOP", help=argparse.SUPPRESS)  # the second process of a remote row
     args = parser.parse_args()
+    global FAST_LANE
+    FAST_LANE = not args.general
     if args.serve:
         _run_loop(args.serve, _serve_until_stdin_closes())
         return 0

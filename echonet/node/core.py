@@ -15,6 +15,14 @@ Nothing here touches sockets, the event loop or the clock: the adapter (:mod:`ec
 :meth:`Node.receive_datagram`, sends :meth:`Node.datagrams_to_send`, calls :meth:`Node.handle_timer` at
 :meth:`Node.get_timer` and reads :meth:`Node.next_event`. ``receive_datagram`` never raises: whatever cannot be used
 becomes a :class:`~echonet.node.events.Dropped` event.
+
+The fast lane (``Node.fast_lane``, on by default) shortcuts the common cases with the same outcome: a unicast Get /
+INF_REQ to one object that needs no splitting or queueing is validated once and later sent from a template with only
+its TID patched in (:meth:`Node.start_fast` hands the bytes to an adapter directly), its expected answer is
+recognised from its header bytes before any other processing (:meth:`Node.receive_answer` returns the final event
+directly), and a device answers a repeated Get with its precomputed Get_Res (:meth:`Node.answer_repeat`). Each
+returns ``None`` when the input does not fit, having done nothing; ``fast_lane = False`` sends everything through
+the general path, which ``tests/node/test_fast_lane.py`` checks it against.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from ..codec import decode, encode
 from ..errors import EchonetUsageError, FrameDecodeError
@@ -63,6 +72,7 @@ _ANSWER_OF: dict[int, int] = {
 _MAX_ALIVE = 4096
 _SPECIFIED_HEAD = b"\x10\x81"
 _new = tuple.__new__
+_new_instance = object.__new__
 _SPECIFIED = EHD2.SPECIFIED
 
 
@@ -72,6 +82,9 @@ def _frame(
     """``Frame.make`` without its conversions, for values already of the right types."""
     return _new(Frame, (EHD1_ECHONET_LITE, _SPECIFIED, tid, seoj, deoj, esv, props, get_props, None))
 
+
+_NO_TEMPLATES: dict[tuple[Any, ...], Any] = {}
+_NO_ANSWERS: dict[bytes, tuple[tuple[object, ...], bytes]] = {}
 
 #: Answer to a Get (True) or INF_REQ (False), success (True) or not (False).
 _READ_ANSWER = {True: {True: ESV.GET_RES, False: ESV.GET_SNA}, False: {True: ESV.INF, False: ESV.INF_SNA}}
@@ -188,7 +201,7 @@ class _Merge:
 class _Wire:
     """One frame of a request on the wire (a request split into pieces has several), with its own TID."""
 
-    __slots__ = ("active", "attempts", "data", "deadline", "get_props", "props", "request", "tid")
+    __slots__ = ("active", "attempts", "data", "deadline", "epcs", "get_props", "props", "request", "tid")
 
     def __init__(self, request: _Request, props: tuple[Property, ...], get_props: tuple[Property, ...] = ()) -> None:
         self.request = request
@@ -199,6 +212,7 @@ class _Wire:
         self.attempts = 0
         self.deadline = 0.0
         self.active = True
+        self.epcs = _EMPTY  #: the EPCs asked, for the fast lane's answer check (empty: not a fast-lane wire)
 
 
 class Node:
@@ -209,7 +223,20 @@ class Node:
     ``wakeup`` (settable attribute) is called when the node gets something to send outside
     :meth:`receive_datagram` / :meth:`handle_timer` (a model updated an announced value), so that an adapter can
     flush :meth:`datagrams_to_send`.
+
+    ``fast_lane`` (settable attribute, ``True`` by default): see :meth:`start_fast`, :meth:`receive_answer` and
+    :meth:`answer_repeat`; ``False`` sends every request and answer through the general path (the reference the fast
+    lane is tested against).
     """
+
+    fast_lane = True
+    # The fast lane's state lives at class level (empty, shared, never written) until a node first uses it, so that
+    # nodes that never do stay as small as before:
+    #: Fast-lane requests already validated: key -> :data:`_Template`, valid for ``_templates_config``.
+    _templates: dict[tuple[Any, ...], _Template] = _NO_TEMPLATES
+    _templates_config: NodeConfig | None = None
+    #: Answers decoded lately by the fast lane (as ``_decoded``), with the EPCs they carry.
+    _answers_decoded: dict[bytes, tuple[tuple[object, ...], bytes]] = _NO_ANSWERS
 
     def __init__(
         self,
@@ -402,6 +429,11 @@ class Node:
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """Feed one received datagram. Never raises: unusable input becomes a :class:`Dropped` event."""
+        if self._pending and self.fast_lane:
+            event = self.receive_answer(data, addr, now)
+            if event is not None:
+                self._events.append(event)
+                return
         self.stats.received += 1
         known = None
         if type(data) is bytes and data.startswith(_SPECIFIED_HEAD):
@@ -593,6 +625,12 @@ class Node:
         property. A request to instance 0x00 or to a multicast address is a fan-out: every answer is reported until
         the window (``timeout`` per attempt) closes. ``split`` overrides ``config.split_gets`` for this request.
         """
+        if self.fast_lane and seoj is None and split is None and fanout is None and not get_props:
+            started = self.start_fast(host, deoj, esv, props, now, timeout, retries)
+            if started is not None:
+                self.stats.sent -= 1  # counted when datagrams_to_send hands it out
+                self._out.append((started[1], started[2]))
+                return started[0]
         code = esv if type(esv) is int else int(esv)
         if code not in _REQUEST_ESVS:
             raise EchonetUsageError(f"ESV 0x{code:02X} is not a request a controller sends")
@@ -649,6 +687,215 @@ class Node:
         else:
             self._submit(_Wire(req, first), now)
         return req.handle
+
+    # The fast lane ----------------------------------------------------------------------------------------------
+    #
+    # The common request, a Get / INF_REQ to one object at a unicast address that needs no splitting up front and
+    # no queueing, is validated once per distinct (address, object, ESV, EPCs, timeout, retries) and kept as a
+    # template: later ones only take a TID, patch it into the template's bytes and arm their deadline. Its answer
+    # (the success ESV from the right peer and object, every EPC asked answered in order) is recognised from its
+    # header bytes before anything else and ends the request at once. Everything else takes the general path;
+    # ``fast_lane = False`` sends everything there (tests check that both give the same bytes, events, deadlines).
+
+    def _template(self, key: tuple[Any, ...]) -> _Template | None:
+        """Validate a request for the fast lane once (``None``: it takes the general path)."""
+        cfg = self.config
+        if self._templates_config is not cfg or len(self._templates) >= _MAX_TEMPLATES:
+            self._templates = {}  # (never the class-level empty one)
+            self._templates_config = cfg
+        host, deoj, esv, epcs, timeout, retries = key
+        if type(deoj) is not EOJ or not deoj[2] or not epcs or len(epcs) > 255:
+            return None
+        if type(host) is str:
+            addr: Addr = (host, cfg.port)
+        elif type(host) is tuple and len(host) in (2, 4) and all(type(x) is int for x in host[1:]):
+            addr = host
+        else:
+            return None
+        if type(addr[0]) is not str or is_multicast(addr[0]):
+            return None
+        code = int(esv)
+        timeout = cfg.timeout if timeout is None else timeout
+        retries = cfg.retries if retries is None else retries
+        if type(timeout) not in (int, float) or not timeout > 0 or type(retries) is not int or retries < 0:
+            return None
+        split = cfg.split_gets and code == _GET
+        if split and cfg.max_get_epcs is not None and len(epcs) > cfg.max_get_epcs:
+            return None
+        props = _read_properties(epcs)
+        seoj = cfg.controller_eoj
+        try:
+            data = _encode_read(0, seoj, deoj, code, props)
+        except EchonetUsageError:
+            return None
+        tail = data[4:]  # the datagram is one struct.pack of EHD, the TID and this tail
+        pack = struct.Struct(f">HH{len(tail)}s").pack
+        hkey, one_in_flight = host_key(addr[0]), cfg.one_in_flight
+        template: _Template = (addr, hkey, deoj, code, seoj, timeout, retries, split, one_in_flight, props, pack, tail)
+        self._templates[key] = template
+        return template
+
+    def start_fast(
+        self,
+        host: str | Addr,
+        deoj: EOJ,
+        esv: int,
+        props: Iterable[Property | int],
+        now: float,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> tuple[int, bytes, Addr, float] | None:
+        """:meth:`request` for an adapter that sends the datagram itself: when the request fits the fast lane it is
+        started as :meth:`request` would start it, and ``(handle, datagram, address, deadline)`` comes back instead
+        of the datagram being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done
+        (the request does not fit, or the fast lane is off): use :meth:`request`. An adapter that sends the datagram
+        at once calls this when :meth:`datagrams_to_send` has nothing waiting (:meth:`request` queues behind it)."""
+        if (
+            (esv != _GET and esv != _INF_REQ)
+            or type(props) not in (list, tuple)
+            or type(deoj) is not EOJ
+            or not self.fast_lane
+        ):
+            return None
+        try:
+            key = (host, deoj, esv, bytes(props), timeout, retries)  # type: ignore[arg-type]
+            template = self._templates.get(key)
+        except (TypeError, ValueError):  # not EPCs (the general path says what is wrong), or unhashable
+            return None
+        if template is None or self._templates_config is not self.config:
+            template = self._template(key)
+            if template is None:
+                return None
+        addr, hkey, deoj, code, seoj, timeout, retries, split, one_in_flight, props, pack, tail = template
+        epcs = key[3]
+        if split and self._limits:
+            learned = self._limits.get(hkey)
+            if learned is not None and len(props) > learned:
+                return None  # split up front: the general path
+        if one_in_flight and hkey in self._inflight:
+            return None  # queued behind the request in flight: the general path
+        self._handles = handle = self._handles + 1
+        # _Request(handle, addr, deoj, code, seoj, timeout, retries, False, False, split) and _Wire(req, props),
+        # without their calls (the host key comes with the template)
+        req = _new_instance(_Request)
+        req.handle, req.addr, req.host, req.deoj, req.esv, req.seoj = handle, addr, hkey, deoj, code, seoj
+        req.timeout, req.retries, req.fanout, req.multicast, req.split = timeout, retries, False, False, split
+        req.merge, req.done, req.answers, req.open_wires = None, False, 0, 1
+        req.asked = props if split else ()
+        self._requests[handle] = req
+        wire = _new_instance(_Wire)
+        wire.request, wire.props, wire.get_props, wire.active, wire.epcs = req, props, (), True, epcs
+        if one_in_flight:
+            self._inflight[hkey] = wire
+        tid = self._tid
+        pending = self._pending
+        if tid in pending:
+            tid = self._next_tid()
+        else:
+            self._tid = (tid + 1) & 0xFFFF
+        wire.tid = req.first_tid = tid
+        wire.data = pack(0x1081, tid, tail)
+        pending[tid] = wire
+        wire.attempts = 1
+        wire.deadline = deadline = now + timeout
+        self._timer_seq = seq = self._timer_seq + 1
+        entry = (deadline, seq, wire)
+        fifo = self._fifos.get(timeout)
+        if fifo and fifo[-1][0] <= deadline and len(fifo) & 0x3F:  # the common case (see _send)
+            fifo.append(entry)
+        else:
+            if fifo is None and len(self._fifos) < self._max_fifos:
+                fifo = self._fifos[timeout] = deque()
+            if fifo is not None and (not fifo or fifo[-1][0] <= deadline):
+                # An adapter need not ask get_timer after every fast request: now and then, entries of requests
+                # that ended are dropped from the front here (get_timer and handle_timer skip them anyway).
+                while fifo:
+                    first = fifo[0]
+                    if first[2].active and first[2].deadline == first[0]:
+                        break
+                    fifo.popleft()
+                fifo.append(entry)
+            else:
+                heapq.heappush(self._timers, entry)
+        self.stats.sent += 1
+        return handle, wire.data, addr, deadline
+
+    def receive_answer(self, data: bytes, addr: Addr, now: float) -> ResponseReceived | None:
+        """:meth:`receive_datagram` for the expected answer to a pending one-answer request: when ``data`` is one,
+        it is taken as :meth:`receive_datagram` would take it, and its final event is returned instead of queued.
+        ``None``: nothing was done (not such an answer, or the fast lane is off): use :meth:`receive_datagram`."""
+        if type(data) is not bytes or len(data) < 12 or data[0] != 0x10 or data[1] != 0x81 or not self.fast_lane:
+            return None
+        wire = self._pending.get((data[2] << 8) | data[3])
+        if wire is None:
+            return None
+        req = wire.request
+        deoj = req.deoj
+        if (
+            not wire.epcs  # sent by the general path (a fast-lane wire is unicast, to one instance, not a fan-out)
+            or req.merge is not None
+            or data[10] != _SUCCESS_OF.get(req.esv)
+            or data[4] != deoj[0]
+            or data[5] != deoj[1]
+            or data[6] != deoj[2]
+        ):
+            return None
+        host = req.host
+        if addr[0] != req.addr[0] and host_key(addr[0]) != host:
+            return None
+        body = data[4:]
+        known = self._answers_decoded.get(body)
+        if known is not None:
+            fields, epcs = known
+            frame = _new(Frame, (0x10, _SPECIFIED, (data[2] << 8) | data[3], *fields))
+        else:
+            try:
+                frame = decode(data)
+            except FrameDecodeError:
+                return None
+            epcs = bytes([p[0] for p in frame.properties])
+            if self._max_decoded:
+                memo = self._answers_decoded
+                if not memo or len(memo) >= self._max_decoded:  # (never the class-level empty one)
+                    memo = self._answers_decoded = {}
+                memo[body] = (frame[3:], epcs)
+        if req.split and epcs != wire.epcs:  # answered in full and in order, or the general path merges the pieces
+            return None
+        self.stats.received += 1
+        if host not in self._alive:
+            if len(self._alive) >= _MAX_ALIVE:
+                self._alive.clear()
+            self._alive.add(host)
+        del self._pending[wire.tid]
+        if self._inflight:
+            self._close_wire(wire)
+        else:
+            wire.active = False
+            req.open_wires -= 1
+        req.done = True
+        self._requests.pop(req.handle, None)
+        event: ResponseReceived = _new(ResponseReceived, (req.handle, frame, addr, True, ()))
+        if self._send_later:
+            self._flush_later(now)
+        return event
+
+    def answer_repeat(self, data: bytes, addr: Addr, now: float) -> tuple[bytes, Addr] | None:
+        """:meth:`receive_datagram` for a Get answered before (the device side's precomputed Get_Res): when ``data``
+        is one, it is taken as :meth:`receive_datagram` would take it and ``(answer, address)`` comes back instead
+        of being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done."""
+        if not self._answers or type(data) is not bytes or self._send_later or self._out or not self.fast_lane:
+            return None
+        hit = self._answers.get(data[4:])
+        if hit is None or hit[0] != value_changes[0] or not data.startswith(_SPECIFIED_HEAD):
+            return None
+        stats = self.stats
+        stats.received += 1
+        stats.answered += 1
+        stats.sent += 1
+        config = self.config
+        if config.reply_to_3610 and addr[1] != config.port:
+            addr = self._reply_addr(addr)
+        return _SPECIFIED_HEAD + data[2:4] + hit[1], addr
 
     def cancel(self, handle: int) -> bool:
         """Forget a request (no more events for it). Returns whether it was still open."""
@@ -925,6 +1172,13 @@ class Node:
         self._complete_split(req)
 
 
+#: A fast-lane request validated once: address, its host key, DEOJ, ESV, SEOJ, timeout, retries, split, one in
+#: flight, properties and how to make its datagram (``pack(0x1081, tid, tail)``).
+_Template = tuple[Addr, str, EOJ, int, EOJ, float, int, bool, bool, tuple[Property, ...], Callable[..., bytes], bytes]
+#: Fast-lane templates kept per node (a full cache is emptied).
+_MAX_TEMPLATES = 256
+#: The success answer the fast lane takes for each request it sends.
+_SUCCESS_OF = {int(ESV.GET): int(ESV.GET_RES), int(ESV.INF_REQ): int(ESV.INF)}
 _PACK_HEAD = struct.Struct(">BBHBBBBBBBB").pack
 _PACK_PROPERTY = struct.Struct("BB").pack
 #: Distinct timeout values that get a timer FIFO of their own (more go to the heap).
