@@ -108,6 +108,8 @@ class AuditEvent(StrEnum):
     CONSENT_REVOKED = "consent_revoked"
     REKEY = "rekey"
     LEGACY_USE = "legacy_use"
+    SESSION_CLOSED = "session_closed"
+    IDENTITY_CHECKED = "identity_checked"
 
 
 class AuditError(SecureUsageError):

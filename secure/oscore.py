@@ -550,6 +550,13 @@ class SecurityContext:
             return RekeyReason.AGE
         return None
 
+    def encryptions_before_rekey(self) -> int:
+        """How many more records may be protected before a count-based rekey reason (encryptions or sequence
+        numbers) turns true; an adapter can count down instead of calling :meth:`rekey_reason` per record."""
+        by_count = self._soft_q - self._count_q
+        by_sequence = self._sequence.remaining() - (self._limit_q - self._soft_q)
+        return max(0, min(by_count, by_sequence))
+
     def needs_rekey(self, now: float) -> bool:
         """True once a new handshake should replace this context (before any hard limit is reached)."""
         return self.rekey_reason(now) is not None
@@ -558,7 +565,24 @@ class SecurityContext:
 
     def protect(self, frame: bytes, now: float) -> bytes:
         """Protect one ECHONET Lite frame (opaque bytes) into a data record datagram."""
-        return self._seal(self._data_headers, frame, now)
+        # _seal() inlined for data records (the per-frame hot path); keep the two in step.
+        if self._count_q >= self._limit_q:
+            raise SenderKeyLimitError("encryption limit of this sender key reached; rekey")
+        if now >= self._expires_at:
+            raise SenderKeyLimitError("security context expired; rekey")
+        if len(frame) > self._max_plaintext:
+            raise SecureUsageError(f"frame longer than {self._max_plaintext} bytes")
+        try:
+            piv = self._next_sequence_number()
+        except SequenceExhaustedError as exc:
+            raise SenderKeyLimitError("sender sequence numbers exhausted; rekey") from exc
+        self._count_q += 1  # counted before encrypting (key-limits draft)
+        n = (piv.bit_length() + 7) >> 3 or 1
+        partial_iv = piv.to_bytes(n, "big")
+        header, aad_suffix = self._data_headers[n]
+        aad = self._s_aad_prefix[n] + partial_iv + aad_suffix
+        nonce = (self._s_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
+        return header + partial_iv + self._kid_field + self._s_aead.encrypt(nonce, frame, aad)
 
     def protect_close(self, reason: CloseReason, now: float) -> bytes:
         """A protected close record carrying ``reason``."""
@@ -629,3 +653,8 @@ class SecurityContext:
             raise IntegrityError("authentication tag does not verify") from None
         replay.update(piv)
         return plaintext
+
+    #: :meth:`unprotect` for a data record the caller already split into its 3 header bytes, partial IV (1-5 bytes
+    #: without leading zeros), kid and ciphertext exactly as :func:`secure.records.split_protected` does: an adapter
+    #: that parsed the kid to find the context saves the second parse. (An alias: no extra call on the hot path.)
+    unprotect_parts = _open

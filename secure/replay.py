@@ -73,8 +73,9 @@ class ReplayWindow:
         """
         if piv < 0:
             raise SecureUsageError("partial IV must be non-negative")
-        self.check(piv)
         offset = self._top - piv
+        if offset >= 0 and (offset >= self._size or (self._bitmap >> offset) & 1):
+            self.check(piv)  # raises the precise ReplayError
         if offset < 0:
             shift = -offset
             self._bitmap = ((self._bitmap << shift) | 1) & self._full if shift < self._size else 1

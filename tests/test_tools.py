@@ -35,3 +35,33 @@ def test_codec_benchmark_reports_every_contender_as_json() -> None:
     for frame in ("3 properties", "24 properties"):
         for op in ("decode", "encode"):
             assert (frame, op, "echonet") in impls and (frame, op, "struct reference") in impls
+
+
+def test_node_benchmark_quick_run_prints_its_table() -> None:
+    result = subprocess.run(
+        [sys.executable, "tools/bench_node.py", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["metric", "ours"] and "target" in lines[0] and "result" in lines[0]
+    for metric in ("Get round trips/s (asyncio)", "Get pipelined x64 /s (asyncio)", "memory per device", "discover"):
+        assert any(line.startswith(metric) for line in lines), metric
+    assert all(line.rstrip().endswith(("PASS", "MISS", "-")) for line in lines[1:])
+
+
+def test_secure_benchmark_quick_run_reports_the_three_ratios_with_targets() -> None:
+    result = subprocess.run(
+        [sys.executable, "tools/bench_secure.py", "--quick", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["unit"] for r in rows] == ["us", "x", "ms"]
+    assert all(r["value"] > 0 and isinstance(r["pass"], bool) and r["target"] for r in rows)

@@ -271,6 +271,8 @@ def test_every_event_type_of_the_design_exists() -> None:
         "consent_revoked",
         "rekey",
         "legacy_use",
+        "session_closed",  # added by the secure layer (secure.session)
+        "identity_checked",
     }
 
 

@@ -1,0 +1,214 @@
+"""Thin asyncio adapters: a secured :class:`~echonet.aio.Controller` and :class:`~echonet.aio.DeviceServer`.
+
+The sockets are :class:`echonet.aio.NodeRunner`'s; the runner drives a :class:`~secure.session.SecureLayer` in place
+of the node (:meth:`~echonet.aio.NodeRunner.use_layer`), so every protocol decision stays in the pure layer.
+
+::
+
+    ctl = await open_secure_controller(Endpoints(bind_v4="0.0.0.0"), config, policy=store, audit=log)
+    result = await ctl.get("192.168.1.20", EOJ.parse("027D01"), [0xE4])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from echonet.aio import (
+    Controller,
+    DeviceServer,
+    EchonetTimeoutError,
+    Endpoints,
+    GetResult,
+    NodeRunner,
+    SetResult,
+    _props_of,
+)
+from echonet.errors import EchonetError
+from echonet.frame import EOJ, ESV, Property
+from echonet.node import DeviceObject, Node, NodeConfig
+from echonet.node.events import Addr
+from secure.audit import AuditLog
+from secure.errors import SecureError
+from secure.policy import Decision, Policy, PolicyStore
+from secure.session import SecureConfig, SecureLayer
+
+__all__ = [
+    "PolicyDeniedError",
+    "SecureController",
+    "SecureDeviceServer",
+    "SecureSessionError",
+    "open_secure_controller",
+    "open_secure_server",
+]
+
+
+class PolicyDeniedError(SecureError, EchonetError):
+    """The policy refuses this request (for instance a write to a legacy device without consent)."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"policy denies {decision.direction.value} request to {decision.peer}: {decision.reason}")
+        self.decision = decision
+
+
+class SecureSessionError(SecureError, EchonetError):
+    """A request got no answer because no secure session could be set up with the peer (the handshake failed or
+    went unanswered, or the identity cross-check failed). ``reason`` is the layer's last failure for the peer."""
+
+    def __init__(self, peer: str, reason: str) -> None:
+        super().__init__(
+            f"no secure session with {peer}: {reason} (see the audit log; a plain ECHONET Lite device must be "
+            "classified as legacy, e.g. with 'echonet secure consent grant')"
+        )
+        self.peer = peer
+        self.reason = reason
+
+
+def _host(host: str | Addr) -> str:
+    return host if isinstance(host, str) else str(host[0])
+
+
+async def _send_closes(layer: SecureLayer, runner: NodeRunner) -> None:
+    layer.close_all(runner.loop.time())
+    if layer.node.wakeup is not None:
+        layer.node.wakeup()  # the runner flushes the close records on the next loop iteration
+    for _ in range(2):
+        await asyncio.sleep(0)
+
+
+class SecureController(Controller):
+    """A :class:`~echonet.aio.Controller` whose traffic goes through a :class:`SecureLayer`.
+
+    Writes the policy refuses raise :class:`PolicyDeniedError` at once instead of timing out.
+    """
+
+    def __init__(self, runner: NodeRunner, layer: SecureLayer) -> None:
+        super().__init__(runner)
+        self.layer = layer
+        self._secured = layer.secured_peers
+
+    def _check(self, host: str | Addr, eoj: EOJ, esv: int, epcs: Iterable[int]) -> None:
+        ip = host if isinstance(host, str) else str(host[0])
+        if ip in self._secured:  # a session: nothing to refuse (the common case, kept cheap)
+            return
+        decision = self.layer.check_outgoing(ip, bytes(eoj), esv, tuple(epcs))
+        if decision is not None and not decision.allowed:
+            self.layer.audit_decision(decision, self.runner.loop.time())
+            raise PolicyDeniedError(decision)
+
+    async def set(
+        self,
+        host: str | Addr,
+        eoj: EOJ,
+        props: Mapping[int, bytes] | Iterable[Property | tuple[int, bytes]],
+        *,
+        confirm: bool = True,
+        wait_sna: bool = False,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> SetResult:
+        items = _props_of(props)
+        self._check(host, eoj, ESV.SETC if confirm else ESV.SETI, [p.epc for p in items])
+        try:
+            return await super().set(host, eoj, items, confirm=confirm, wait_sna=wait_sna, timeout=timeout,
+                                     **options)
+        except EchonetTimeoutError:
+            self._explain(host)
+            raise
+
+    async def get(
+        self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
+    ) -> GetResult:
+        if (host if isinstance(host, str) else str(host[0])) not in self._secured:
+            self._check(host, eoj, ESV.GET, ())
+        try:
+            return await super().get(host, eoj, epcs, timeout=timeout, **options)
+        except EchonetTimeoutError:
+            self._explain(host)
+            raise
+
+    def _explain(self, host: str | Addr) -> None:
+        """After a timeout: raise :class:`SecureSessionError` when the missing session is the reason."""
+        ip = _host(host)
+        if self.layer.has_session(ip):
+            return
+        reason = self.layer.last_failure.pop(ip, None)
+        if reason is None and self.layer.peer_status(ip) == "handshaking":
+            reason = "the handshake got no answer in time"
+        if reason is not None:
+            raise SecureSessionError(ip, reason) from None
+
+    def peer_status(self, host: str) -> str:
+        return self.layer.peer_status(host)
+
+    async def close(self) -> None:
+        if not self.runner._closed:
+            await _send_closes(self.layer, self.runner)
+        await super().close()
+
+
+class SecureDeviceServer(DeviceServer):
+    """A :class:`~echonet.aio.DeviceServer` whose traffic goes through a :class:`SecureLayer`."""
+
+    def __init__(self, runner: NodeRunner, layer: SecureLayer) -> None:
+        super().__init__(runner)
+        self.layer = layer
+
+    async def close(self) -> None:
+        if not self.runner._closed:
+            await _send_closes(self.layer, self.runner)
+        await super().close()
+
+
+async def open_secure_controller(
+    endpoints: Endpoints | None,
+    config: SecureConfig,
+    *,
+    node: Node | None = None,
+    node_config: NodeConfig | None = None,
+    policy: PolicyStore | Policy | None = None,
+    audit: AuditLog | None = None,
+    wall_clock: Callable[[], float] | None = None,
+) -> SecureController:
+    """Open sockets for a controller whose requests are secured (``config.initiate`` should be true)."""
+    if node is None:
+        node = Node(config=node_config)
+    runner = await NodeRunner.open(node, endpoints)
+    layer = _layer(node, config, policy, audit, wall_clock)
+    runner.use_layer(layer)
+    return SecureController(runner, layer)
+
+
+async def open_secure_server(
+    objects: Node | Iterable[DeviceObject],
+    endpoints: Endpoints | None,
+    config: SecureConfig,
+    *,
+    node_config: NodeConfig | None = None,
+    policy: PolicyStore | Policy | None = None,
+    audit: AuditLog | None = None,
+    wall_clock: Callable[[], float] | None = None,
+    start: bool = True,
+) -> SecureDeviceServer:
+    """Host device objects behind the secure layer (``config.respond`` should be true)."""
+    node = objects if isinstance(objects, Node) else Node(objects, config=node_config)
+    runner = await NodeRunner.open(node, endpoints)
+    layer = _layer(node, config, policy, audit, wall_clock)
+    runner.use_layer(layer)
+    server = SecureDeviceServer(runner, layer)
+    if start:
+        runner.start_node()
+    return server
+
+
+def _layer(
+    node: Node,
+    config: SecureConfig,
+    policy: PolicyStore | Policy | None,
+    audit: AuditLog | None,
+    wall_clock: Callable[[], float] | None,
+) -> SecureLayer:
+    if wall_clock is None:
+        return SecureLayer(node, config, policy=policy, audit=audit)
+    return SecureLayer(node, config, policy=policy, audit=audit, wall_clock=wall_clock)

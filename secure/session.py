@@ -1,0 +1,1434 @@
+"""The secure layer: a sans-I/O shim between the UDP socket and a plain :class:`echonet.node.Node`.
+
+::
+
+    layer = SecureLayer(node, SecureConfig(credential=cred, verifier=verifier, initiate=True),
+                        policy=policy, audit=log)
+    layer.receive_datagram(data, addr, now)       # instead of node.receive_datagram
+    for data, addr in layer.datagrams_to_send(now): ...   # instead of node.datagrams_to_send
+    layer.get_timer() / layer.handle_timer(now)   # the node's timers merged with the layer's
+
+The node is not changed: incoming secured records are unprotected and the ECHONET Lite frame inside is handed to
+the node with the peer's address; what the node sends is protected for peers with a session, queued (bounded)
+while a handshake runs, and sent plain only where the policy allows it. There is no silent fallback.
+
+Incoming datagrams are classified by their first byte: the overlay's EHD1 (records, see :mod:`secure.records`),
+0x10 (plain ECHONET Lite frames, passed on only if :mod:`secure.policy` allows), anything else (junk, dropped).
+
+Handshakes (EDHOC, RFC 9528) run in handshake records: ``cid`` empty for message_1; message_2 is addressed to C_I,
+message_3 to C_R, message_4 (key confirmation) to C_I. The OSCORE context comes from the EDHOC exporter (RFC 9528
+appendix A.1): the Sender ID is the peer's connection identifier, so the kid in a received data record is the
+receiver's own connection identifier, which finds the session without any table scan.
+
+Denial of service (DTLS 1.3 section 5.1 and RFC 9528 section 9.7 in spirit):
+
+* token buckets per source address and global, on handshake and cookie records;
+* a stateless cookie (HMAC-SHA-256 under a rotating secret over the source address and message_1) is demanded
+  before any public-key work from any source that has not proved its address recently, or that is excessive
+  (its bucket is running low, or the half-open handshakes are near their cap);
+* at most ``max_half_open`` responder handshakes waiting for message_3 (and ``max_half_open_per_source`` each);
+* before the address is validated by a cookie, never more than 3x the bytes received are sent to it.
+
+Rekey: the initiator starts a new handshake a margin before the key-usage limits of :mod:`secure.oscore`
+(encryptions, failed decryptions, sequence numbers) and after ``KeyLimits.max_age``; the old context keeps
+verifying for ``rekey_grace`` seconds. A responder whose own counters near a limit asks for a rekey with a close
+record (reason REKEY). A data record under the new keys that arrives before message_4 completes the initiator's
+handshake too (only the responder can have produced it), so no answer is lost to a rekey under traffic.
+
+Peers stay checked: every ``recheck_interval`` seconds each session's peer credential goes through the verifier
+again, so a removal from the allow-list, a revocation or an expiry ends the session (close record, audited).
+
+Identity cross-check: once a handshake with a certificate that binds an identification number completes, the
+initiating side reads the peer's node profile 0x83 / 0x8A through the new session (before any queued frame is
+released) and closes the session if they differ from the certificate.
+
+Every security event goes to the audit log (no keys, no plaintext); noisy events are rate limited there and
+counted in :class:`LayerStats`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from echonet.codec import decode as decode_frame
+from echonet.codec import encode as encode_frame
+from echonet.errors import EchonetError
+from echonet.frame import EOJ, Frame, Property
+from echonet.node import Node, is_multicast
+from echonet.node.events import Addr
+from secure import credentials
+from secure.allowlist import AllowList
+from secure.audit import AuditEvent, AuditLog
+from secure.cose import Credential, CredentialKind, LocalCredential
+from secure.edhoc import CredentialTransfer, Initiator, LookupPeer, OscoreParameters, Responder
+from secure.edhoc_messages import Method
+from secure.edhoc_suites import PublicKey
+from secure.errors import EdhocError, OutOfOrderMessage, ProtocolError, SecureError, SecureUsageError
+from secure.oscore import KeyLimits, RecipientKeyLimitError, RekeyReason, SecurityContext, SenderKeyLimitError
+from secure.policy import Action, Decision, PeerKind, Policy, PolicyStore
+from secure.records import (
+    DEFAULT_FORMAT,
+    FLAG_KID,
+    FLAG_RESERVED_MASK,
+    MAX_KID_LEN,
+    MAX_PIV_LEN,
+    PIV_LEN_MASK,
+    CloseReason,
+    CookieRecord,
+    HandshakeRecord,
+    IntegrityError,
+    ProtectedRecord,
+    RecordError,
+    RecordFormat,
+    ReplayError,
+    decode,
+    decode_close_reason,
+    encode_cookie,
+    encode_handshake,
+)
+
+__all__ = [
+    "AMPLIFICATION_FACTOR",
+    "CertificateVerifier",
+    "LayerStats",
+    "PeerVerifier",
+    "PinnedKeyVerifier",
+    "SecureConfig",
+    "SecureLayer",
+    "TokenBucket",
+    "VerifiedCredential",
+    "key_fingerprint",
+]
+
+AMPLIFICATION_FACTOR = 3
+_ECHONET_LITE_EHD1 = 0x10
+_NODE_PROFILE = EOJ(0x0E, 0xF0, 0x01)
+_GET, _GET_RES, _GET_SNA = 0x62, 0x72, 0x52
+_COOKIE_MAC_LEN = 16
+_ONE_BYTE_CIDS = tuple(bytes((b,)) for b in (*range(0x00, 0x18), *range(0x20, 0x38)))
+_MAX_TRACKED_SOURCES = 4096
+_NOISY = frozenset(
+    {
+        AuditEvent.REPLAY,
+        AuditEvent.INTEGRITY_FAILURE,
+        AuditEvent.DOWNGRADE_DROPPED,
+        AuditEvent.POLICY_DENIED,
+        AuditEvent.HANDSHAKE_FAILED,
+    }
+)
+
+
+# ------------------------------------------------------------------------------------------- peer checks
+
+
+def key_fingerprint(public_key: PublicKey) -> bytes:
+    """SHA-256 over the DER SubjectPublicKeyInfo of any supported public key (the allow-list's pin)."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).digest()
+
+
+@dataclass(frozen=True)
+class VerifiedCredential:
+    """What the application established about a peer credential; nothing secret."""
+
+    public_key: PublicKey = field(repr=False)
+    fingerprint: bytes
+    identity: credentials.EchonetIdentity | None = None
+    role: credentials.Role | None = None
+
+
+class PeerVerifier(Protocol):
+    """Validates a peer credential at wall-clock time ``now``; raises :class:`ProtocolError` to reject it."""
+
+    def __call__(self, credential: Credential, now: float) -> VerifiedCredential: ...
+
+
+class _Rejected(ProtocolError):
+    pass
+
+
+class CertificateVerifier:
+    """X.509 peers: the chain must validate to one of ``roots`` with the expected ``role``, and the leaf's key must
+    be on the allow-list (when one is given; ``None`` trusts every valid certificate, for tests and demos)."""
+
+    def __init__(
+        self,
+        roots: Sequence[x509.Certificate],
+        *,
+        allowlist: AllowList | None,
+        role: credentials.Role | None,
+        intermediates: Sequence[x509.Certificate] = (),
+        crls: Sequence[x509.CertificateRevocationList] = (),
+    ) -> None:
+        if not roots:
+            raise SecureUsageError("a certificate verifier needs at least one trusted root")
+        self.roots = tuple(roots)
+        self.allowlist = allowlist
+        self.role = role
+        self.intermediates = tuple(intermediates)
+        self.crls = tuple(crls)
+
+    def __call__(self, credential: Credential, now: float) -> VerifiedCredential:
+        if credential.kind is not CredentialKind.X509:
+            raise _Rejected("an X.509 certificate is required")
+        try:
+            leaf = x509.load_der_x509_certificate(credential.value)
+            chain = [x509.load_der_x509_certificate(der) for der in credential.chain]
+        except ValueError:
+            raise _Rejected("unparsable certificate") from None
+        verified = credentials.verify_chain(
+            leaf,
+            roots=self.roots,
+            intermediates=[*chain, *self.intermediates],
+            crls=self.crls,
+            now=now,
+            role=self.role,
+        )
+        if self.allowlist is not None:
+            if not self.allowlist.is_allowed(verified.fingerprint):
+                raise _Rejected("certificate key is not on the allow-list")
+            if self.allowlist.is_revoked(leaf):
+                raise _Rejected("certificate is revoked")
+        return VerifiedCredential(credential.public_key, verified.fingerprint, verified.identity, verified.role)
+
+
+class PinnedKeyVerifier:
+    """Raw-key peers (CCS, method 3): the public key's fingerprint must be on the allow-list."""
+
+    def __init__(self, allowlist: AllowList | Collection[bytes]) -> None:
+        self.allowlist = allowlist
+
+    def __call__(self, credential: Credential, now: float) -> VerifiedCredential:
+        fingerprint = key_fingerprint(credential.public_key)
+        allowed = (
+            self.allowlist.is_allowed(fingerprint)
+            if isinstance(self.allowlist, AllowList)
+            else fingerprint in self.allowlist
+        )
+        if not allowed:
+            raise _Rejected("peer key is not on the allow-list")
+        return VerifiedCredential(credential.public_key, fingerprint)
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+
+@dataclass(frozen=True)
+class SecureConfig:
+    """Tunables of a :class:`SecureLayer`.
+
+    * ``initiate``: start handshakes to peers this node sends to (a controller); ``respond``: accept handshakes
+      (a device). Both may be set.
+    * ``method`` (initiator) and ``accept_methods`` (responder): EDHOC methods; ``suites`` in preference order.
+    * ``handshake_timeout`` (first retransmission; doubles) and ``handshake_retries``.
+    * ``max_queue``: frames held per peer while its handshake runs (more are dropped and counted).
+    * ``cookie``: ``"auto"`` (demanded from sources not validated in the last ``validated_ttl`` seconds and from
+      excessive ones) or ``"always"``. ``cookie_lifetime``: seconds per cookie secret (two are accepted).
+    * ``source_rate``/``source_burst`` and ``global_rate``/``global_burst``: token buckets for handshake and cookie
+      records (per second / bucket size).
+    * ``max_half_open`` / ``max_half_open_per_source``: responder handshakes waiting for message_3.
+    * ``limits``: key-usage limits and ``max_age`` (rekey after that many seconds); ``rekey_grace``: seconds the
+      old context still verifies after a rekey.
+    * ``recheck_interval``: seconds between re-validations of every session's peer credential (allow-list removal,
+      revocation, expiry end the session within that time); ``None``: never.
+    * ``cross_check``: read and compare the peer's 0x83 / 0x8A after a handshake with a bound identity.
+    * ``plain_multicast``: let the node's multicast (announcements, discovery) out in plain; off by default.
+    * ``audit_rate`` / ``audit_burst``: budget of noisy audit records (replays, failures, denials) per second.
+    """
+
+    credential: LocalCredential | Sequence[LocalCredential]
+    verifier: PeerVerifier
+    initiate: bool = False
+    respond: bool = True
+    method: Method = Method.SIG_SIG
+    accept_methods: frozenset[Method] = frozenset({Method.SIG_SIG, Method.STATIC_STATIC})
+    suites: tuple[int, ...] = (2,)
+    send_credential: CredentialTransfer = CredentialTransfer.BY_VALUE
+    lookup_peer: LookupPeer | None = None
+    fmt: RecordFormat = DEFAULT_FORMAT
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    handshake_timeout: float = 1.0
+    handshake_retries: int = 3
+    identity_timeout: float = 3.0
+    max_queue: int = 32
+    cookie: str = "auto"
+    cookie_lifetime: float = 30.0
+    validated_ttl: float = 600.0
+    source_rate: float = 5.0
+    source_burst: float = 10.0
+    global_rate: float = 100.0
+    global_burst: float = 200.0
+    max_half_open: int = 32
+    max_half_open_per_source: int = 2
+    rekey_grace: float = 10.0
+    recheck_interval: float | None = 5.0
+    cross_check: bool = True
+    plain_multicast: bool = False
+    audit_rate: float = 20.0
+    audit_burst: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.cookie not in ("auto", "always"):
+            raise SecureUsageError("cookie must be 'auto' or 'always'")
+        if not (self.initiate or self.respond):
+            raise SecureUsageError("a secure layer initiates, responds, or both")
+        if self.handshake_timeout <= 0 or self.handshake_retries < 0 or self.max_queue < 0:
+            raise SecureUsageError("handshake_timeout must be positive, retries and max_queue not negative")
+        if min(self.source_rate, self.source_burst, self.global_rate, self.global_burst) <= 0:
+            raise SecureUsageError("token bucket rates and sizes must be positive")
+        if self.max_half_open < 1 or self.max_half_open_per_source < 1:
+            raise SecureUsageError("half-open caps must be at least 1")
+
+
+@dataclass
+class LayerStats:
+    """Counters of a :class:`SecureLayer` (no secrets)."""
+
+    handshakes_started: int = 0
+    handshakes_ok: int = 0
+    handshakes_failed: int = 0
+    responder_runs: int = 0  # message_1 accepted for public-key work
+    cookies_sent: int = 0
+    cookies_accepted: int = 0
+    cookies_rejected: int = 0
+    rate_limited: int = 0
+    half_open_refused: int = 0
+    amplification_refused: int = 0
+    protected: int = 0
+    unprotected: int = 0
+    replays: int = 0
+    integrity_failures: int = 0
+    malformed: int = 0
+    unknown_context: int = 0
+    downgrade_dropped: int = 0
+    policy_denied: int = 0
+    plain_in: int = 0
+    plain_out: int = 0
+    junk: int = 0
+    queued: int = 0
+    queue_dropped: int = 0
+    multicast_suppressed: int = 0
+    rekeys: int = 0
+    closes_sent: int = 0
+    closes_received: int = 0
+    identity_mismatches: int = 0
+    audit_suppressed: int = 0
+
+
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; :meth:`take` spends one if available."""
+
+    __slots__ = ("burst", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.last = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.last:
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+
+    def take(self, now: float, amount: float = 1.0) -> bool:
+        self._refill(now)
+        if self.tokens >= amount:
+            self.tokens -= amount
+            return True
+        return False
+
+    def level(self, now: float) -> float:
+        self._refill(now)
+        return self.tokens / self.burst
+
+
+class _CookieJar:
+    """Stateless cookies: ``epoch(1) | HMAC-SHA-256(secret[epoch], ip | port | message_1)[:16]``."""
+
+    def __init__(self, lifetime: float) -> None:
+        self.lifetime = lifetime
+        self._secrets: dict[int, bytes] = {}
+
+    def _secret(self, epoch: int) -> bytes:
+        secret = self._secrets.get(epoch)
+        if secret is None:
+            secret = secrets.token_bytes(32)
+            self._secrets[epoch] = secret
+            for old in [e for e in self._secrets if e < epoch - 1]:
+                del self._secrets[old]
+        return secret
+
+    @staticmethod
+    def _input(addr: Addr, message_1: bytes) -> bytes:
+        ip = str(addr[0]).encode()
+        return bytes((len(ip),)) + ip + int(addr[1]).to_bytes(2, "big") + message_1
+
+    def make(self, addr: Addr, message_1: bytes, now: float) -> bytes:
+        epoch = int(now // self.lifetime)
+        mac = hmac.new(self._secret(epoch), self._input(addr, message_1), hashlib.sha256).digest()
+        return bytes((epoch & 0xFF,)) + mac[:_COOKIE_MAC_LEN]
+
+    def check(self, cookie: bytes, addr: Addr, message_1: bytes, now: float) -> bool:
+        if len(cookie) != 1 + _COOKIE_MAC_LEN:
+            return False
+        current = int(now // self.lifetime)
+        for epoch in (current, current - 1):
+            if (epoch & 0xFF) != cookie[0] or epoch not in self._secrets:
+                continue
+            mac = hmac.new(self._secrets[epoch], self._input(addr, message_1), hashlib.sha256).digest()
+            if hmac.compare_digest(mac[:_COOKIE_MAC_LEN], cookie[1:]):
+                return True
+        return False
+
+
+# --------------------------------------------------------------------------------------------- sessions
+
+
+class _Box:
+    """Receives the verified peer credential from the EDHOC callback."""
+
+    __slots__ = ("credential", "verified")
+
+    def __init__(self) -> None:
+        self.verified: VerifiedCredential | None = None
+        self.credential: Credential | None = None
+
+
+class _Handshake:
+    """An initiator run towards one peer."""
+
+    __slots__ = ("addr", "attempts", "box", "c_i", "context", "cookie_tries", "deadline", "initiator", "last",
+                 "message_1", "rekey_reason", "started", "state")
+
+    def __init__(self, addr: Addr, initiator: Initiator, c_i: bytes, message_1: bytes, now: float,
+                 box: _Box) -> None:
+        self.box = box
+        self.addr = addr
+        self.initiator = initiator
+        self.c_i = c_i
+        self.message_1 = message_1
+        self.last = b""
+        self.state = "m2"
+        self.attempts = 0
+        self.cookie_tries = 0
+        self.deadline = now
+        self.started = now
+        self.context: SecurityContext | None = None  # derived once message_3 is sent
+        self.rekey_reason: str | None = None
+
+
+class _HalfOpen:
+    """A responder run waiting for message_3."""
+
+    __slots__ = ("addr", "box", "c_i", "c_r", "deadline", "responder")
+
+    def __init__(self, addr: Addr, responder: Responder, c_i: bytes, c_r: bytes, deadline: float,
+                 box: _Box) -> None:
+        self.addr = addr
+        self.responder = responder
+        self.c_i = c_i
+        self.c_r = c_r
+        self.deadline = deadline
+        self.box = box
+
+
+class _Session:
+    __slots__ = ("addr", "budget", "check_deadline", "check_tid", "context", "created", "credential", "initiator",
+                 "ip", "local_cid", "message_3", "message_4", "recheck_at", "rekey_asked", "retire_at", "verified")
+
+    def __init__(self, addr: Addr, context: SecurityContext, local_cid: bytes, initiator: bool,
+                 verified: VerifiedCredential, now: float) -> None:
+        self.addr = addr
+        self.ip = str(addr[0])
+        self.context = context
+        self.local_cid = local_cid
+        self.initiator = initiator
+        self.verified = verified
+        self.created = now
+        self.retire_at: float | None = None
+        self.check_tid: int | None = None
+        self.check_deadline: float | None = None
+        self.message_3 = b""
+        self.message_4 = b""
+        self.rekey_asked = False
+        self.budget = context.encryptions_before_rekey()  # protections left before the count-based rekey check
+        self.credential: Credential | None = None  # the peer's, re-validated every recheck_interval
+        self.recheck_at = math.inf
+
+
+def _wall_clock() -> float:
+    return time.time()
+
+
+def _frame_fields(frame: Frame) -> tuple[int | None, bytes | None, tuple[int, ...]]:
+    deoj = None if frame.deoj is None else bytes(frame.deoj)
+    return frame.esv, deoj, tuple(p.epc for p in frame.properties)
+
+
+# ------------------------------------------------------------------------------------------------ layer
+
+
+class SecureLayer:
+    """Wraps a :class:`~echonet.node.Node` with the secure overlay (see the module documentation).
+
+    ``policy``: a :class:`~secure.policy.PolicyStore` (persisted, re-read when changed elsewhere) or an in-memory
+    :class:`~secure.policy.Policy`. ``audit``: where security events go (``None``: counted only). ``wall_clock``:
+    seconds since the epoch, for certificate validity, consent expiry and audit timestamps; every other ``now``
+    is the caller's (monotonic) clock, as for the node.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        config: SecureConfig,
+        *,
+        policy: PolicyStore | Policy | None = None,
+        audit: AuditLog | None = None,
+        wall_clock: Callable[[], float] = _wall_clock,
+    ) -> None:
+        self.node = node
+        self.config = config
+        self.policy_source: PolicyStore | Policy = policy if policy is not None else Policy()
+        self.audit = audit
+        self.stats = LayerStats()
+        self._wall = wall_clock
+        self._fmt = config.fmt
+        self._ehd1 = config.fmt.ehd1
+        self._data = config.fmt.data
+        self._cookies = _CookieJar(config.cookie_lifetime)
+        self._out: list[tuple[bytes, Addr]] = []
+        self._sessions: dict[bytes, _Session] = {}  # local cid -> session (also retiring ones)
+        self._current: dict[str, _Session] = {}  # peer IP -> session used for sending
+        #: Peer IPs with a session now (read-only view for adapters; the same dict, so lookups cost nothing).
+        self.secured_peers: Mapping[str, object] = self._current
+        #: Peer IP -> why the last handshake or identity check with it failed (for adapters' error messages).
+        self.last_failure: dict[str, str] = {}
+        self._handshakes: dict[str, _Handshake] = {}  # peer IP -> initiator run
+        self._by_c_i: dict[bytes, _Handshake] = {}
+        self._half_open: dict[bytes, _HalfOpen] = {}  # C_R -> responder run
+        self._queues: dict[str, deque[tuple[bytes, Addr]]] = {}
+        self._validated: dict[str, float] = {}  # IP -> validated until
+        self._amplification: OrderedDict[Addr, list[int]] = OrderedDict()  # unvalidated: [received, sent]
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._global_bucket: TokenBucket | None = None
+        self._audit_bucket: TokenBucket | None = None
+        self._serial = 0
+        self._deadline_serial = -1  # _own_deadline() is cached until the next _bump()
+        self._deadline_cache: float | None = None
+        self._now = 0.0
+
+    # ------------------------------------------------------------------------------------------ inspection
+
+    @property
+    def policy(self) -> Policy:
+        source = self.policy_source
+        return source.current() if isinstance(source, PolicyStore) else source
+
+    def peer_status(self, ip: str) -> str:
+        """``secure`` (a session), ``handshaking``, ``secure-enrolled`` (no session now), ``legacy`` or ``unknown``."""
+        if ip in self._current:
+            return "secure"
+        if ip in self._handshakes:
+            return "handshaking"
+        record = self.policy.peer(ip)
+        if record is None:
+            return "unknown"
+        return "secure-enrolled" if record.kind is PeerKind.SECURE else "legacy"
+
+    def session_info(self, ip: str) -> Mapping[str, object] | None:
+        """Public facts about the session with ``ip`` (no keys)."""
+        session = self._current.get(ip)
+        if session is None:
+            return None
+        identity = session.verified.identity
+        usage = session.context.usage(self._now)
+        return {
+            "peer": ip,
+            "role": "initiator" if session.initiator else "responder",
+            "fingerprint": session.verified.fingerprint.hex(),
+            "id_number": None if identity is None else identity.id_number.hex(),
+            "identity_checked": session.check_tid is None,
+            "encryptions": usage.encryptions,
+            "failed_decryptions": usage.failed_decryptions,
+            "cid": session.local_cid.hex(),
+        }
+
+    def is_secured(self, ip: str) -> bool:
+        """Whether frames to ``ip`` are protected now (a session exists, its identity check may be pending)."""
+        return ip in self._current
+
+    def has_session(self, ip: str) -> bool:
+        session = self._current.get(ip)
+        return session is not None and session.check_tid is None
+
+    # ------------------------------------------------------------------------------------------ audit
+
+    def _audit(self, event: AuditEvent | str, fields: Mapping[str, object], now: float) -> None:
+        if self.audit is None:
+            return
+        if event in _NOISY:
+            bucket = self._audit_bucket
+            if bucket is None:
+                bucket = self._audit_bucket = TokenBucket(self.config.audit_rate, self.config.audit_burst, now)
+            if not bucket.take(now):
+                self.stats.audit_suppressed += 1
+                return
+        self.audit.append(event, fields, now=self._wall())
+
+    def audit_decision(self, decision: Decision, now: float) -> None:
+        event = decision.audit_event()
+        if event is not None:
+            self._audit(event, decision.audit_fields(), now)
+
+    # ------------------------------------------------------------------------------------------ timers
+
+    @property
+    def timer_serial(self) -> int:
+        """Changes whenever the node or the layer adds a deadline (see :attr:`echonet.node.Node.timer_serial`)."""
+        return self.node.timer_serial + self._serial
+
+    def get_timer(self) -> float | None:
+        deadline = self.node.get_timer()
+        own = self._deadline_cache if self._deadline_serial == self._serial else self._own_deadline()
+        if own is None:
+            return deadline
+        return own if deadline is None else min(deadline, own)
+
+    def _own_deadline(self) -> float | None:
+        if self._deadline_serial == self._serial:
+            return self._deadline_cache
+        best = math.inf
+        for hs in self._handshakes.values():
+            best = min(best, hs.deadline)
+        for ho in self._half_open.values():
+            best = min(best, ho.deadline)
+        max_age = self.config.limits.max_age
+        for session in self._sessions.values():
+            if session.retire_at is not None:
+                best = min(best, session.retire_at)
+                continue
+            if session.check_deadline is not None:
+                best = min(best, session.check_deadline)
+            best = min(best, session.recheck_at)
+            if max_age is not None and session.ip not in self._handshakes:
+                # The initiator rekeys at max_age; a responder closes a session its peer let age twice as long.
+                best = min(best, session.created + (max_age if session.initiator else 2 * max_age))
+        self._deadline_serial = self._serial
+        self._deadline_cache = None if best == math.inf else best
+        return self._deadline_cache
+
+    def _bump(self) -> None:
+        self._serial += 1
+
+    def handle_timer(self, now: float) -> None:
+        self._now = now
+        self.node.handle_timer(now)
+        for hs in list(self._handshakes.values()):
+            if hs.deadline <= now:
+                if hs.attempts >= self.config.handshake_retries:
+                    self._fail_handshake(hs, "timeout", now)
+                else:
+                    hs.attempts += 1
+                    hs.deadline = now + self.config.handshake_timeout * (2**hs.attempts)
+                    self._send(hs.last, hs.addr)
+                    self._bump()
+        for c_r, ho in list(self._half_open.items()):
+            if ho.deadline <= now:
+                del self._half_open[c_r]
+                self.stats.handshakes_failed += 1
+                self._audit(AuditEvent.HANDSHAKE_FAILED,
+                            {"peer": str(ho.addr[0]), "role": "responder", "reason": "timeout"}, now)
+        for session in list(self._sessions.values()):
+            if session.retire_at is not None and session.retire_at <= now:
+                self._drop_session(session)
+                continue
+            if session.check_deadline is not None and session.check_deadline <= now:
+                self._identity_failed(session, "identity check unanswered", now)
+                continue
+            if session.recheck_at <= now:
+                self._recheck(session, now)
+                if session.local_cid not in self._sessions:
+                    continue
+            self._maybe_rekey(session, now)
+        self._bump()  # deadlines may have moved or gone
+
+    # ------------------------------------------------------------------------------------------ input
+
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        """Feed one received datagram; never raises on remote input."""
+        self._now = now
+        if len(data) < 3 or data[0] != self._ehd1 or data[1] != self._data:
+            self._receive_not_data(data, addr, now)
+            return
+        # A data record (the hot path, inline). The layout of secure.records.split_protected, parsed here once:
+        # the kid finds the session.
+        flags = data[2]
+        n = flags & PIV_LEN_MASK
+        pos = 3 + n
+        if (
+            flags & FLAG_RESERVED_MASK
+            or not flags & FLAG_KID
+            or not 0 < n <= MAX_PIV_LEN
+            or pos >= len(data)
+            or data[pos] > MAX_KID_LEN
+            or (n > 1 and data[3] == 0)
+        ):
+            self.stats.malformed += 1
+            return
+        end = pos + 1 + data[pos]
+        kid = data[pos + 1 : end]
+        session = self._sessions.get(kid)
+        if session is None:
+            hs = self._by_c_i.get(kid)
+            if hs is not None and hs.context is not None and hs.addr[0] == addr[0]:
+                self._early_data(hs, data, addr, now)
+                return
+        if session is None or session.ip != addr[0]:
+            self.stats.unknown_context += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE,
+                        {"peer": str(addr[0]), "reason": "unknown-context", "cid": kid.hex()}, now)
+            return
+        try:
+            frame = session.context.unprotect_parts(data[:3], data[3:pos], kid, data[end:], now)
+        except ReplayError as exc:
+            self.stats.replays += 1
+            self._audit(AuditEvent.REPLAY, self._record_fields(session, addr, data, exc), now)
+            return
+        except IntegrityError as exc:
+            self.stats.integrity_failures += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
+            self._maybe_rekey(session, now)
+            return
+        except RecipientKeyLimitError as exc:
+            self.stats.integrity_failures += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
+            self._close_session(session, CloseReason.KEY_LIMIT, now)
+            return
+        except RecordError:
+            self.stats.malformed += 1
+            return
+        self.stats.unprotected += 1
+        if session.check_tid is not None and self._identity_answer(session, frame, now):
+            return
+        self.node.receive_datagram(frame, addr, now)
+
+    def _receive_not_data(self, data: bytes, addr: Addr, now: float) -> None:
+        if not data:
+            self.stats.junk += 1
+            return
+        first = data[0]
+        if first == self._ehd1:
+            self._receive_other(data, addr, now)
+        elif first == _ECHONET_LITE_EHD1:
+            self._receive_plain(data, addr, now)
+        else:
+            self.stats.junk += 1
+
+    @staticmethod
+    def _record_fields(session: _Session, addr: Addr, data: bytes, exc: RecordError) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "peer": str(addr[0]),
+            "port": int(addr[1]),
+            "reason": exc.reason.value,
+            "cid": session.local_cid.hex(),
+            "size": len(data),
+        }
+        n = data[2] & PIV_LEN_MASK
+        if len(data) >= 3 + n:
+            fields["piv"] = int.from_bytes(data[3 : 3 + n], "big")
+        return fields
+
+    def _receive_other(self, data: bytes, addr: Addr, now: float) -> None:
+        try:
+            record = decode(data, self._fmt)
+        except RecordError:
+            self.stats.malformed += 1
+            return
+        if isinstance(record, ProtectedRecord):  # close (data records take the fast path)
+            self._receive_close(record, addr, now)
+            return
+        # Handshake and cookie records cost work: rate limits first.
+        if not self._admit(str(addr[0]), now):
+            self.stats.rate_limited += 1
+            self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": str(addr[0]), "reason": "rate-limited"}, now)
+            return
+        if isinstance(record, HandshakeRecord):
+            self._receive_handshake(record, data, addr, now)
+        elif isinstance(record, CookieRecord):
+            self._receive_cookie(record, data, addr, now)
+
+    def _admit(self, ip: str, now: float) -> bool:
+        cfg = self.config
+        if self._global_bucket is None:
+            self._global_bucket = TokenBucket(cfg.global_rate, cfg.global_burst, now)
+        bucket = self._buckets.get(ip)
+        if bucket is None:
+            bucket = self._buckets[ip] = TokenBucket(cfg.source_rate, cfg.source_burst, now)
+            if len(self._buckets) > _MAX_TRACKED_SOURCES:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(ip)
+        if not bucket.take(now):
+            return False
+        return self._global_bucket.take(now)
+
+    def _excessive(self, ip: str, now: float) -> bool:
+        bucket = self._buckets.get(ip)
+        if bucket is not None and bucket.level(now) < 0.5:
+            return True
+        if len(self._half_open) * 2 >= self.config.max_half_open:
+            return True
+        return sum(1 for ho in self._half_open.values() if ho.addr[0] == ip) >= self.config.max_half_open_per_source
+
+    def _is_validated(self, ip: str, now: float) -> bool:
+        until = self._validated.get(ip)
+        return until is not None and until > now
+
+    def _track_received(self, addr: Addr, size: int) -> None:
+        entry = self._amplification.get(addr)
+        if entry is None:
+            entry = self._amplification[addr] = [0, 0]
+            if len(self._amplification) > _MAX_TRACKED_SOURCES:
+                self._amplification.popitem(last=False)
+        entry[0] += size
+
+    def _send_unvalidated(self, data: bytes, addr: Addr) -> bool:
+        """Send to an address whose cookie is not confirmed: only within 3x the bytes received from it."""
+        entry = self._amplification.get(addr)
+        if entry is None or entry[1] + len(data) > AMPLIFICATION_FACTOR * entry[0]:
+            self.stats.amplification_refused += 1
+            return False
+        entry[1] += len(data)
+        self._send(data, addr)
+        return True
+
+    def _send(self, data: bytes, addr: Addr) -> None:
+        self._out.append((data, addr))
+
+    def _receive_handshake(self, record: HandshakeRecord, data: bytes, addr: Addr, now: float) -> None:
+        cid, payload = record
+        if not cid:
+            if self.config.respond:
+                self._message_1(payload, data, addr, now, cookie_ok=False)
+            return
+        hs = self._by_c_i.get(cid)
+        if hs is not None:
+            if hs.addr[0] == addr[0]:
+                if hs.state == "m2":
+                    self._message_2(hs, payload, now)
+                else:
+                    self._message_4(hs, payload, now)
+            return
+        ho = self._half_open.get(cid)
+        if ho is not None:
+            if ho.addr[0] == addr[0]:
+                self._message_3(ho, payload, addr, now)
+            return
+        session = self._sessions.get(cid)
+        if session is not None and session.ip == addr[0] and session.message_3 == payload and session.message_4:
+            self._send(encode_handshake(self._peer_cid(session), session.message_4, self._fmt), addr)
+
+    @staticmethod
+    def _peer_cid(session: _Session) -> bytes:
+        return session.context.sender_id  # RFC 9528 A.1: the Sender ID is the peer's connection identifier
+
+    def _receive_cookie(self, record: CookieRecord, data: bytes, addr: Addr, now: float) -> None:
+        cookie, payload = record
+        if not payload:  # a challenge to one of our message_1
+            hs = self._handshakes.get(str(addr[0]))
+            if hs is None or hs.state != "m2" or hs.cookie_tries >= 2:
+                return
+            hs.cookie_tries += 1
+            hs.last = encode_cookie(cookie, hs.message_1, self._fmt)
+            hs.deadline = now + self.config.handshake_timeout
+            self._bump()
+            self._send(hs.last, hs.addr)
+            return
+        if not self.config.respond:
+            return
+        self._track_received(addr, len(data))
+        if not self._cookies.check(cookie, addr, payload, now):
+            self.stats.cookies_rejected += 1
+            self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": str(addr[0]), "reason": "bad-cookie"}, now)
+            return
+        self.stats.cookies_accepted += 1
+        self._validated[str(addr[0])] = now + self.config.validated_ttl
+        self._amplification.pop(addr, None)
+        self._message_1(payload, data, addr, now, cookie_ok=True)
+
+    # ------------------------------------------------------------------------------------------ responder
+
+    def _new_cid(self, exclude: bytes = b"") -> bytes:
+        used = self._sessions.keys() | self._half_open.keys() | self._by_c_i.keys()
+        free = [c for c in _ONE_BYTE_CIDS if c not in used and c != exclude]
+        if free:
+            return secrets.choice(free)
+        while True:
+            cid = secrets.token_bytes(3)
+            if cid not in used and cid != exclude:
+                return cid
+
+    def _verify_into(self, box: _Box) -> Callable[[Credential], PublicKey | None]:
+        def verify(credential: Credential) -> PublicKey | None:
+            verified = self.config.verifier(credential, self._wall())
+            box.verified = verified
+            box.credential = credential
+            return verified.public_key
+
+        return verify
+
+    def _message_1(self, message_1: bytes, data: bytes, addr: Addr, now: float, *, cookie_ok: bool) -> None:
+        ip = str(addr[0])
+        cfg = self.config
+        if not cookie_ok:
+            self._track_received(addr, len(data))
+            if cfg.cookie == "always" or not self._is_validated(ip, now) or self._excessive(ip, now):
+                challenge = encode_cookie(self._cookies.make(addr, message_1, now), b"", self._fmt)
+                if self._send_unvalidated(challenge, addr):
+                    self.stats.cookies_sent += 1
+                return
+        if len(self._half_open) >= cfg.max_half_open or sum(
+            1 for ho in self._half_open.values() if ho.addr[0] == ip
+        ) >= cfg.max_half_open_per_source:
+            self.stats.half_open_refused += 1
+            self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": "half-open-cap"}, now)
+            return
+        self.stats.responder_runs += 1
+        box = _Box()
+        try:
+            responder = Responder(
+                methods=cfg.accept_methods,
+                credential=cfg.credential,
+                verify_peer=self._verify_into(box),
+                lookup_peer=cfg.lookup_peer,
+                suites=cfg.suites,
+                send_credential=cfg.send_credential,
+            )
+            info = responder.process_message_1(message_1)
+            c_r = self._new_cid(exclude=info.c_i)
+            message_2 = responder.create_message_2(c_r=c_r)
+        except (EdhocError, OutOfOrderMessage, SecureUsageError) as exc:
+            self.stats.handshakes_failed += 1
+            self._audit(AuditEvent.HANDSHAKE_FAILED,
+                        {"peer": ip, "role": "responder", "stage": "message_1", "reason": _reason(exc)}, now)
+            return
+        deadline = now + cfg.handshake_timeout * (2 ** (cfg.handshake_retries + 1))
+        self._half_open[c_r] = _HalfOpen(addr, responder, info.c_i, c_r, deadline, box)
+        self._bump()
+        self._send(encode_handshake(info.c_i, message_2, self._fmt), addr)
+
+    def _message_3(self, ho: _HalfOpen, message_3: bytes, addr: Addr, now: float) -> None:
+        ip = str(addr[0])
+        try:
+            ho.responder.process_message_3(message_3)
+            message_4 = ho.responder.create_message_4()
+            params = ho.responder.result.oscore_parameters()
+        except OutOfOrderMessage:
+            return
+        except (EdhocError, SecureUsageError) as exc:
+            del self._half_open[ho.c_r]
+            self.stats.handshakes_failed += 1
+            reply = exc.reply if isinstance(exc, EdhocError) else None
+            if reply:
+                self._send(encode_handshake(ho.c_i, reply, self._fmt), addr)
+            self._audit(AuditEvent.HANDSHAKE_FAILED,
+                        {"peer": ip, "role": "responder", "stage": "message_3", "reason": _reason(exc)}, now)
+            return
+        del self._half_open[ho.c_r]
+        assert ho.box.verified is not None
+        session = self._new_session(addr, params, ho.c_r, False, ho.box.verified, now, ho.responder.method)
+        if session is None:
+            return
+        self._watch(session, ho.box, now)
+        session.message_3 = message_3
+        session.message_4 = message_4
+        self._send(encode_handshake(ho.c_i, message_4, self._fmt), addr)
+
+    # ------------------------------------------------------------------------------------------ initiator
+
+    def _start_handshake(self, addr: Addr, now: float, rekey_reason: str | None = None) -> None:
+        ip = str(addr[0])
+        cfg = self.config
+        box = _Box()
+        try:
+            initiator = Initiator(
+                method=cfg.method,
+                credential=cfg.credential,
+                verify_peer=self._verify_into(box),
+                lookup_peer=cfg.lookup_peer,
+                suites=cfg.suites,
+                send_credential=cfg.send_credential,
+            )
+            c_i = self._new_cid()
+            message_1 = initiator.create_message_1(c_i=c_i)
+        except SecureError as exc:
+            self.stats.handshakes_failed += 1
+            self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "role": "initiator", "reason": _reason(exc)}, now)
+            self._drop_queue(ip)
+            return
+        hs = _Handshake((ip, int(addr[1])), initiator, c_i, message_1, now, box)
+        hs.rekey_reason = rekey_reason
+        hs.last = encode_handshake(b"", message_1, self._fmt)
+        hs.deadline = now + cfg.handshake_timeout
+        self._handshakes[ip] = hs
+        self._by_c_i[c_i] = hs
+        self.stats.handshakes_started += 1
+        self._bump()
+        self._send(hs.last, hs.addr)
+
+    def _message_2(self, hs: _Handshake, message_2: bytes, now: float) -> None:
+        try:
+            info = hs.initiator.process_message_2(message_2)
+            message_3 = hs.initiator.create_message_3()
+            # The keys exist from here on: data the responder protects with them before message_4 arrives (a
+            # rekey under traffic) is accepted, and counts as key confirmation.
+            hs.context = self._derive(hs.initiator.result.oscore_parameters(), now)
+        except OutOfOrderMessage:
+            return
+        except (EdhocError, SecureError) as exc:
+            self._fail_handshake(hs, _reason(exc), now, stage="message_2")
+            return
+        hs.state = "m4"
+        hs.attempts = 0
+        hs.last = encode_handshake(info.c_r, message_3, self._fmt)
+        hs.deadline = now + self.config.handshake_timeout
+        self._bump()
+        self._send(hs.last, hs.addr)
+
+    def _message_4(self, hs: _Handshake, message_4: bytes, now: float) -> None:
+        try:
+            hs.initiator.process_message_4(message_4)
+        except OutOfOrderMessage:
+            return
+        except (EdhocError, SecureUsageError) as exc:
+            self._fail_handshake(hs, _reason(exc), now, stage="message_4")
+            return
+        self._complete_initiator(hs, now)
+
+    def _complete_initiator(self, hs: _Handshake, now: float) -> _Session | None:
+        self._forget_handshake(hs)
+        verified = hs.box.verified
+        assert verified is not None and hs.context is not None
+        old = self._current.get(str(hs.addr[0]))
+        same_peer = old is not None and old.check_tid is None and old.verified.fingerprint == verified.fingerprint
+        session = self._new_session(hs.addr, hs.context, hs.c_i, True, verified, now, hs.initiator.method,
+                                    hs.rekey_reason)
+        if session is None:
+            return None
+        self._watch(session, hs.box, now)
+        if self.config.cross_check and verified.identity is not None and not same_peer:
+            self._start_identity_check(session, now)
+        else:
+            self._flush_queue(session, now)
+        return session
+
+    def _early_data(self, hs: _Handshake, data: bytes, addr: Addr, now: float) -> None:
+        """A data record under the keys of a handshake whose message_4 has not arrived yet."""
+        assert hs.context is not None
+        try:
+            frame = hs.context.unprotect(data, now)
+        except RecordError as exc:
+            self.stats.integrity_failures += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, {"peer": str(addr[0]), "reason": exc.reason.value,
+                                                       "cid": hs.c_i.hex(), "stage": "before-message_4"}, now)
+            return
+        session = self._complete_initiator(hs, now)
+        if session is None:
+            return
+        self.stats.unprotected += 1
+        if session.check_tid is not None and self._identity_answer(session, frame, now):
+            return
+        self.node.receive_datagram(frame, addr, now)
+
+    def _forget_handshake(self, hs: _Handshake) -> None:
+        self._bump()  # the sessions' age deadlines count again
+        self._by_c_i.pop(hs.c_i, None)
+        if self._handshakes.get(str(hs.addr[0])) is hs:
+            del self._handshakes[str(hs.addr[0])]
+
+    def _fail_handshake(self, hs: _Handshake, reason: str, now: float, stage: str = "") -> None:
+        self._forget_handshake(hs)
+        ip = str(hs.addr[0])
+        self.stats.handshakes_failed += 1
+        self.last_failure[ip] = f"handshake failed ({reason})" if reason != "timeout" else "handshake unanswered"
+        if len(self.last_failure) > _MAX_TRACKED_SOURCES:
+            self.last_failure.pop(next(iter(self.last_failure)))
+        fields: dict[str, object] = {"peer": ip, "role": "initiator", "reason": reason}
+        if stage:
+            fields["stage"] = stage
+        self._audit(AuditEvent.HANDSHAKE_FAILED, fields, now)
+        if ip not in self._current:
+            self._drop_queue(ip)
+
+    # ------------------------------------------------------------------------------------------ sessions
+
+    def _new_session(
+        self,
+        addr: Addr,
+        keys: OscoreParameters | SecurityContext,
+        local_cid: bytes,
+        initiator: bool,
+        verified: VerifiedCredential,
+        now: float,
+        method: Method | None,
+        rekey_reason: str | None = None,
+    ) -> _Session | None:
+        ip = str(addr[0])
+        if isinstance(keys, SecurityContext):
+            context = keys
+        else:
+            try:
+                context = self._derive(keys, now)
+            except SecureError as exc:
+                self.stats.handshakes_failed += 1
+                self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": _reason(exc)}, now)
+                return None
+        session = _Session(addr, context, local_cid, initiator, verified, now)
+        self._sessions[local_cid] = session
+        old = self._current.get(ip)
+        self._current[ip] = session
+        if old is not None and old is not session:
+            old.retire_at = now + self.config.rekey_grace
+            self.stats.rekeys += 1
+            self._audit(AuditEvent.REKEY, {"peer": ip, "reason": rekey_reason or "peer-initiated",
+                                           "old_cid": old.local_cid.hex(), "cid": local_cid.hex()}, now)
+        self._bump()
+        self.stats.handshakes_ok += 1
+        identity = verified.identity
+        self._audit(
+            AuditEvent.HANDSHAKE_OK,
+            {
+                "peer": ip,
+                "port": int(addr[1]),
+                "role": "initiator" if initiator else "responder",
+                "method": None if method is None else int(method),
+                "fingerprint": verified.fingerprint.hex(),
+                "id_number": None if identity is None else identity.id_number.hex(),
+                "cid": local_cid.hex(),
+            },
+            now,
+        )
+        try:
+            source = self.policy_source
+            if isinstance(source, PolicyStore):
+                record = source.current().peer(ip)
+                if record is None or record.kind is not PeerKind.SECURE or record.fingerprint != verified.fingerprint:
+                    source.enrol_secure(ip, now=self._wall(), fingerprint=verified.fingerprint)
+            else:
+                source.enrol_secure(ip, now=self._wall(), fingerprint=verified.fingerprint)
+        except SecureError as exc:  # store trouble must not break the session; record it
+            self._audit(AuditEvent.POLICY_DENIED, {"peer": ip, "reason": "enrol-failed: " + _reason(exc)}, now)
+        return session
+
+    def _watch(self, session: _Session, box: _Box, now: float) -> None:
+        """Schedule the periodic re-validation of the session's peer credential."""
+        session.credential = box.credential
+        if self.config.recheck_interval is not None and box.credential is not None:
+            session.recheck_at = now + self.config.recheck_interval
+            self._bump()
+
+    def _recheck(self, session: _Session, now: float) -> None:
+        """Run the verifier again (allow-list, revocation, validity): a peer no longer allowed loses its session."""
+        assert session.credential is not None and self.config.recheck_interval is not None
+        session.recheck_at = now + self.config.recheck_interval
+        try:
+            self.config.verifier(session.credential, self._wall())
+        except SecureError as exc:
+            self.stats.policy_denied += 1
+            self.last_failure[session.ip] = f"peer no longer allowed ({_reason(exc)})"
+            self._audit(AuditEvent.POLICY_DENIED, {"peer": session.ip, "reason": "peer-no-longer-allowed",
+                                                   "detail": _reason(exc), "cid": session.local_cid.hex()}, now)
+            self._close_session(session, CloseReason.POLICY, now)
+
+    def _derive(self, params: OscoreParameters, now: float) -> SecurityContext:
+        """The OSCORE context from the EDHOC exporter output (RFC 9528 appendix A.1)."""
+        return SecurityContext(
+            params.master_secret,
+            params.master_salt,
+            sender_id=params.sender_id,
+            recipient_id=params.recipient_id,
+            alg=int(params.aead_alg),
+            now=now,
+            limits=self.config.limits,
+            fmt=self._fmt,
+        )
+
+    def _drop_session(self, session: _Session) -> None:
+        self._bump()
+        self._sessions.pop(session.local_cid, None)
+        if self._current.get(session.ip) is session:
+            del self._current[session.ip]
+
+    def _close_session(self, session: _Session, reason: CloseReason, now: float) -> None:
+        try:
+            self._send(session.context.protect_close(reason, now), session.addr)
+            self.stats.closes_sent += 1
+        except SecureError:
+            pass
+        self._drop_session(session)
+        self._audit(AuditEvent.SESSION_CLOSED, {"peer": session.ip, "reason": reason.name.lower(),
+                                       "cid": session.local_cid.hex()}, now)
+
+    def _receive_close(self, record: ProtectedRecord, addr: Addr, now: float) -> None:
+        kid = record.kid
+        session = None if kid is None else self._sessions.get(kid)
+        if session is None or session.ip != addr[0]:
+            self.stats.unknown_context += 1
+            return
+        try:
+            reason = decode_close_reason(session.context.unprotect_record(record, now))
+        except ReplayError as exc:
+            self.stats.replays += 1
+            self._audit(AuditEvent.REPLAY, {"peer": session.ip, "reason": exc.reason.value, "record": "close"}, now)
+            return
+        except RecordError as exc:
+            self.stats.integrity_failures += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE,
+                        {"peer": session.ip, "reason": exc.reason.value, "record": "close"}, now)
+            return
+        self.stats.closes_received += 1
+        if reason is CloseReason.REKEY:
+            if session.initiator and session.ip not in self._handshakes and session.retire_at is None:
+                self._start_handshake(session.addr, now, rekey_reason="peer-requested")
+            return
+        self._drop_session(session)
+        self._audit(AuditEvent.SESSION_CLOSED, {"peer": session.ip, "reason": reason.name.lower(), "by": "peer",
+                                       "cid": session.local_cid.hex()}, now)
+
+    def _maybe_rekey(self, session: _Session, now: float) -> None:
+        if session.retire_at is not None or self._current.get(session.ip) is not session:
+            return
+        reason = session.context.rekey_reason(now)
+        if reason is None:
+            return
+        if session.initiator and self.config.initiate:
+            if session.ip not in self._handshakes:
+                self._start_handshake(session.addr, now, rekey_reason=reason.value)
+        elif reason is RekeyReason.AGE:
+            # Both ends see the same age: the initiator rekeys; a responder only ends a session left to age on.
+            max_age = self.config.limits.max_age
+            if max_age is not None and now - session.created >= 2 * max_age:
+                self._close_session(session, CloseReason.EXPIRED, now)
+        elif not session.rekey_asked:
+            session.rekey_asked = True
+            try:
+                self._send(session.context.protect_close(CloseReason.REKEY, now), session.addr)
+                self.stats.closes_sent += 1
+            except SecureError:
+                pass
+
+    def close_all(self, now: float, reason: CloseReason = CloseReason.SHUTDOWN) -> None:
+        """Send a close record to every peer with a session and forget the sessions."""
+        for session in list(self._current.values()):
+            self._close_session(session, reason, now)
+        self._sessions.clear()
+
+    # ------------------------------------------------------------------------------------------ identity
+
+    def _start_identity_check(self, session: _Session, now: float) -> None:
+        tid = secrets.randbelow(0x10000)
+        frame = Frame.make(tid, self.node.config.controller_eoj, _NODE_PROFILE, _GET,
+                           (Property(0x83), Property(0x8A)))
+        session.check_tid = tid
+        session.check_deadline = now + self.config.identity_timeout
+        self._bump()
+        self._protect_to(session, encode_frame(frame), session.addr, now)
+
+    def _identity_answer(self, session: _Session, frame_bytes: bytes, now: float) -> bool:
+        try:
+            frame = decode_frame(frame_bytes)
+        except EchonetError:
+            return False
+        if frame.tid != session.check_tid or frame.seoj != _NODE_PROFILE or frame.esv not in (_GET_RES, _GET_SNA):
+            return False
+        values = {p.epc: p.edt for p in frame.properties}
+        identity = session.verified.identity
+        assert identity is not None
+        try:
+            credentials.cross_check_node_profile(identity, values.get(0x83, b""), values.get(0x8A) or None)
+        except ProtocolError as exc:
+            self._identity_failed(session, _reason(exc), now)
+            return True
+        session.check_tid = None
+        session.check_deadline = None
+        self._audit(AuditEvent.IDENTITY_CHECKED, {"peer": session.ip, "id_number": identity.id_number.hex()}, now)
+        self._flush_queue(session, now)
+        return True
+
+    def _identity_failed(self, session: _Session, reason: str, now: float) -> None:
+        self.stats.identity_mismatches += 1
+        self.last_failure[session.ip] = f"identity cross-check failed ({reason})"
+        self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": session.ip, "reason": "binding-mismatch",
+                                                  "detail": reason}, now)
+        self._close_session(session, CloseReason.POLICY, now)
+        self._drop_queue(session.ip)
+
+    # ------------------------------------------------------------------------------------------ plaintext
+
+    def _receive_plain(self, data: bytes, addr: Addr, now: float) -> None:
+        ip = str(addr[0])
+        policy = self.policy
+        record = policy.peer(ip)
+        if ip in self._current or (record is not None and record.kind is PeerKind.SECURE):
+            self.stats.downgrade_dropped += 1
+            self._audit(AuditEvent.DOWNGRADE_DROPPED, {"peer": ip, "port": int(addr[1]), "size": len(data),
+                                                       "reason": "downgrade"}, now)
+            return
+        try:
+            frame = decode_frame(data)
+        except EchonetError:
+            self.stats.junk += 1
+            return
+        esv, deoj, epcs = _frame_fields(frame)
+        if esv is None:
+            self.stats.policy_denied += 1
+            return
+        try:
+            decision = policy.decide_incoming(ip, esv, deoj, epcs, now=self._wall(), secured=False)
+        except SecureError:
+            self.stats.policy_denied += 1
+            return
+        if decision.action is not Action.ALLOW:
+            self.stats.policy_denied += 1
+            self.audit_decision(decision, now)
+            return
+        self.audit_decision(decision, now)  # legacy_use for a consented write
+        self.stats.plain_in += 1
+        self.node.receive_datagram(data, addr, now)
+
+    # ------------------------------------------------------------------------------------------ output
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        """What to send now: the layer's own records and the node's frames, protected or policy-checked."""
+        self._now = now
+        node_out = self.node.datagrams_to_send(now)
+        out = self._out
+        if node_out:
+            current = self._current
+            for data, addr in node_out:
+                session = current.get(addr[0])
+                if session is not None and session.check_tid is None:
+                    if session.budget > 1:  # fast path: no rekey check due
+                        try:
+                            out.append((session.context.protect(data, now), addr))
+                        except SecureError:
+                            self._protect_to(session, data, addr, now)
+                            continue
+                        session.budget -= 1
+                        self.stats.protected += 1
+                    else:
+                        self._protect_to(session, data, addr, now)
+                else:
+                    self._outgoing_slow(data, addr, now)
+        if not out:
+            return []
+        self._out = []
+        return out
+
+    def _protect_to(self, session: _Session, data: bytes, addr: Addr, now: float) -> None:
+        context = session.context
+        try:
+            self._out.append((context.protect(data, now), addr))
+        except SenderKeyLimitError:
+            self._maybe_rekey(session, now)
+            self._queue(data, addr)
+            return
+        except SecureUsageError:  # frame too long for the AEAD's limit
+            self.stats.queue_dropped += 1
+            return
+        self.stats.protected += 1
+        session.budget -= 1
+        if session.budget <= 0:
+            self._maybe_rekey(session, now)
+            session.budget = max(1, context.encryptions_before_rekey())
+
+    def _queue(self, data: bytes, addr: Addr) -> None:
+        ip = str(addr[0])
+        queue = self._queues.get(ip)
+        if queue is None:
+            queue = self._queues[ip] = deque()
+        if len(queue) >= self.config.max_queue:
+            self.stats.queue_dropped += 1
+            return
+        queue.append((data, addr))
+        self.stats.queued += 1
+
+    def _drop_queue(self, ip: str) -> None:
+        queue = self._queues.pop(ip, None)
+        if queue:
+            self.stats.queue_dropped += len(queue)
+
+    def _flush_queue(self, session: _Session, now: float) -> None:
+        queue = self._queues.pop(session.ip, None)
+        if queue:
+            for data, addr in queue:
+                self._protect_to(session, data, addr, now)
+
+    def _outgoing_slow(self, data: bytes, addr: Addr, now: float) -> None:
+        ip = str(addr[0])
+        if is_multicast(ip):
+            if self.config.plain_multicast:
+                self.stats.plain_out += 1
+                self._out.append((data, addr))
+            else:
+                self.stats.multicast_suppressed += 1
+            return
+        session = self._current.get(ip)
+        if session is not None:  # identity check pending: hold the frame
+            self._queue(data, addr)
+            return
+        policy = self.policy
+        record = policy.peer(ip)
+        if record is not None and record.kind is PeerKind.LEGACY:
+            try:
+                frame = decode_frame(data)
+                esv, deoj, epcs = _frame_fields(frame)
+                if esv is None or deoj is None:
+                    raise SecureUsageError("not a format 1 frame")
+                decision = policy.decide_outgoing(ip, deoj, esv, epcs, now=self._wall(), secured=False)
+            except (EchonetError, SecureError):
+                self.stats.policy_denied += 1
+                return
+            self.audit_decision(decision, now)
+            if decision.allowed:
+                self.stats.plain_out += 1
+                self._out.append((data, addr))
+            else:
+                self.stats.policy_denied += 1
+            return
+        if self.config.initiate:
+            self._queue(data, addr)
+            if ip not in self._handshakes:
+                self._start_handshake(addr, now)
+            return
+        self.stats.policy_denied += 1
+        self._audit(AuditEvent.POLICY_DENIED, {"peer": ip, "direction": "outgoing", "reason": "no_session"}, now)
+
+    def check_outgoing(self, ip: str, deoj: bytes, esv: int, epcs: Sequence[int]) -> Decision | None:
+        """The policy decision a plain frame to ``ip`` would get, or ``None`` when it would be secured (a session,
+        or a handshake this layer starts). Lets an adapter refuse at once instead of waiting for a timeout."""
+        if ip in self._current:
+            return None
+        policy = self.policy
+        record = policy.peer(ip)
+        if self.config.initiate and (record is None or record.kind is PeerKind.SECURE):
+            return None
+        return policy.decide_outgoing(ip, deoj, esv, epcs, now=self._wall(), secured=False)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
