@@ -125,14 +125,14 @@ def _build_devices(entries: Sequence[dict[str, Any]], clock: SimClock) -> list[A
 
 
 async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devices: list[Any], clock: SimClock) -> Any:
-    """The node serving the devices (a later step adds ``--secure`` here)."""
+    """The node serving the devices; with ``--secure`` behind the secure overlay (:mod:`secure.cli_support`)."""
     from .drready.host import SimHost
 
     bind = str(settings["bind"])
     v6 = ":" in bind
     endpoints = Endpoints(bind_v4=None if v6 else bind, bind_v6=bind if v6 else None, port=int(settings["port"]))
     try:
-        return await SimHost.open(
+        host = await SimHost.open(
             devices,
             endpoints,
             clock=clock,
@@ -141,6 +141,15 @@ async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devic
         )
     except OSError as exc:
         raise EchonetError(f"cannot bind {bind} port {settings['port']}: {exc.strerror or exc}") from None
+    if getattr(args, "secure", False):
+        from secure.cli_support import attach_secure_server
+
+        try:
+            attach_secure_server(args, host.server.runner)
+        except BaseException:
+            await host.close()
+            raise
+    return host
 
 
 def _typed(registry: Any, class_id: int, props: Sequence[Property]) -> list[dict[str, Any]]:
@@ -363,6 +372,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             file=text_out,
             flush=True,
         )
+    if args.secure:
+        from secure.demo import secure_overview
+
+        overview = asyncio.run(secure_overview(args.bind_base))
+        print("\n".join(overview.lines()) + "\n", file=text_out or sys.stderr, flush=True)
     try:
         result = asyncio.run(_run_demo(config, view))
     except KeyboardInterrupt:
@@ -418,6 +432,9 @@ def register(sub: Any) -> None:
     p.add_argument("--tick", type=float, default=0.5, help="seconds between model updates and INFs (default 0.5)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="JSON lines: serving, then every Set received and INF sent")
+    from secure.cli_support import add_secure_arguments
+
+    add_secure_arguments(p)
     p.set_defaults(handler=_cmd_serve)
 
     from .drready.demo import DEFAULT_SPEED
@@ -437,6 +454,11 @@ def register(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no live progress view")
     p.add_argument("--bind-base", default="127.0.0.100", metavar="127.0.0.X", help="aggregator address; devices +1..+3")
     p.add_argument("--port", type=int, default=ECHONET_PORT, help="devices' port (3610; falls back to ephemeral)")
+    p.add_argument(
+        "--secure",
+        action="store_true",
+        help="first show the secure overlay: the battery secured (EDHOC + OSCORE), the water heaters legacy",
+    )
     p.set_defaults(handler=_cmd_demo)
 
 

@@ -249,11 +249,20 @@ def _plan(args: argparse.Namespace, *, peer: str | None = None, multicast: bool 
     return _Plan(endpoints, config, fallback=args.local_port is None)
 
 
+async def _controller(args: argparse.Namespace, endpoints: Endpoints, node: Node) -> Controller:
+    """A plain controller, or with ``--secure`` one behind the secure overlay (imported only then)."""
+    if getattr(args, "secure", False):
+        from secure.cli_support import open_secure_controller
+
+        return await open_secure_controller(args, endpoints, node=node)
+    return await Controller.open(endpoints, node=node)
+
+
 async def _open_controller(args: argparse.Namespace, plan: _Plan) -> Controller:
     """Open the controller's sockets; port 3610 in use falls back to an ephemeral port when allowed."""
     registry = _registry(args)
     try:
-        ctl = await Controller.open(plan.endpoints, node=Node(config=plan.config, registry=registry))
+        ctl = await _controller(args, plan.endpoints, Node(config=plan.config, registry=registry))
     except OSError as exc:
         if not (plan.fallback and exc.errno == errno.EADDRINUSE and plan.endpoints.port != 0):
             raise
@@ -261,7 +270,7 @@ async def _open_controller(args: argparse.Namespace, plan: _Plan) -> Controller:
             f"local port {plan.endpoints.port} is in use: sending from an ephemeral port (devices that answer "
             f"to port {plan.endpoints.port} only will not be heard; --local-port chooses the port)"
         )
-        ctl = await Controller.open(replace(plan.endpoints, port=0), node=Node(config=plan.config, registry=registry))
+        ctl = await _controller(args, replace(plan.endpoints, port=0), Node(config=plan.config, registry=registry))
     for warning in ctl.runner.warnings:
         _note(f"warning: {warning}")
     return ctl
@@ -804,6 +813,12 @@ def _add_request(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=_count, default=1, metavar="N", help="extra attempts (default 1)")
 
 
+def _add_secure(p: argparse.ArgumentParser) -> None:
+    from secure.cli_support import add_secure_arguments
+
+    add_secure_arguments(p)
+
+
 def register(subparsers: Any) -> None:
     """Add ``discover``, ``get``, ``set``, ``watch`` and ``doctor`` to the ``echonet`` command line."""
     codes = "exit codes: 0 ok, 1 failed, 2 bad usage, 3 refused or partial answer, 4 timeout"
@@ -838,6 +853,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("epc", nargs="+", metavar="EPC", help="0xE4, E4 or a property name (remainingCapacity3)")
     _add_request(p)
     _add_network(p, interfaces=False)
+    _add_secure(p)
     p.set_defaults(handler=_cmd_get)
 
     p = subparsers.add_parser(
@@ -853,6 +869,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="send values the tables say the device must refuse")
     _add_request(p)
     _add_network(p, interfaces=False)
+    _add_secure(p)
     p.set_defaults(handler=_cmd_set)
 
     p = subparsers.add_parser("watch", help="print INF / INFC notifications from any node as they arrive")
