@@ -268,7 +268,7 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
     if args.json:
         _dump(requirement_table())
         return EXIT_OK
-    print("DRready requirements (DESIGN.md section 2) and how `echonet drready check` judges them")
+    print("DRready requirements (the DRready programme's requirement table) and how `echonet drready check` judges them")
     print("checks: readable = Get answers a valid value and the EPC is in 0x9F; settable = in 0x9E (with --probe-set")
     print("also a SetC writing back the value read); value = readable and the value passes the named check;")
     print("[non-standard] = the project's extension EPCs, judged only on the project's simulations")
