@@ -15,12 +15,15 @@ import argparse
 import errno
 import ipaddress
 import socket
-import sys
 from dataclasses import replace
 from typing import Any
 
 from .aio import Controller, Endpoints, run
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _dump, _err, _registry
+from .cli_args import note as _note
+from .cli_args import peer_port as _peer_port
+from .cli_args import port as _port
+from .cli_args import positive_seconds as _positive
 from .drready.checker import (
     DR_CLASSES,
     LEGACY_RISK,
@@ -43,38 +46,15 @@ EXIT_NO_ANSWER = 4
 _MARKS = {Outcome.PASS: "+", Outcome.DEGRADED: "~", Outcome.FAIL: "x", Outcome.UNKNOWN: "?"}
 
 
-def _note(message: str) -> None:
-    print(f"echonet: {message}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------------------------ arguments
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 0xFFFF:
-        raise argparse.ArgumentTypeError(f"port {value} out of range 0-65535")
-    return value
 
 
-def _peer_port(text: str) -> int:
-    value = _port(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("the device's port cannot be 0")
-    return value
 
 
 def _eoj(text: str) -> EOJ:
@@ -268,7 +248,7 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
     if args.json:
         _dump(requirement_table())
         return EXIT_OK
-    print("DRready requirements (the DRready programme's requirement table) and how `echonet drready check` judges them")
+    print("DRready requirements (the programme's requirement table) and how `echonet drready check` judges them")
     print("checks: readable = Get answers a valid value and the EPC is in 0x9F; settable = in 0x9E (with --probe-set")
     print("also a SetC writing back the value read); value = readable and the value passes the named check;")
     print("[non-standard] = the project's extension EPCs, judged only on the project's simulations")

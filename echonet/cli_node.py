@@ -23,7 +23,6 @@ import ipaddress
 import json
 import re
 import socket
-import sys
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +38,11 @@ from .aio import (
     run,
 )
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _dump, _err, _registry
+from .cli_args import count as _count
+from .cli_args import note as _note
+from .cli_args import peer_port as _peer_port
+from .cli_args import port as _port
+from .cli_args import positive_seconds as _positive
 from .describe import class_name, property_json
 from .errors import EchonetUsageError
 from .frame import EOJ, esv_name
@@ -55,9 +59,6 @@ _UNIT_ALIASES: dict[str, tuple[str, ...]] = {"Celsius": ("°C", "degC", "C")}
 _HEX_EPC = re.compile(r"^(?:0x)?([0-9a-f]{2})$", re.IGNORECASE)
 
 
-def _note(message: str) -> None:
-    """An informational line on stderr (never on stdout, which carries the results)."""
-    print(f"echonet: {message}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------------------ argument parsing
@@ -751,41 +752,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------------------------- parser
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 0xFFFF:
-        raise argparse.ArgumentTypeError(f"port {value} out of range 0-65535")
-    return value
 
 
-def _peer_port(text: str) -> int:
-    value = _port(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("the peer port cannot be 0")
-    return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
 
 
 def _add_network(p: argparse.ArgumentParser, *, interfaces: bool, local_port: bool = True) -> None:
