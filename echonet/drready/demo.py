@@ -442,7 +442,7 @@ async def _day(
             before[up.name].update(agg.battery_counters())
             agg.battery_dr = ok
 
-    async def up_end() -> None:
+    async def end_battery_dr_and_settle(event: str) -> None:
         after = await agg.read_counters()
         if BATTERY in agg.targets:
             agg.battery_dr = False
@@ -450,7 +450,10 @@ async def _day(
                 BATTERY, "end DR: back to the pre-DR mode (0xF2 inactive)", [(0xF2, "inactive")], read=(0xA8, 0xA9)
             )
             after.update(agg.battery_counters())
-        agg.settle(up.name, before[up.name], after)
+        agg.settle(event, before[event], after)
+
+    async def up_end() -> None:
+        await end_battery_dr_and_settle(up.name)
         if HYBRID in agg.targets:
             await agg.set(HYBRID, "end DR: back to the pre-DR linkage (0xF2 inactive)", [(0xF2, "inactive")])
         agg.active = None
@@ -479,14 +482,7 @@ async def _day(
             agg.battery_dr = ok
 
     async def down_end() -> None:
-        after = await agg.read_counters()
-        if BATTERY in agg.targets:
-            agg.battery_dr = False
-            await agg.set(
-                BATTERY, "end DR: back to the pre-DR mode (0xF2 inactive)", [(0xF2, "inactive")], read=(0xA8, 0xA9)
-            )
-            after.update(agg.battery_counters())
-        agg.settle(down.name, before[down.name], after)
+        await end_battery_dr_and_settle(down.name)
         for kind in (WATER_HEATER, HYBRID):
             if kind in agg.targets:
                 await agg.set(kind, "boiling allowed again (0xB0 auto)", [(0xB0, "auto")])
