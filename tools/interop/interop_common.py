@@ -6,8 +6,11 @@ protocol details they need (property maps, targets on the command line, device p
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,3 +161,38 @@ def emit(line: str) -> None:
 
 def ready(info: dict[str, Any]) -> None:
     emit("READY " + json.dumps(info, sort_keys=True))
+
+
+async def drive(
+    work: Coroutine[Any, Any, Any],
+    deadline: float,
+    errors: list[str],
+    close: Callable[[], Awaitable[None] | None],
+) -> bool:
+    """Run a runner's work until it ends, its deadline passes or SIGTERM/SIGINT arrives; failures (the peer
+    library's included) go into ``errors`` so the final JSON document reports them rather than a traceback.
+    Returns whether a signal ended it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(asyncio.wait_for(work, deadline))
+    terminated = False
+
+    def on_signal() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_signal)
+    loop.add_signal_handler(signal.SIGINT, on_signal)
+    try:
+        await task
+    except asyncio.CancelledError:
+        errors.append("terminated")
+    except TimeoutError:
+        errors.append(f"deadline of {deadline} s reached")
+    except Exception as exc:  # reported in the JSON rather than as a traceback
+        errors.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        closing = close()
+        if closing is not None:
+            await closing
+    return terminated

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import contextlib
 
-from interop_common import emit, hx, parse_get, parse_set
+from interop_common import drive, emit, hx, parse_get, parse_set
 from our_stack import Recorder, listen_multicast
 
 from echonet.aio import Controller, EchonetTimeoutError, Endpoints, GetResult
@@ -187,27 +186,7 @@ class Run:
 
 async def _main(args: argparse.Namespace) -> int:
     run = Run(args)
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(asyncio.wait_for(run.run(), args.deadline))
-    terminated = False
-
-    def on_signal() -> None:
-        nonlocal terminated
-        terminated = True
-        task.cancel()
-
-    loop.add_signal_handler(signal.SIGTERM, on_signal)
-    loop.add_signal_handler(signal.SIGINT, on_signal)
-    try:
-        await task
-    except asyncio.CancelledError:
-        run.result["errors"].append("terminated")
-    except TimeoutError:
-        run.result["errors"].append(f"deadline of {args.deadline} s reached")
-    except Exception as exc:  # reported in the JSON rather than as a traceback
-        run.result["errors"].append(f"{type(exc).__name__}: {exc}")
-    finally:
-        await run.close()
+    terminated = await drive(run.run(), args.deadline, run.result["errors"], run.close)
     emit(json.dumps(run.result, sort_keys=True))
     if terminated:
         return 143

@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import time
 from typing import Any
 
-from interop_common import emit, frame_summary, hx, parse_set
+from interop_common import drive, emit, frame_summary, hx, parse_set
 
 try:
     import pychonet
@@ -260,27 +259,7 @@ class Run:
 
 async def _main(args: argparse.Namespace) -> int:
     run = Run(args)
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(asyncio.wait_for(run.run(), args.deadline))
-    terminated = False
-
-    def on_signal() -> None:
-        nonlocal terminated
-        terminated = True
-        task.cancel()
-
-    loop.add_signal_handler(signal.SIGTERM, on_signal)
-    loop.add_signal_handler(signal.SIGINT, on_signal)
-    try:
-        await task
-    except asyncio.CancelledError:
-        run.result["errors"].append("terminated")
-    except TimeoutError:
-        run.result["errors"].append(f"deadline of {args.deadline} s reached")
-    except Exception as exc:  # report the peer library's failure in the JSON rather than as a traceback
-        run.result["errors"].append(f"{type(exc).__name__}: {exc}")
-    finally:
-        run.close()
+    terminated = await drive(run.run(), args.deadline, run.result["errors"], run.close)
     emit(json.dumps(run.result, default=repr))
     if terminated:
         return 143
