@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .aio import Endpoints
+from .aio import Endpoints, NodeRunner
 from .cli import EXIT_FAILED, EXIT_OK, _dump, _err
 from .describe import property_json
 from .drready.clock import SimClock, sim_time, wall_time
@@ -131,6 +131,13 @@ async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devic
     bind = str(settings["bind"])
     v6 = ":" in bind
     endpoints = Endpoints(bind_v4=None if v6 else bind, bind_v6=bind if v6 else None, port=int(settings["port"]))
+    prepare = None
+    if getattr(args, "secure", False):
+        from secure.cli_support import attach_secure_server
+
+        def prepare(runner: NodeRunner) -> object:  # the layer is in place before the start-up announcement
+            return attach_secure_server(args, runner)
+
     try:
         host = await SimHost.open(
             devices,
@@ -138,17 +145,10 @@ async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devic
             clock=clock,
             config=NodeConfig(port=int(settings["port"]) or ECHONET_PORT),
             tick_interval=settings["tick"],
+            prepare=prepare,
         )
     except OSError as exc:
         raise EchonetError(f"cannot bind {bind} port {settings['port']}: {exc.strerror or exc}") from None
-    if getattr(args, "secure", False):
-        from secure.cli_support import attach_secure_server
-
-        try:
-            attach_secure_server(args, host.server.runner)
-        except BaseException:
-            await host.close()
-            raise
     return host
 
 

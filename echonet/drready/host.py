@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from ..aio import DeviceServer, Endpoints
+from ..aio import DeviceServer, Endpoints, NodeRunner
 from ..errors import EchonetUsageError
 from ..node.config import NodeConfig
 from ..node.events import Addr
@@ -49,8 +49,12 @@ class SimHost:
         config: NodeConfig | None = None,
         registry: Registry | None = None,
         tick_interval: float = 0.05,
+        prepare: Callable[[NodeRunner], object] | None = None,
     ) -> SimHost:
-        """Open the sockets, announce the node (INF of 0xD5) and start ticking."""
+        """Open the sockets, announce the node (INF of 0xD5) and start ticking.
+
+        ``prepare`` runs on the open runner before the node starts, so that e.g. a secure layer is in place before
+        the node's first datagram (its start-up announcement) leaves."""
         items = list(devices)
         if not items:
             raise EchonetUsageError("nothing to serve: give at least one simulated device")
@@ -58,7 +62,14 @@ class SimHost:
             raise EchonetUsageError("the tick interval must be positive")
         sim_clock = clock if clock is not None else items[0].clock
         node = simulated_node(items, config=config, registry=registry)
-        server = await DeviceServer.open(node, endpoints)
+        server = await DeviceServer.open(node, endpoints, start=False)
+        if prepare is not None:
+            try:
+                prepare(server.runner)
+            except BaseException:
+                await server.close()
+                raise
+        server.runner.start_node()
         host = cls(server, items, sim_clock, tick_interval)
         host.tick()
         host._task = asyncio.get_running_loop().create_task(host._run())

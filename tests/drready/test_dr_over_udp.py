@@ -215,3 +215,23 @@ def test_sets_out_of_range_or_refused_by_the_model_get_an_sna() -> None:
             assert (await r.get(0xDA))[0xDA] == b"\x46"
 
     go(scenario())
+
+
+def test_sim_host_prepares_the_runner_before_the_node_sends_its_first_datagram() -> None:
+    seen: list[tuple[bool, int]] = []
+
+    def prepare(runner: Any) -> None:  # e.g. where `echonet serve --secure` puts the secure layer
+        seen.append((runner.node.started, runner.node.stats.sent))
+
+    async def scenario() -> tuple[bool, int]:
+        device = simulated_device("battery", clock=SimClock(sim_time("2026-01-15T12:00"), speed=60.0))
+        ip = f"127.0.{random.randint(1, 254)}.{random.randint(100, 250)}"
+        host = await SimHost.open([device], Endpoints(bind_v4=ip, port=0), prepare=prepare)
+        try:
+            return host.server.node.started, host.server.node.stats.sent
+        finally:
+            await host.close()
+
+    started, sent = run(scenario())
+    assert seen == [(False, 0)]
+    assert started and sent >= 1  # the start-up announcement left after prepare
