@@ -298,7 +298,7 @@ def _consent_grant(args: argparse.Namespace) -> int:
         direction=Direction.INCOMING if args.incoming else Direction.OUTGOING,
     )
     duration = parse_duration(args.duration)
-    version = describe_version(args.version)
+    version = describe_version(args.version if args.version is not None else _read_version(args))
     who = _who(args.who)
     if not args.why.strip():
         raise SecureUsageError("--why must say why the consent is needed")
@@ -320,6 +320,31 @@ def _consent_grant(args: argparse.Namespace) -> int:
         )
     print(f"granted consent {grant.id}, expires {_when(grant.expires_at)}")
     return 0
+
+
+def _read_version(args: argparse.Namespace) -> bytes:
+    """The device's protocol version, read from its node profile 0x82 with a plain Get (reading a legacy device is
+    allowed without consent), so that the user sees what the device itself says before granting anything."""
+    from echonet import EOJ
+    from echonet.aio import Controller, Endpoints, run
+    from echonet.errors import EchonetError
+    from echonet.node import NodeConfig
+
+    async def read() -> bytes:
+        endpoints = Endpoints(bind_v4=args.bind, port=0, join_multicast=False)
+        async with await Controller.open(endpoints, config=NodeConfig(timeout=args.timeout)) as ctl:
+            got = await ctl.get((args.peer, args.port), EOJ(0x0E, 0xF0, 0x01), [0x82])
+            return got.values.get(0x82, b"")
+
+    print(f"reading the protocol version (node profile 0x82) of {args.peer} ...", flush=True)
+    try:
+        raw = run(read())
+    except (EchonetError, OSError) as exc:
+        message = f"cannot read node profile 0x82 of {args.peer} ({exc}); give --version as shown"
+        raise SecureUsageError(message) from None
+    if len(raw) != 4:
+        raise SecureUsageError(f"{args.peer} did not give a usable node profile 0x82; give --version as shown")
+    return raw
 
 
 def _consent_revoke(args: argparse.Namespace) -> int:
@@ -439,7 +464,13 @@ def register(subparsers: argparse._SubParsersAction[_P]) -> None:
     p.add_argument("--esv", help=f"comma-separated: {', '.join(esv_name(e) for e in sorted(SET_ESVS))}")
     p.add_argument("--epc", help="comma-separated EPCs, e.g. 0xDA,0xEB")
     p.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h, 1d")
-    p.add_argument("--version", required=True, help="device protocol version (node profile 0x82) as shown")
+    p.add_argument(
+        "--version",
+        help="device protocol version (node profile 0x82) as shown; by default it is read from the device (plain Get)",
+    )
+    p.add_argument("--port", type=int, default=3610, help="the device's port, to read 0x82 (default 3610)")
+    p.add_argument("--bind", default="0.0.0.0", help="local address to read 0x82 from (default any)")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds per attempt to read 0x82 (default 2)")
     p.add_argument("--why", required=True, help="why the consent is needed (recorded)")
     p.add_argument("--who", help="who grants it (default: the current user)")
     p.add_argument("--incoming", action="store_true", help="let the device write to our object instead")

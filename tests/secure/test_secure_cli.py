@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
+import random
+import socket
 import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from echonet import EOJ
+from echonet.aio import DeviceServer, Endpoints
+from echonet.aio import run as aio_run
+from echonet.node import DeviceObject
 from secure import audit, credentials
 from secure.allowlist import AllowList
 from secure.cli import register
@@ -309,3 +318,52 @@ def test_mounted_under_the_main_echonet_cli(pki: Path, capsys: pytest.CaptureFix
     assert DEVICE_ID in capsys.readouterr().out
     assert echonet_cli.main(["secure", "audit", "verify", str(pki / "missing.jsonl")]) == 1
     assert one_error_line(capsys).startswith("echonet secure: error: ")
+
+
+def _device_in_a_thread(ip: str, port: int, stop: threading.Event) -> threading.Thread:
+    """A plain (legacy) storage battery served over real UDP until ``stop`` is set."""
+
+    async def serve() -> None:
+        battery = DeviceObject(EOJ(0x02, 0x7D, 0x01), {0x80: b"\x30", 0x81: b"\x00", 0xE4: b"\x32"})
+        async with await DeviceServer.open([battery], Endpoints(bind_v4=ip, port=port)):
+            while not stop.is_set():
+                await asyncio.sleep(0.01)
+
+    thread = threading.Thread(target=aio_run, args=(serve(),), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_consent_grant_reads_the_protocol_version_from_the_device_itself(
+    pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ip = f"127.0.{random.randint(1, 254)}.{random.randint(100, 250)}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((ip, 0))
+        port = probe.getsockname()[1]
+    stop = threading.Event()
+    thread = _device_in_a_thread(ip, port, stop)
+    try:
+        time.sleep(0.3)
+        argv = ["consent", "grant", "--node", str(pki / "ctl"), "--peer", ip, "--port", str(port),
+                "--bind", "127.0.0.1", "--eoj", "027D01", "--epc", "0xDA", "--for", "10m", "--why", "DR",
+                "--who", "alice", "--yes"]  # fmt: skip
+        assert run(argv) == 0
+    finally:
+        stop.set()
+        thread.join(5)
+    out = capsys.readouterr().out
+    assert "ECHONET Lite Ver. 1.14" in out  # what our node profile's 0x82 says, shown before the grant
+    (grant,) = PolicyStore(pki / "ctl" / "policy.json").current().grants()
+    assert grant.device_version.startswith("ECHONET Lite Ver. 1.14")
+
+
+def test_consent_grant_for_a_silent_device_without_version_is_refused_with_one_line(
+    pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ip = f"127.0.{random.randint(1, 254)}.{random.randint(100, 250)}"
+    argv = ["consent", "grant", "--node", str(pki / "ctl"), "--peer", ip, "--port", "9", "--bind", "127.0.0.1",
+            "--timeout", "0.2", "--eoj", "027D01", "--epc", "0xDA", "--for", "10m", "--why", "DR", "--yes"]  # fmt: skip
+    assert run(argv) != 0
+    assert "give --version" in one_error_line(capsys)
+    assert PolicyStore(pki / "ctl" / "policy.json").current().grants() == ()
