@@ -23,16 +23,20 @@ from echonet.aio import (
     GetResult,
     NodeRunner,
     SetResult,
+    _get_result,
     _props_of,
+    _raise_for,
 )
 from echonet.errors import EchonetError
 from echonet.frame import EOJ, ESV, Property
 from echonet.node import DeviceObject, Node, NodeConfig
-from echonet.node.events import Addr
+from echonet.node.events import Addr, Event, ResponseReceived
 from secure.audit import AuditLog
 from secure.errors import SecureError
 from secure.policy import Decision, Policy, PolicyStore
 from secure.session import SecureConfig, SecureLayer
+
+_GET = ESV.GET
 
 __all__ = [
     "PolicyDeniedError",
@@ -63,6 +67,67 @@ class SecureSessionError(SecureError, EchonetError):
         )
         self.peer = peer
         self.reason = reason
+
+
+class _SecureRunner(NodeRunner):
+    """A :class:`~echonet.aio.NodeRunner` driving a :class:`SecureLayer` whose verified data records may take the
+    node's fast lane: the layer opens the record (:meth:`SecureLayer.open_datagram`: replay window, tag, usage
+    counters, identity check, audit), then the plain frame goes to ``Node.receive_answer`` / ``Node.answer_repeat``
+    (each proved to behave as ``Node.receive_datagram``) and an answer back through :meth:`SecureLayer.seal`, with
+    the rules :meth:`SecureLayer.datagrams_to_send` applies to it. Anything else: the general path. Proved equal to
+    the general path by tests/secure/test_session_fast_lane.py (``fast_lane = False`` turns it off)."""
+
+    layer: SecureLayer | None = None
+    fast_lane = True
+
+    def use_layer(self, layer: Any) -> None:
+        self.layer = layer if isinstance(layer, SecureLayer) else None
+        super().use_layer(layer)
+
+    def feed(self, data: bytes, addr: Addr) -> None:
+        layer = self.layer
+        if layer is None or self._core is not layer or not self.fast_lane:
+            super().feed(data, addr)
+            return
+        now = self._time()
+        frame = layer.open_datagram(data, addr, now)
+        if frame is not None:
+            node = self.node
+            if node._pending:  # the awaited answer to a one-answer request ends it before anything else
+                event = node.receive_answer(frame, addr, now)
+                if event is not None:
+                    future = self._futures.pop(event.handle, None)
+                    if future is None:
+                        self._route(event)
+                    elif not future.done():
+                        future.set_result(event)
+                    self._settle(layer, node, now)
+                    return
+            elif node._answers:  # a Get answered before: the same answer, its TID patched in, then protected
+                answer = node.answer_repeat(frame, addr, now)
+                if answer is not None:
+                    record = layer.seal(answer[0], answer[1], now)
+                    if record is not None:
+                        self._sendto(record, answer[1])
+                    self._settle(layer, node, now)
+                    return
+            node.receive_datagram(frame, addr, now)
+        self._pump(now)
+
+    def _settle(self, layer: SecureLayer, node: Node, now: float) -> None:
+        """After a fast-lane step: what the layer queued goes out; the rest as :meth:`_pump` would do it."""
+        if layer._out:
+            sendto = self._sendto
+            for data, addr in layer.take_output():
+                sendto(data, addr)
+        # (dirty objects of a node not started are announced only once it starts: pumping for them does nothing)
+        if (
+            node._out
+            or node._events
+            or (node._dirty and node._started)
+            or node._timer_seq + layer._serial != self._timer_serial
+        ):
+            self._pump(now)
 
 
 def _host(host: str | Addr) -> str:
@@ -122,11 +187,65 @@ class SecureController(Controller):
     ) -> GetResult:
         if (host if isinstance(host, str) else str(host[0])) not in self._secured:
             self._check(host, eoj, ESV.GET, ())
+        elif not options:
+            started = self._start_fast_get(host, eoj, epcs, timeout)
+            if started is not None:  # awaited here: one coroutine less on the hot path
+                handle, future = started
+                futures = self.runner._futures
+                try:
+                    final = await future
+                finally:
+                    if futures.pop(handle, None) is not None:
+                        self.node.cancel(handle)
+                if type(final) is not ResponseReceived:
+                    try:
+                        _raise_for(final)
+                    except EchonetTimeoutError:
+                        self._explain(host)
+                        raise
+                    assert isinstance(final, ResponseReceived)
+                return _get_result(final, eoj)
         try:
             return await super().get(host, eoj, epcs, timeout=timeout, **options)
         except EchonetTimeoutError:
             self._explain(host)
             raise
+
+    def _start_fast_get(
+        self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], timeout: float | None
+    ) -> tuple[int, asyncio.Future[Event]] | None:
+        """The node's fast lane (``Node.start_fast``) for a Get to a secured peer: the request's bytes go through
+        :meth:`SecureLayer.seal` with the rules :meth:`SecureLayer.datagrams_to_send` applies to them. ``None``: the
+        general path (the request does not fit, or something is queued before it)."""
+        runner, node, layer = self.runner, self.node, self.layer
+        if (
+            runner._core is not layer
+            or not isinstance(runner, _SecureRunner)
+            or not runner.fast_lane
+            or runner._closed
+            or node._out
+        ):  # (start_fast itself refuses EPCs that are not a list or tuple, without iterating them)
+            return None
+        now = runner._time()
+        started = node.start_fast(host, eoj, _GET, epcs, now, timeout)
+        if started is None:
+            return None
+        handle, data, addr, deadline = started
+        record = layer.seal(data, addr, now)
+        if record is not None:
+            runner._sendto(record, addr)
+        elif layer._out:
+            for out_data, out_addr in layer.take_output():
+                runner._sendto(out_data, out_addr)
+        future: asyncio.Future[Event] = runner.loop.create_future()
+        runner._futures[handle] = future
+        serial, when = node._timer_seq + layer._serial, runner._timer_when  # layer.timer_serial
+        if serial == runner._timer_serial + 1 and when is not None and deadline >= when:
+            runner._timer_serial = serial  # the wake-up already scheduled comes first: nothing to change
+        else:
+            runner._timer_serial = serial
+            runner._schedule()
+        return handle, future
 
     def _explain(self, host: str | Addr) -> None:
         """After a timeout: raise :class:`SecureSessionError` when the missing session is the reason."""
@@ -174,7 +293,7 @@ async def open_secure_controller(
     """Open sockets for a controller whose requests are secured (``config.initiate`` should be true)."""
     if node is None:
         node = Node(config=node_config)
-    runner = await NodeRunner.open(node, endpoints)
+    runner = await _SecureRunner.open(node, endpoints)
     layer = _layer(node, config, policy, audit, wall_clock)
     runner.use_layer(layer)
     return SecureController(runner, layer)
@@ -193,7 +312,7 @@ async def open_secure_server(
 ) -> SecureDeviceServer:
     """Host device objects behind the secure layer (``config.respond`` should be true)."""
     node = objects if isinstance(objects, Node) else Node(objects, config=node_config)
-    runner = await NodeRunner.open(node, endpoints)
+    runner = await _SecureRunner.open(node, endpoints)
     layer = _layer(node, config, policy, audit, wall_clock)
     runner.use_layer(layer)
     server = SecureDeviceServer(runner, layer)

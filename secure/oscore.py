@@ -390,6 +390,7 @@ class SecurityContext:
         "_r_nonce_base",
         "_recipient_id",
         "_replay",
+        "_replay_inline",
         "_s_aad_prefix",
         "_s_aead",
         "_s_nonce_base",
@@ -443,6 +444,7 @@ class SecurityContext:
         self._expires_at = math.inf if limits.lifetime is None else self._created_at + limits.lifetime
         self._sequence: SequenceSource = MemorySequence() if sequence is None else sequence
         self._replay = ReplayWindow(DEFAULT_WINDOW_SIZE) if replay_window is None else replay_window
+        self._replay_inline = type(self._replay) is ReplayWindow  # _open may inline its check and update
         self._nonce_len = p.nonce_len
         self._tag_len = p.tag_len
         self._max_plaintext = p.max_plaintext
@@ -643,7 +645,11 @@ class SecurityContext:
             raise MalformedRecordError("ciphertext length out of range")
         piv = int.from_bytes(partial_iv, "big")
         replay = self._replay
-        replay.check(piv)
+        # ReplayWindow.check and .update inlined for the common case, a partial IV right of the window (the
+        # window's own methods otherwise): nothing changes the window between the check and the update.
+        offset = replay._top - piv if self._replay_inline else 0
+        if offset >= 0:
+            replay.check(piv)
         aad = self._r_aad_prefix[len(partial_iv)] + partial_iv + b"\x43" + header
         nonce = (self._r_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
         try:
@@ -651,7 +657,12 @@ class SecurityContext:
         except InvalidTag:
             self._count_v += 1
             raise IntegrityError("authentication tag does not verify") from None
-        replay.update(piv)
+        if offset < 0 and replay._top - piv == offset:
+            shift = -offset
+            replay._bitmap = ((replay._bitmap << shift) | 1) & replay._full if shift < replay._size else 1
+            replay._top = piv
+        else:
+            replay.update(piv)
         return plaintext
 
     #: :meth:`unprotect` for a data record the caller already split into its 3 header bytes, partial IV (1-5 bytes

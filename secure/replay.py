@@ -70,6 +70,8 @@ class ReplayWindow:
         """Mark ``piv`` as accepted.  Call only after its record verified.
 
         Re-checks first, so a partial IV can never be accepted twice even if two copies were verified.
+        (:meth:`secure.oscore.SecurityContext.unprotect_parts` inlines :meth:`check` and this for a partial IV right
+        of the window, the common case: keep the two in step.)
         """
         if piv < 0:
             raise SecureUsageError("partial IV must be non-negative")

@@ -668,10 +668,19 @@ class SecureLayer:
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """Feed one received datagram; never raises on remote input."""
+        frame = self.open_datagram(data, addr, now)
+        if frame is not None:
+            self.node.receive_datagram(frame, addr, now)
+
+    def open_datagram(self, data: bytes, addr: Addr, now: float) -> bytes | None:
+        """:meth:`receive_datagram` up to the node: the plain frame of a verified data record, which the caller must
+        hand to the node (``node.receive_datagram``, or the node's fast lane that behaves the same); ``None`` when the
+        layer took the datagram itself (anything else than such a record, or a refused one). Never raises on remote
+        input."""
         self._now = now
         if len(data) < 3 or data[0] != self._ehd1 or data[1] != self._data:
             self._receive_not_data(data, addr, now)
-            return
+            return None
         # A data record (the hot path, inline). The layout of secure.records.split_protected, parsed here once:
         # the kid finds the session.
         flags = data[2]
@@ -686,7 +695,7 @@ class SecureLayer:
             or (n > 1 and data[3] == 0)
         ):
             self.stats.malformed += 1
-            return
+            return None
         end = pos + 1 + data[pos]
         kid = data[pos + 1 : end]
         session = self._sessions.get(kid)
@@ -694,35 +703,35 @@ class SecureLayer:
             hs = self._by_c_i.get(kid)
             if hs is not None and hs.context is not None and hs.addr[0] == addr[0]:
                 self._early_data(hs, data, addr, now)
-                return
+                return None
         if session is None or session.ip != addr[0]:
             self.stats.unknown_context += 1
             self._audit(AuditEvent.INTEGRITY_FAILURE,
                         {"peer": str(addr[0]), "reason": "unknown-context", "cid": kid.hex()}, now)
-            return
+            return None
         try:
             frame = session.context.unprotect_parts(data[:3], data[3:pos], kid, data[end:], now)
         except ReplayError as exc:
             self.stats.replays += 1
             self._audit(AuditEvent.REPLAY, self._record_fields(session, addr, data, exc), now)
-            return
+            return None
         except IntegrityError as exc:
             self.stats.integrity_failures += 1
             self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
             self._maybe_rekey(session, now)
-            return
+            return None
         except RecipientKeyLimitError as exc:
             self.stats.integrity_failures += 1
             self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
             self._close_session(session, CloseReason.KEY_LIMIT, now)
-            return
+            return None
         except RecordError:
             self.stats.malformed += 1
-            return
+            return None
         self.stats.unprotected += 1
         if session.check_tid is not None and self._identity_answer(session, frame, now):
-            return
-        self.node.receive_datagram(frame, addr, now)
+            return None
+        return frame
 
     def _receive_not_data(self, data: bytes, addr: Addr, now: float) -> None:
         if not data:
@@ -1314,24 +1323,55 @@ class SecureLayer:
         """What to send now: the layer's own records and the node's frames, protected or policy-checked."""
         self._now = now
         node_out = self.node.datagrams_to_send(now)
-        out = self._out
         if node_out:
-            current = self._current
+            send_frame = self.send_frame
             for data, addr in node_out:
-                session = current.get(addr[0])
-                if session is not None and session.check_tid is None:
-                    if session.budget > 1:  # fast path: no rekey check due
-                        try:
-                            out.append((session.context.protect(data, now), addr))
-                        except SecureError:
-                            self._protect_to(session, data, addr, now)
-                            continue
-                        session.budget -= 1
-                        self.stats.protected += 1
-                    else:
-                        self._protect_to(session, data, addr, now)
-                else:
-                    self._outgoing_slow(data, addr, now)
+                send_frame(data, addr, now)
+        out = self._out
+        if not out:
+            return []
+        self._out = []
+        return out
+
+    def send_frame(self, data: bytes, addr: Addr, now: float) -> None:
+        """One frame the node sends (as :meth:`datagrams_to_send` takes it from the node): protected, held, or
+        policy-checked; what goes out is queued behind the layer's own records for :meth:`take_output`."""
+        session = self._current.get(addr[0])
+        if session is not None and session.check_tid is None:
+            if session.budget > 1:  # fast path: no rekey check due
+                try:
+                    self._out.append((session.context.protect(data, now), addr))
+                except SecureError:
+                    self._protect_to(session, data, addr, now)
+                    return
+                session.budget -= 1
+                self.stats.protected += 1
+            else:
+                self._protect_to(session, data, addr, now)
+        else:
+            self._outgoing_slow(data, addr, now)
+
+    def seal(self, data: bytes, addr: Addr, now: float) -> bytes | None:
+        """:meth:`send_frame` for an adapter that sends at once: the protected record of ``data`` when it can go
+        out now (a session whose identity is checked, no rekey check due, nothing of the layer's queued before
+        it); otherwise ``None``, and :meth:`send_frame` took the frame (see :meth:`take_output`)."""
+        session = self._current.get(addr[0])
+        if session is not None and session.check_tid is None and session.budget > 1 and not self._out:
+            try:
+                record = session.context.protect(data, now)
+            except SecureError:
+                self._protect_to(session, data, addr, now)
+                return None
+            session.budget -= 1
+            self.stats.protected += 1
+            return record
+        self.send_frame(data, addr, now)
+        return None
+
+    def take_output(self) -> list[tuple[bytes, Addr]]:
+        """The layer's queued datagrams (its own records and frames given to :meth:`send_frame`), in order, without
+        asking the node for more (see :meth:`datagrams_to_send`)."""
+        out = self._out
         if not out:
             return []
         self._out = []

@@ -137,7 +137,7 @@ async def bench_round_trips(pki: _Pki, count: int, rounds: int) -> tuple[float, 
 
     rates: dict[str, list[float]] = {"plain": [], "secured": []}
     for _ in range(rounds):
-        device = await DeviceServer.open(_battery_node(), ep(), start=False)
+        device = await DeviceServer.open(_battery_node(), ep())
         controller = await Controller.open(ep(), config=NodeConfig(multicast_v6=None))
         try:
             addr = device.runner.local_addresses[socket.AF_INET][:2]
@@ -147,7 +147,7 @@ async def bench_round_trips(pki: _Pki, count: int, rounds: int) -> tuple[float, 
             await device.close()
         dev_cfg = pki.config(DEVICE_ID, cred.Role.DEVICE, cred.Role.CONTROLLER, False)
         ctl_cfg = pki.config(CONTROLLER_ID, cred.Role.CONTROLLER, cred.Role.DEVICE, True)
-        sdevice = await open_secure_server(_battery_node(), ep(), dev_cfg, policy=Policy(), start=False)
+        sdevice = await open_secure_server(_battery_node(), ep(), dev_cfg, policy=Policy())
         scontroller = await open_secure_controller(ep(), ctl_cfg, node_config=NodeConfig(multicast_v6=None),
                                                    policy=Policy())
         try:
