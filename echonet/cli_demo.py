@@ -310,11 +310,16 @@ def _demo_config(args: argparse.Namespace) -> Any:
     return DemoConfig(speed=args.speed, bind_base=args.bind_base, port=args.port)
 
 
-async def _run_demo(config: Any, progress: Any) -> Any:
-    """Runs the demo (a later step adds ``--secure`` here: which devices are secured and which are legacy)."""
+async def _run_demo(config: Any, progress: Any, secure: bool = False) -> tuple[Any, Any]:
+    """Runs the demo; with ``secure`` the battery secured and the water heaters legacy (:mod:`secure.demo`), and
+    the secure side's report as the second item (``None`` otherwise)."""
+    if secure:
+        from secure.demo import run_secure_demo
+
+        return await run_secure_demo(config, progress=progress)
     from .drready.demo import run_demo
 
-    return await run_demo(config, progress=progress)
+    return await run_demo(config, progress=progress), None
 
 
 def _result_lines(result: Any) -> list[str]:
@@ -372,13 +377,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             file=text_out,
             flush=True,
         )
-    if args.secure:
-        from secure.demo import secure_overview
-
-        overview = asyncio.run(secure_overview(args.bind_base))
-        print("\n".join(overview.lines()) + "\n", file=text_out or sys.stderr, flush=True)
     try:
-        result = asyncio.run(_run_demo(config, view))
+        result, secured = asyncio.run(_run_demo(config, view, bool(args.secure)))
     except KeyboardInterrupt:
         view.finish()
         _err("demo interrupted")
@@ -392,6 +392,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         data = result.to_json()
         if plot_path is not None:
             data["plot"] = str(plot_path)
+        if secured is not None:
+            data["secure"] = secured.to_json()
         if json_to_stdout:
             _dump(data)
         else:
@@ -400,12 +402,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise EchonetError(f"cannot write {args.json}: {exc.strerror or exc}") from None
     if text_out is not None:
+        if secured is not None:
+            print("\n".join(secured.device_lines()) + "\n", file=text_out)
         print("\n".join(_result_lines(result)), file=text_out)
+        if secured is not None:
+            print("\n".join(secured.audit_lines()), file=text_out)
         if plot_path is not None:
             print(f"plot: {plot_path}", file=text_out)
         if args.json and not json_to_stdout:
             print(f"results: {args.json}", file=text_out)
-    return EXIT_OK if all(c.ok for c in result.commands) else EXIT_FAILED
+    secure_ok = secured is None or (secured.audit_ok and secured.battery_audit_ok)
+    return EXIT_OK if all(c.ok for c in result.commands) and secure_ok else EXIT_FAILED
 
 
 # --------------------------------------------------------------------------------------------------------- parser
@@ -457,7 +464,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--secure",
         action="store_true",
-        help="first show the secure overlay: the battery secured (EDHOC + OSCORE), the water heaters legacy",
+        help="the day with the battery secured (EDHOC + OSCORE) and the water heaters legacy, written to with "
+        "scoped, time-limited consent; audit log counts at the end",
     )
     p.set_defaults(handler=_cmd_demo)
 

@@ -32,9 +32,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ..aio import Controller, DiscoveredNode, Endpoints
+from ..aio import Controller, DiscoveredNode, Endpoints, NodeRunner
 from ..errors import EchonetError, EchonetUsageError
 from ..frame import EOJ
 from ..node.config import NodeConfig
@@ -54,6 +54,14 @@ DEFAULT_START = "2026-01-14T22:00"
 DEFAULT_HOURS = 26.0
 #: Default speed: the 26 simulated hours take 26 s of real time.
 DEFAULT_SPEED = 3600.0
+
+#: What the DR day writes (SetC) to each water heater: a secured aggregator needs consent for exactly these EPCs.
+HEATER_WRITES: dict[str, tuple[int, ...]] = {
+    WATER_HEATER: (0xC7, 0xCA, 0xB0),
+    HYBRID: (0xB9, 0xB8, 0xF2, 0xB0),
+}
+#: Each device's offset from ``bind_base``.
+OFFSETS = {WATER_HEATER: 1, HYBRID: 2, BATTERY: 3}
 
 _MEASURE = {
     WATER_HEATER: (0x84, 0x85, 0xE1),
@@ -229,23 +237,49 @@ class DemoResult:
 # Setting up --------------------------------------------------------------------------------------------------------
 
 
+class DemoOverlay(Protocol):
+    """What ``echonet demo --secure`` plugs into :func:`run_demo` (implemented in :mod:`secure.demo`): how the
+    aggregator's node opens, what runs on each device's runner before its node starts, what happens between
+    discovery and the day, and after the day (before the aggregator closes)."""
+
+    async def open_controller(self, endpoints: Endpoints, config: NodeConfig) -> Controller: ...
+
+    def prepare(self, kind: str) -> Callable[[NodeRunner], object] | None: ...
+
+    async def before_day(self, ctl: Controller, targets: Mapping[str, tuple[Addr, EOJ]]) -> None: ...
+
+    async def after_day(self, ctl: Controller) -> None: ...
+
+
 def _address(base: str, offset: int) -> str:
     return str(ipaddress.ip_address(base) + offset)
 
 
-async def _open_controller(config: DemoConfig) -> Controller:
-    """The aggregator's node (a later step adds the secure overlay here)."""
-    return await Controller.open(
-        Endpoints(bind_v4=config.bind_base, port=0),
-        config=NodeConfig(timeout=1.0, retries=2, multicast_v6=None),
-    )
+def device_address(config: DemoConfig, kind: str) -> str:
+    """The loopback address the demo binds ``kind``'s node to."""
+    return _address(config.bind_base, OFFSETS[kind])
+
+
+async def _open_controller(config: DemoConfig, overlay: DemoOverlay | None = None) -> Controller:
+    """The aggregator's node (with ``overlay``: as the overlay opens it, e.g. a secured controller)."""
+    endpoints = Endpoints(bind_v4=config.bind_base, port=0)
+    node_config = NodeConfig(timeout=1.0, retries=2, multicast_v6=None)
+    if overlay is not None:
+        return await overlay.open_controller(endpoints, node_config)
+    return await Controller.open(endpoints, config=node_config)
 
 
 async def _open_device(
-    kind: str, address: str, config: DemoConfig, clock: SimClock, announce_to: Addr
+    kind: str,
+    address: str,
+    config: DemoConfig,
+    clock: SimClock,
+    announce_to: Addr,
+    prepare: Callable[[NodeRunner], object] | None = None,
 ) -> tuple[SimHost, SimulatedDevice]:
-    """One simulated device on a node of its own (a later step adds the secure overlay here). Its announcements
-    go to the aggregator: multicast does not reach sockets bound to loopback addresses."""
+    """One simulated device on a node of its own (``prepare`` runs on its runner before the node starts, e.g. to
+    put it behind a secure layer). Its announcements go to the aggregator: multicast does not reach sockets bound
+    to loopback addresses."""
     device = simulated_device(kind, 1, clock=clock)
     node_config = NodeConfig(multicast_v4=announce_to[0], multicast_v6=None, port=announce_to[1])
     ports = [config.port, 0] if config.port else [0]
@@ -257,6 +291,7 @@ async def _open_device(
                 clock=clock,
                 config=node_config,
                 tick_interval=config.tick_interval,
+                prepare=prepare,
             )
         except OSError as exc:
             if i + 1 < len(ports) and exc.errno == errno.EADDRINUSE:
@@ -519,8 +554,10 @@ async def run_demo(
     config: DemoConfig | None = None,
     *,
     progress: Callable[[Progress], None] | None = None,
+    overlay: DemoOverlay | None = None,
 ) -> DemoResult:
-    """Run the DR day (see the module documentation) and return what happened."""
+    """Run the DR day (see the module documentation) and return what happened. ``overlay``: see
+    :class:`DemoOverlay` (``echonet demo --secure``)."""
     cfg = config if config is not None else DemoConfig()
     registry = sim_registry()
     start = sim_time(cfg.start)
@@ -534,14 +571,15 @@ async def run_demo(
     )
     clock = SimClock(start, 0.0)  # held still until everything is up
     wall0 = time.monotonic()
-    ctl = await _open_controller(cfg)
+    ctl = await _open_controller(cfg, overlay)
     hosts: list[SimHost] = []
     try:
         ctl_addr = ctl.runner.local_addresses[socket.AF_INET]
         announce_to: Addr = (str(ctl_addr[0]), int(ctl_addr[1]))
         devices: dict[str, tuple[SimHost, SimulatedDevice]] = {}
-        for i, kind in enumerate((WATER_HEATER, HYBRID, BATTERY), start=1):
-            host, device = await _open_device(kind, _address(cfg.bind_base, i), cfg, clock, announce_to)
+        for kind in (WATER_HEATER, HYBRID, BATTERY):
+            prepare = overlay.prepare(kind) if overlay is not None else None
+            host, device = await _open_device(kind, device_address(cfg, kind), cfg, clock, announce_to, prepare)
             hosts.append(host)
             devices[kind] = (host, device)
         # discovery over UDP: a Get of node-profile 0xD6 to each device address, then 0x83 / 0x8A / maps
@@ -550,6 +588,8 @@ async def run_demo(
         if set(targets) != set(KINDS):
             missing = ", ".join(sorted(set(KINDS) - set(targets)))
             raise EchonetError(f"discovery did not find every device (missing: {missing})")
+        if overlay is not None:
+            await overlay.before_day(ctl, targets)
         agg = _Aggregator(ctl, clock, cfg, targets, registry)
 
         async def count_notifications() -> None:
@@ -564,6 +604,8 @@ async def run_demo(
             counter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await counter
+        if overlay is not None:
+            await overlay.after_day(ctl)
         demo_devices = tuple(
             DemoDevice(
                 kind,
@@ -678,14 +720,17 @@ __all__ = [
     "DEFAULT_HOURS",
     "DEFAULT_SPEED",
     "DEFAULT_START",
+    "HEATER_WRITES",
     "Command",
     "Delivery",
     "DemoConfig",
     "DemoDevice",
+    "DemoOverlay",
     "DemoResult",
     "DrWindow",
     "Progress",
     "Sample",
+    "device_address",
     "plot_demo",
     "run_demo",
 ]

@@ -1,5 +1,6 @@
-"""``echonet demo --secure``'s overview: the battery is secured (identity checked), the water heaters are legacy and
-read-only, a write without consent is refused, and the aggregator's audit chain verifies."""
+"""The secure overview (``secure.demo.secure_overview``, the short version of ``echonet demo --secure`` without the
+DR day): the battery is secured (identity checked), the water heaters are legacy and read-only, a write without
+consent is refused, and the aggregator's audit chain verifies. The day itself: test_secure_demo_day.py."""
 
 from __future__ import annotations
 
