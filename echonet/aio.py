@@ -25,7 +25,7 @@ import struct
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from .errors import EchonetTimeoutError, EchonetUsageError, ValueDecodeError
 from .frame import EOJ, ESV, Frame, Property
@@ -739,12 +739,26 @@ def _props_of(props: Mapping[int, bytes] | Iterable[Property | tuple[int, bytes]
 # Controller ---------------------------------------------------------------------------------------------------------
 
 
-class Controller:
-    """High-level async controller over a :class:`NodeRunner`."""
+class _Opened:
+    """What a controller and a device server share: a :class:`NodeRunner` that closes with them."""
 
     def __init__(self, runner: NodeRunner) -> None:
         self.runner = runner
         self.node = runner.node
+
+    async def close(self) -> None:
+        self.runner.close()
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Controller(_Opened):
+    """High-level async controller over a :class:`NodeRunner`."""
 
     @classmethod
     async def open(
@@ -758,16 +772,6 @@ class Controller:
         if node is None:
             node = Node(config=config)
         return cls(await NodeRunner.open(node, endpoints))
-
-    async def close(self) -> None:
-        self.runner.close()
-        await asyncio.sleep(0)
-
-    async def __aenter__(self) -> Controller:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @staticmethod
     def _unicast(host: str | Addr, eoj: EOJ, what: str) -> None:
@@ -1020,12 +1024,8 @@ def _addr(host: str | Addr, node: Node) -> Addr:
 # Device server ------------------------------------------------------------------------------------------------------
 
 
-class DeviceServer:
+class DeviceServer(_Opened):
     """Hosts device objects on UDP endpoints and announces them (INF of 0xD5) once open."""
-
-    def __init__(self, runner: NodeRunner) -> None:
-        self.runner = runner
-        self.node = runner.node
 
     @classmethod
     async def open(
@@ -1049,16 +1049,6 @@ class DeviceServer:
     @property
     def dropped(self) -> int:
         return self.node.stats.dropped
-
-    async def close(self) -> None:
-        self.runner.close()
-        await asyncio.sleep(0)
-
-    async def __aenter__(self) -> DeviceServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 async def serve(
