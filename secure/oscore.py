@@ -567,24 +567,7 @@ class SecurityContext:
 
     def protect(self, frame: bytes, now: float) -> bytes:
         """Protect one ECHONET Lite frame (opaque bytes) into a data record datagram."""
-        # _seal() inlined for data records (the per-frame hot path); keep the two in step.
-        if self._count_q >= self._limit_q:
-            raise SenderKeyLimitError("encryption limit of this sender key reached; rekey")
-        if now >= self._expires_at:
-            raise SenderKeyLimitError("security context expired; rekey")
-        if len(frame) > self._max_plaintext:
-            raise SecureUsageError(f"frame longer than {self._max_plaintext} bytes")
-        try:
-            piv = self._next_sequence_number()
-        except SequenceExhaustedError as exc:
-            raise SenderKeyLimitError("sender sequence numbers exhausted; rekey") from exc
-        self._count_q += 1  # counted before encrypting (key-limits draft)
-        n = (piv.bit_length() + 7) >> 3 or 1
-        partial_iv = piv.to_bytes(n, "big")
-        header, aad_suffix = self._data_headers[n]
-        aad = self._s_aad_prefix[n] + partial_iv + aad_suffix
-        nonce = (self._s_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
-        return header + partial_iv + self._kid_field + self._s_aead.encrypt(nonce, frame, aad)
+        return self._seal(self._data_headers, frame, now)
 
     def protect_close(self, reason: CloseReason, now: float) -> bytes:
         """A protected close record carrying ``reason``."""
