@@ -220,6 +220,11 @@ def _open_sender(family: int, iface: _Iface, ep: Endpoints) -> socket.socket:
     return sock
 
 
+def _announcing(node: Node) -> bool:
+    """Whether a started node has changed values to announce (a node not started announces them once it starts)."""
+    return bool(node._dirty) and node._started
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, runner: NodeRunner) -> None:
         self.runner = runner
@@ -336,14 +341,14 @@ class NodeRunner:
                         self._route(event)
                     elif not future.done():
                         future.set_result(event)
-                    if node._out or node._events or node._dirty or node._timer_seq != self._timer_serial:
+                    if node._out or node._events or node._timer_seq != self._timer_serial or _announcing(node):
                         self._pump(now)
                     return
             elif node._answers:  # a Get answered before: the same answer, its TID patched in
                 answer = node.answer_repeat(data, addr, now)
                 if answer is not None:
                     self._sendto(answer[0], answer[1])
-                    if node._out or node._events or node._dirty or node._timer_seq != self._timer_serial:
+                    if node._out or node._events or node._timer_seq != self._timer_serial or _announcing(node):
                         self._pump(now)
                     return
         self._core.receive_datagram(data, addr, now)

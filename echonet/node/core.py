@@ -84,7 +84,6 @@ def _frame(
 
 
 _NO_TEMPLATES: dict[tuple[Any, ...], Any] = {}
-_NO_ANSWERS: dict[bytes, tuple[tuple[object, ...], bytes]] = {}
 
 #: Answer to a Get (True) or INF_REQ (False), success (True) or not (False).
 _READ_ANSWER = {True: {True: ESV.GET_RES, False: ESV.GET_SNA}, False: {True: ESV.INF, False: ESV.INF_SNA}}
@@ -201,7 +200,7 @@ class _Merge:
 class _Wire:
     """One frame of a request on the wire (a request split into pieces has several), with its own TID."""
 
-    __slots__ = ("active", "attempts", "data", "deadline", "epcs", "get_props", "props", "request", "tid")
+    __slots__ = ("active", "attempts", "data", "deadline", "get_props", "props", "request", "tid")
 
     def __init__(self, request: _Request, props: tuple[Property, ...], get_props: tuple[Property, ...] = ()) -> None:
         self.request = request
@@ -212,7 +211,90 @@ class _Wire:
         self.attempts = 0
         self.deadline = 0.0
         self.active = True
-        self.epcs = _EMPTY  #: the EPCs asked, for the fast lane's answer check (empty: not a fast-lane wire)
+
+
+class _FastTemplate:
+    """A fast-lane request validated once: what every request of the same key shares (see :meth:`Node.start_fast`).
+
+    ``answers`` remembers the answers already recognised as the awaited one (bytes after the TID -> the frame's
+    fields after its TID): a repeated answer is recognised by one lookup."""
+
+    __slots__ = (
+        "addr",
+        "answers",
+        "deoj",
+        "epcs",
+        "esv",
+        "host",
+        "one_in_flight",
+        "pack",
+        "props",
+        "retries",
+        "seoj",
+        "split",
+        "success",
+        "tail",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        addr: Addr,
+        deoj: EOJ,
+        esv: int,
+        seoj: EOJ,
+        timeout: float,
+        retries: int,
+        split: bool,
+        one_in_flight: bool,
+        epcs: bytes,
+        props: tuple[Property, ...],
+        tail: bytes,
+    ) -> None:
+        self.addr = addr
+        self.host = host_key(addr[0])
+        self.deoj = deoj
+        self.esv = esv
+        self.success = _SUCCESS_OF[esv]
+        self.seoj = seoj
+        self.timeout = timeout
+        self.retries = retries
+        self.split = split
+        self.one_in_flight = one_in_flight
+        self.epcs = epcs
+        self.props = props
+        self.tail = tail  # the datagram is one struct.pack of EHD, the TID and this tail
+        self.pack = struct.Struct(f">HH{len(tail)}s").pack
+        self.answers: dict[bytes, tuple[Any, ...]] = {}
+
+
+class _Fast:
+    """A fast-lane request on the wire: one frame, one answer awaited (a :class:`_Request` and its only
+    :class:`_Wire` in one record). Its deadline, or an answer that the fast lane does not take, first turns it into
+    the pair (:meth:`Node._promote`); a cancel just ends it."""
+
+    __slots__ = ("active", "data", "deadline", "handle", "template", "tid")
+
+    active: bool
+    data: bytes
+    deadline: float
+    handle: int
+    template: _FastTemplate
+    tid: int
+    # What the general path's answer matching reads of a request (see Node._on_answer):
+    multicast = False
+
+    @property
+    def host(self) -> str:
+        return self.template.host
+
+    @property
+    def deoj(self) -> EOJ:
+        return self.template.deoj
+
+    @property
+    def esv(self) -> int:
+        return self.template.esv
 
 
 class Node:
@@ -232,11 +314,9 @@ class Node:
     fast_lane = True
     # The fast lane's state lives at class level (empty, shared, never written) until a node first uses it, so that
     # nodes that never do stay as small as before:
-    #: Fast-lane requests already validated: key -> :data:`_Template`, valid for ``_templates_config``.
-    _templates: dict[tuple[Any, ...], _Template] = _NO_TEMPLATES
+    #: Fast-lane requests already validated: key -> template, valid for ``_templates_config``.
+    _templates: dict[tuple[Any, ...], _FastTemplate] = _NO_TEMPLATES
     _templates_config: NodeConfig | None = None
-    #: Answers decoded lately by the fast lane (as ``_decoded``), with the EPCs they carry.
-    _answers_decoded: dict[bytes, tuple[tuple[object, ...], bytes]] = _NO_ANSWERS
 
     def __init__(
         self,
@@ -258,10 +338,10 @@ class Node:
         self._started = False
         self._tid = self.config.first_tid
         self._handles = 0
-        self._pending: dict[int, _Wire] = {}
-        self._requests: dict[int, _Request] = {}
-        self._timers: list[tuple[float, int, _Wire]] = []
-        self._fifos: dict[float, deque[tuple[float, int, _Wire]]] = {}
+        self._pending: dict[int, _Wire | _Fast] = {}
+        self._requests: dict[int, _Request | _Fast] = {}
+        self._timers: list[tuple[float, int, _Wire | _Fast]] = []
+        self._fifos: dict[float, deque[tuple[float, int, _Wire | _Fast]]] = {}
         self._max_fifos = _MAX_FIFOS  # 0: every deadline goes to the heap (the general path, for tests)
         #: Precomputed Get_Res: request bytes after the TID -> (value_changes when built, answer after the TID).
         self._answers: dict[bytes, tuple[int, bytes]] = {}
@@ -270,7 +350,7 @@ class Node:
         self._decoded: dict[bytes, tuple[object, ...]] = {}
         self._max_decoded = _MAX_DECODED  # 0: decode every datagram (the general path, for tests)
         self._timer_seq = 0
-        self._inflight: dict[str, _Wire] = {}
+        self._inflight: dict[str, _Wire | _Fast] = {}
         self._queues: dict[str, deque[_Wire]] = {}
         self._alive: set[str] = set()
         self._limits: dict[str, int] = {}
@@ -697,14 +777,14 @@ class Node:
     # header bytes before anything else and ends the request at once. Everything else takes the general path;
     # ``fast_lane = False`` sends everything there (tests check that both give the same bytes, events, deadlines).
 
-    def _template(self, key: tuple[Any, ...]) -> _Template | None:
+    def _template(self, key: tuple[Any, ...]) -> _FastTemplate | None:
         """Validate a request for the fast lane once (``None``: it takes the general path)."""
         cfg = self.config
         if self._templates_config is not cfg or len(self._templates) >= _MAX_TEMPLATES:
             self._templates = {}  # (never the class-level empty one)
             self._templates_config = cfg
         host, deoj, esv, epcs, timeout, retries = key
-        if type(deoj) is not EOJ or not deoj[2] or not epcs or len(epcs) > 255:
+        if (esv != _GET and esv != _INF_REQ) or not deoj[2] or not epcs or len(epcs) > 255:
             return None
         if type(host) is str:
             addr: Addr = (host, cfg.port)
@@ -728,10 +808,9 @@ class Node:
             data = _encode_read(0, seoj, deoj, code, props)
         except EchonetUsageError:
             return None
-        tail = data[4:]  # the datagram is one struct.pack of EHD, the TID and this tail
-        pack = struct.Struct(f">HH{len(tail)}s").pack
-        hkey, one_in_flight = host_key(addr[0]), cfg.one_in_flight
-        template: _Template = (addr, hkey, deoj, code, seoj, timeout, retries, split, one_in_flight, props, pack, tail)
+        template = _FastTemplate(
+            addr, deoj, code, seoj, timeout, retries, split, cfg.one_in_flight, epcs, props, data[4:]
+        )
         self._templates[key] = template
         return template
 
@@ -750,15 +829,10 @@ class Node:
         of the datagram being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done
         (the request does not fit, or the fast lane is off): use :meth:`request`. An adapter that sends the datagram
         at once calls this when :meth:`datagrams_to_send` has nothing waiting (:meth:`request` queues behind it)."""
-        if (
-            (esv != _GET and esv != _INF_REQ)
-            or type(props) not in (list, tuple)
-            or type(deoj) is not EOJ
-            or not self.fast_lane
-        ):
+        if (type(props) is not list and type(props) is not tuple) or type(deoj) is not EOJ or not self.fast_lane:
             return None
         try:
-            key = (host, deoj, esv, bytes(props), timeout, retries)  # type: ignore[arg-type]
+            key = (host, deoj, esv, bytes(props), timeout, retries)
             template = self._templates.get(key)
         except (TypeError, ValueError):  # not EPCs (the general path says what is wrong), or unhashable
             return None
@@ -766,59 +840,57 @@ class Node:
             template = self._template(key)
             if template is None:
                 return None
-        addr, hkey, deoj, code, seoj, timeout, retries, split, one_in_flight, props, pack, tail = template
-        epcs = key[3]
-        if split and self._limits:
-            learned = self._limits.get(hkey)
-            if learned is not None and len(props) > learned:
+        if template.split and self._limits:
+            learned = self._limits.get(template.host)
+            if learned is not None and len(template.props) > learned:
                 return None  # split up front: the general path
-        if one_in_flight and hkey in self._inflight:
+        one_in_flight = template.one_in_flight
+        if one_in_flight and template.host in self._inflight:
             return None  # queued behind the request in flight: the general path
         self._handles = handle = self._handles + 1
-        # _Request(handle, addr, deoj, code, seoj, timeout, retries, False, False, split) and _Wire(req, props),
-        # without their calls (the host key comes with the template)
-        req = _new_instance(_Request)
-        req.handle, req.addr, req.host, req.deoj, req.esv, req.seoj = handle, addr, hkey, deoj, code, seoj
-        req.timeout, req.retries, req.fanout, req.multicast, req.split = timeout, retries, False, False, split
-        req.merge, req.done, req.answers, req.open_wires = None, False, 0, 1
-        req.asked = props if split else ()
-        self._requests[handle] = req
-        wire = _new_instance(_Wire)
-        wire.request, wire.props, wire.get_props, wire.active, wire.epcs = req, props, (), True, epcs
+        fast = _new_instance(_Fast)
+        fast.handle, fast.template, fast.active = handle, template, True
+        self._requests[handle] = fast
         if one_in_flight:
-            self._inflight[hkey] = wire
+            self._inflight[template.host] = fast
         tid = self._tid
         pending = self._pending
         if tid in pending:
             tid = self._next_tid()
         else:
             self._tid = (tid + 1) & 0xFFFF
-        wire.tid = req.first_tid = tid
-        wire.data = pack(0x1081, tid, tail)
-        pending[tid] = wire
-        wire.attempts = 1
-        wire.deadline = deadline = now + timeout
+        fast.tid = tid
+        fast.data = data = template.pack(0x1081, tid, template.tail)
+        pending[tid] = fast
+        timeout = template.timeout
+        fast.deadline = deadline = now + timeout
         self._timer_seq = seq = self._timer_seq + 1
-        entry = (deadline, seq, wire)
+        entry = (deadline, seq, fast)
         fifo = self._fifos.get(timeout)
         if fifo and fifo[-1][0] <= deadline and len(fifo) & 0x3F:  # the common case (see _send)
             fifo.append(entry)
         else:
-            if fifo is None and len(self._fifos) < self._max_fifos:
-                fifo = self._fifos[timeout] = deque()
-            if fifo is not None and (not fifo or fifo[-1][0] <= deadline):
-                # An adapter need not ask get_timer after every fast request: now and then, entries of requests
-                # that ended are dropped from the front here (get_timer and handle_timer skip them anyway).
-                while fifo:
-                    first = fifo[0]
-                    if first[2].active and first[2].deadline == first[0]:
-                        break
-                    fifo.popleft()
-                fifo.append(entry)
-            else:
-                heapq.heappush(self._timers, entry)
+            self._arm(entry, timeout)
         self.stats.sent += 1
-        return handle, wire.data, addr, deadline
+        return handle, data, template.addr, deadline
+
+    def _arm(self, entry: tuple[float, int, _Wire | _Fast], timeout: float) -> None:
+        """Queue a deadline: on the FIFO of its timeout value while they come in order, else on the heap."""
+        deadline = entry[0]
+        fifo = self._fifos.get(timeout)
+        if fifo is None and len(self._fifos) < self._max_fifos:
+            fifo = self._fifos[timeout] = deque()
+        if fifo is not None and (not fifo or fifo[-1][0] <= deadline):
+            # An adapter need not ask get_timer after every fast request: now and then, entries of requests that
+            # ended are dropped from the front here (get_timer and handle_timer skip them anyway).
+            while fifo:
+                first = fifo[0]
+                if first[2].active and first[2].deadline == first[0]:
+                    break
+                fifo.popleft()
+            fifo.append(entry)
+        else:
+            heapq.heappush(self._timers, entry)
 
     def receive_answer(self, data: bytes, addr: Addr, now: float) -> ResponseReceived | None:
         """:meth:`receive_datagram` for the expected answer to a pending one-answer request: when ``data`` is one,
@@ -826,58 +898,73 @@ class Node:
         ``None``: nothing was done (not such an answer, or the fast lane is off): use :meth:`receive_datagram`."""
         if type(data) is not bytes or len(data) < 12 or data[0] != 0x10 or data[1] != 0x81 or not self.fast_lane:
             return None
-        wire = self._pending.get((data[2] << 8) | data[3])
-        if wire is None:
+        fast = self._pending.get((data[2] << 8) | data[3])
+        if type(fast) is not _Fast:  # (a request of the general path, or none)
             return None
-        req = wire.request
-        deoj = req.deoj
-        if (
-            not wire.epcs  # sent by the general path (a fast-lane wire is unicast, to one instance, not a fan-out)
-            or req.merge is not None
-            or data[10] != _SUCCESS_OF.get(req.esv)
-            or data[4] != deoj[0]
-            or data[5] != deoj[1]
-            or data[6] != deoj[2]
-        ):
+        template = fast.template
+        host = template.host
+        if addr[0] != template.addr[0] and host_key(addr[0]) != host:
             return None
-        host = req.host
-        if addr[0] != req.addr[0] and host_key(addr[0]) != host:
-            return None
-        body = data[4:]
-        known = self._answers_decoded.get(body)
-        if known is not None:
-            fields, epcs = known
-            frame = _new(Frame, (0x10, _SPECIFIED, (data[2] << 8) | data[3], *fields))
-        else:
-            try:
-                frame = decode(data)
-            except FrameDecodeError:
+        fields = template.answers.get(data[4:])
+        if fields is None:
+            fields = self._recognise(template, data)
+            if fields is None:
                 return None
-            epcs = bytes([p[0] for p in frame.properties])
-            if self._max_decoded:
-                memo = self._answers_decoded
-                if not memo or len(memo) >= self._max_decoded:  # (never the class-level empty one)
-                    memo = self._answers_decoded = {}
-                memo[body] = (frame[3:], epcs)
-        if req.split and epcs != wire.epcs:  # answered in full and in order, or the general path merges the pieces
-            return None
         self.stats.received += 1
         if host not in self._alive:
             if len(self._alive) >= _MAX_ALIVE:
                 self._alive.clear()
             self._alive.add(host)
-        del self._pending[wire.tid]
-        if self._inflight:
-            self._close_wire(wire)
-        else:
-            wire.active = False
-            req.open_wires -= 1
-        req.done = True
-        self._requests.pop(req.handle, None)
-        event: ResponseReceived = _new(ResponseReceived, (req.handle, frame, addr, True, ()))
+        tid = fast.tid
+        del self._pending[tid]
+        fast.active = False
+        handle = fast.handle
+        del self._requests[handle]
+        if template.one_in_flight:
+            self._release(host, fast)
+        event: ResponseReceived = _new(
+            ResponseReceived, (handle, _new(Frame, (0x10, _SPECIFIED, tid, *fields)), addr, True, ())
+        )
         if self._send_later:
             self._flush_later(now)
         return event
+
+    def _recognise(self, template: _FastTemplate, data: bytes) -> tuple[Any, ...] | None:
+        """The frame's fields after its TID when ``data`` is the answer a fast-lane request awaits (the success
+        ESV from the object asked, and for a Get that may be split every EPC asked, in order), else ``None``."""
+        deoj = template.deoj
+        if data[10] != template.success or data[4] != deoj[0] or data[5] != deoj[1] or data[6] != deoj[2]:
+            return None
+        try:
+            frame = decode(data)
+        except FrameDecodeError:
+            return None
+        if template.split and bytes([p[0] for p in frame.properties]) != template.epcs:
+            return None  # answered in part or out of order: the general path merges the pieces
+        fields = frame[3:]
+        if self._max_decoded:
+            answers = template.answers
+            if len(answers) >= _MAX_TEMPLATE_ANSWERS:
+                answers.clear()
+            answers[data[4:]] = fields
+        return fields
+
+    def _promote(self, fast: _Fast) -> _Wire:
+        """Turn a fast-lane request into the general path's request and wire, in its place everywhere but on the
+        timers: it is promoted only when its answer or its deadline has come, and either ends it or re-arms it."""
+        t = fast.template
+        req = _Request(fast.handle, t.addr, t.deoj, t.esv, t.seoj, t.timeout, t.retries, False, False, t.split)
+        req.open_wires, req.first_tid = 1, fast.tid
+        if t.split:
+            req.asked = t.props
+        wire = _Wire(req, t.props)
+        wire.tid, wire.data, wire.attempts, wire.deadline = fast.tid, fast.data, 1, fast.deadline
+        fast.active = False
+        self._requests[fast.handle] = req
+        self._pending[fast.tid] = wire
+        if self._inflight.get(t.host) is fast:
+            self._inflight[t.host] = wire
+        return wire
 
     def answer_repeat(self, data: bytes, addr: Addr, now: float) -> tuple[bytes, Addr] | None:
         """:meth:`receive_datagram` for a Get answered before (the device side's precomputed Get_Res): when ``data``
@@ -902,14 +989,20 @@ class Node:
         req = self._requests.pop(handle, None)
         if req is None:
             return False
+        if type(req) is _Fast:
+            del self._pending[req.tid]
+            req.active = False
+            self._release(req.template.host, req)
+            return True
+        assert isinstance(req, _Request)
         req.done = True
         queue = self._queues.get(req.host)
         if queue:
             for wire in [w for w in queue if w.request is req]:
                 queue.remove(wire)
-        for tid, wire in list(self._pending.items()):
-            if wire.request is req:
-                self._close_wire(wire)
+        for tid, open_wire in list(self._pending.items()):
+            if isinstance(open_wire, _Wire) and open_wire.request is req:
+                self._close_wire(open_wire)
                 del self._pending[tid]
         return True
 
@@ -951,16 +1044,9 @@ class Node:
         wire.attempts += 1
         wire.deadline = deadline = now + req.timeout
         self._timer_seq += 1
-        entry = (deadline, self._timer_seq, wire)
         # Deadlines of one timeout value arrive in order while ``now`` does not go back: a FIFO per timeout value
         # (O(1) both ways) holds them; anything out of order (or beyond a few distinct timeouts) goes to the heap.
-        fifo = self._fifos.get(req.timeout)
-        if fifo is None and len(self._fifos) < self._max_fifos:
-            fifo = self._fifos[req.timeout] = deque()
-        if fifo is not None and (not fifo or fifo[-1][0] <= deadline):
-            fifo.append(entry)
-        else:
-            heapq.heappush(self._timers, entry)
+        self._arm((deadline, self._timer_seq, wire), req.timeout)
         self._out.append((wire.data, req.addr))
 
     def _close_wire(self, wire: _Wire) -> None:
@@ -968,18 +1054,22 @@ class Node:
         wire.active = False
         req = wire.request
         req.open_wires -= 1
-        if self._inflight.get(req.host) is wire:
-            del self._inflight[req.host]
-            queue = self._queues.get(req.host)
+        self._release(req.host, wire)
+
+    def _release(self, host: str, wire: _Wire | _Fast) -> None:
+        """A wire is off the air: when it held the device's one-in-flight slot, the next queued request goes."""
+        if self._inflight.get(host) is wire:
+            del self._inflight[host]
+            queue = self._queues.get(host)
             while queue:
                 nxt = queue.popleft()
                 if nxt.active and not nxt.request.done:
                     if nxt.request.esv != _SETI:
-                        self._inflight[req.host] = nxt
+                        self._inflight[host] = nxt
                     self._send_later.append(nxt)
                     break
             if queue is not None and not queue:
-                del self._queues[req.host]
+                del self._queues[host]
 
     def _finish(self, req: _Request, event: Event) -> None:
         req.done = True
@@ -988,20 +1078,22 @@ class Node:
 
     def _on_answer(self, frame: Frame, addr: Addr, now: float) -> bool:
         """Match an answer to a pending wire on (peer IP, TID, EOJ); ``False`` when it matches nothing."""
-        wire = self._pending.get(frame.tid)
-        if wire is None:
+        found = self._pending.get(frame.tid)
+        if found is None:
             return False
-        req = wire.request
-        if not req.multicast and host_key(addr[0]) != req.host:
+        target = found if isinstance(found, _Fast) else found.request
+        if not target.multicast and host_key(addr[0]) != target.host:
             return False
-        seoj, deoj = frame.seoj, req.deoj
+        seoj, deoj = frame.seoj, target.deoj
         assert seoj is not None
         if seoj[0] != deoj[0] or seoj[1] != deoj[1] or (deoj[2] and seoj[2] != deoj[2]):
             return False
-        if _ANSWER_OF.get(frame.esv) != req.esv and not (  # type: ignore[arg-type]
-            req.esv == _SETC and frame.esv == ESV.SETI_SNA
+        if _ANSWER_OF.get(frame.esv) != target.esv and not (  # type: ignore[arg-type]
+            target.esv == _SETC and frame.esv == ESV.SETI_SNA
         ):  # (uecho answers a refused SetC with SetI_SNA 0x50: taken as the SetC_SNA it means)
             return False
+        wire = self._promote(found) if isinstance(found, _Fast) else found
+        req = wire.request
         peer = req.host if not req.multicast else host_key(addr[0])
         if peer not in self._alive:
             if len(self._alive) >= _MAX_ALIVE:
@@ -1119,7 +1211,7 @@ class Node:
 
     def handle_timer(self, now: float) -> None:
         """Run every deadline due at ``now``: retries, split retries, timeouts, closing fan-out windows."""
-        due: list[tuple[float, int, _Wire]] = []
+        due: list[tuple[float, int, _Wire | _Fast]] = []
         timers = self._timers
         while timers and timers[0][0] <= now:
             due.append(heapq.heappop(timers))
@@ -1134,7 +1226,7 @@ class Node:
         for deadline, _, wire in due:  # deadlines set while expiring are later than ``now``: none of them is due
             if not wire.active or wire.deadline != deadline:
                 continue
-            self._expire(wire, now)
+            self._expire(self._promote(wire) if isinstance(wire, _Fast) else wire, now)
         if self._send_later:
             self._flush_later(now)
 
@@ -1172,11 +1264,10 @@ class Node:
         self._complete_split(req)
 
 
-#: A fast-lane request validated once: address, its host key, DEOJ, ESV, SEOJ, timeout, retries, split, one in
-#: flight, properties and how to make its datagram (``pack(0x1081, tid, tail)``).
-_Template = tuple[Addr, str, EOJ, int, EOJ, float, int, bool, bool, tuple[Property, ...], Callable[..., bytes], bytes]
 #: Fast-lane templates kept per node (a full cache is emptied).
 _MAX_TEMPLATES = 256
+#: Answers remembered per fast-lane template (a full memo is emptied).
+_MAX_TEMPLATE_ANSWERS = 8
 #: The success answer the fast lane takes for each request it sends.
 _SUCCESS_OF = {int(ESV.GET): int(ESV.GET_RES), int(ESV.INF_REQ): int(ESV.INF)}
 _PACK_HEAD = struct.Struct(">BBHBBBBBBBB").pack
@@ -1189,7 +1280,7 @@ _MAX_ANSWERS = 64
 _MAX_DECODED = 64
 
 
-def _deadline_order(entry: tuple[float, int, _Wire]) -> tuple[float, int]:
+def _deadline_order(entry: tuple[float, int, _Wire | _Fast]) -> tuple[float, int]:
     return entry[0], entry[1]
 
 
