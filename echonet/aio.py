@@ -228,6 +228,7 @@ def _announcing(node: Node) -> bool:
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, runner: NodeRunner) -> None:
         self.runner = runner
+        self.datagram_received = runner.feed  # type: ignore[method-assign]  # (one call less per datagram)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
         self.runner.feed(data, addr)
@@ -273,6 +274,8 @@ class NodeRunner:
         self._flush_scheduled = False
         self._v6_scope = 0
         self._senders: dict[int, list[tuple[asyncio.DatagramTransport, int]]] = {}
+        #: The one socket every IPv4 unicast datagram leaves through (no sender sockets of further interfaces).
+        self._v4: asyncio.DatagramTransport | None = None
         self._closed = False
         #: Receives datagrams and timers: the node itself, or a layer wrapping it (see :meth:`use_layer`).
         self._core: Any = node
@@ -316,6 +319,8 @@ class NodeRunner:
                     continue
                 transport, _ = await runner.loop.create_datagram_endpoint(lambda: _Protocol(runner), sock=sender)
                 runner._senders.setdefault(family, []).append((transport, iface.index))
+        if not runner._senders:
+            runner._v4 = runner.transports.get(_AF_INET)
         return runner
 
     def use_layer(self, layer: Any) -> None:
@@ -347,7 +352,14 @@ class NodeRunner:
             elif node._answers:  # a Get answered before: the same answer, its TID patched in
                 answer = node.answer_repeat(data, addr, now)
                 if answer is not None:
-                    self._sendto(answer[0], answer[1])
+                    data, addr = answer
+                    if self._v4 is not None and ":" not in addr[0]:  # (_sendto's common case inline)
+                        try:
+                            self._v4.sendto(data, addr)
+                        except (OSError, ValueError, TypeError):
+                            self.socket_errors += 1
+                    else:
+                        self._sendto(data, addr)
                     if node._out or node._events or node._timer_seq != self._timer_serial or _announcing(node):
                         self._pump(now)
                     return
@@ -356,14 +368,12 @@ class NodeRunner:
 
     def _sendto(self, data: bytes, addr: Addr) -> None:
         host = addr[0]
-        if not self._senders and ":" not in host:  # IPv4 through the main socket: the common case
-            transport = self.transports.get(_AF_INET)
-            if transport is not None:
-                try:
-                    transport.sendto(data, addr)
-                except (OSError, ValueError, TypeError):
-                    self.socket_errors += 1
-                return
+        if self._v4 is not None and ":" not in host:  # IPv4 through the main socket: the common case
+            try:
+                self._v4.sendto(data, addr)
+            except (OSError, ValueError, TypeError):
+                self.socket_errors += 1
+            return
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         transport = self.transports.get(family)
         if transport is None:
@@ -574,6 +584,7 @@ class NodeRunner:
         if self._closed:
             return
         self._closed = True
+        self._v4 = None
         if self._timer is not None:
             self._timer.cancel()
         for transport in self.transports.values():
@@ -688,10 +699,10 @@ _last_values: tuple[tuple[Property, ...], dict[int, bytes]] = ((), {})
 
 
 def _get_result(event: ResponseReceived, eoj: EOJ) -> GetResult:
-    frame = event.frame
-    if frame.esv == _GET_RES and not event.unanswered:  # the common answer: every value, nothing refused
+    frame = event[1]
+    if frame[5] == _GET_RES and not event[4]:  # the common answer (ESV Get_Res, nothing unanswered): every value
         global _last_values
-        props = frame.properties
+        props = frame[6]
         last = _last_values
         if last[0] is props:  # the same answer as last time (the node's decoded-frame memo shares its properties)
             values = last[1].copy()
@@ -699,10 +710,13 @@ def _get_result(event: ResponseReceived, eoj: EOJ) -> GetResult:
             values = {p[0]: p[1] for p in props}  # faster than dict() of NamedTuples
             _last_values = (props, values.copy())
         result: GetResult = _new_object(GetResult)
-        # A frozen dataclass's __init__ costs one object.__setattr__ per field; the fields are set at once here.
-        result.__dict__.update(
-            addr=event.addr, eoj=frame.seoj or eoj, values=values, refused=(), unanswered=(), frame=frame
-        )
+        # A frozen dataclass's __init__ costs one object.__setattr__ per field: the fields go into its __dict__.
+        fields = result.__dict__
+        fields["addr"] = event[2]
+        fields["eoj"] = frame[3] or eoj
+        fields["values"] = values
+        fields["refused"] = fields["unanswered"] = ()
+        fields["frame"] = frame
         return result
     return GetResult(
         event.addr,
@@ -795,7 +809,13 @@ class Controller(_Opened):
             started = node.start_fast(host, eoj, _GET, epcs, runner._time(), timeout)
             if started is not None:
                 handle, data, addr, deadline = started
-                runner._sendto(data, addr)
+                if runner._v4 is not None and ":" not in addr[0]:  # (NodeRunner._sendto's common case inline)
+                    try:
+                        runner._v4.sendto(data, addr)
+                    except (OSError, ValueError, TypeError):
+                        runner.socket_errors += 1
+                else:
+                    runner._sendto(data, addr)
                 future: asyncio.Future[Event] = runner.loop.create_future()
                 futures = runner._futures
                 futures[handle] = future

@@ -225,6 +225,7 @@ class _FastTemplate:
         "deoj",
         "epcs",
         "esv",
+        "fifo",
         "host",
         "one_in_flight",
         "pack",
@@ -266,6 +267,8 @@ class _FastTemplate:
         self.tail = tail  # the datagram is one struct.pack of EHD, the TID and this tail
         self.pack = struct.Struct(f">HH{len(tail)}s").pack
         self.answers: dict[bytes, tuple[Any, ...]] = {}
+        #: The node's deadline FIFO for ``timeout`` (``None``: the heap).
+        self.fifo: deque[tuple[float, int, _Wire | _Fast]] | None = None
 
 
 class _Fast:
@@ -784,7 +787,7 @@ class Node:
             self._templates = {}  # (never the class-level empty one)
             self._templates_config = cfg
         host, deoj, esv, epcs, timeout, retries = key
-        if (esv != _GET and esv != _INF_REQ) or not deoj[2] or not epcs or len(epcs) > 255:
+        if (esv != _GET and esv != _INF_REQ) or type(deoj) is not EOJ or not deoj[2] or not epcs or len(epcs) > 255:
             return None
         if type(host) is str:
             addr: Addr = (host, cfg.port)
@@ -811,6 +814,7 @@ class Node:
         template = _FastTemplate(
             addr, deoj, code, seoj, timeout, retries, split, cfg.one_in_flight, epcs, props, data[4:]
         )
+        template.fifo = self._fifo(timeout)
         self._templates[key] = template
         return template
 
@@ -829,7 +833,7 @@ class Node:
         of the datagram being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done
         (the request does not fit, or the fast lane is off): use :meth:`request`. An adapter that sends the datagram
         at once calls this when :meth:`datagrams_to_send` has nothing waiting (:meth:`request` queues behind it)."""
-        if (type(props) is not list and type(props) is not tuple) or type(deoj) is not EOJ or not self.fast_lane:
+        if (type(props) is not list and type(props) is not tuple) or not self.fast_lane:
             return None
         try:
             key = (host, deoj, esv, bytes(props), timeout, retries)
@@ -862,24 +866,20 @@ class Node:
         fast.tid = tid
         fast.data = data = template.pack(0x1081, tid, template.tail)
         pending[tid] = fast
-        timeout = template.timeout
-        fast.deadline = deadline = now + timeout
+        fast.deadline = deadline = now + template.timeout
         self._timer_seq = seq = self._timer_seq + 1
-        entry = (deadline, seq, fast)
-        fifo = self._fifos.get(timeout)
-        if fifo and fifo[-1][0] <= deadline and len(fifo) & 0x3F:  # the common case (see _send)
-            fifo.append(entry)
+        fifo = template.fifo
+        if fifo and fifo[-1][0] <= deadline and len(fifo) & 0x3F:  # the common case (see _arm)
+            fifo.append((deadline, seq, fast))
         else:
-            self._arm(entry, timeout)
+            self._arm((deadline, seq, fast), template.timeout)
         self.stats.sent += 1
         return handle, data, template.addr, deadline
 
     def _arm(self, entry: tuple[float, int, _Wire | _Fast], timeout: float) -> None:
         """Queue a deadline: on the FIFO of its timeout value while they come in order, else on the heap."""
         deadline = entry[0]
-        fifo = self._fifos.get(timeout)
-        if fifo is None and len(self._fifos) < self._max_fifos:
-            fifo = self._fifos[timeout] = deque()
+        fifo = self._fifo(timeout)
         if fifo is not None and (not fifo or fifo[-1][0] <= deadline):
             # An adapter need not ask get_timer after every fast request: now and then, entries of requests that
             # ended are dropped from the front here (get_timer and handle_timer skip them anyway).
@@ -892,13 +892,22 @@ class Node:
         else:
             heapq.heappush(self._timers, entry)
 
+    def _fifo(self, timeout: float) -> deque[tuple[float, int, _Wire | _Fast]] | None:
+        """The deadline FIFO of a timeout value (``None``: too many distinct values, or FIFOs off: the heap)."""
+        fifo = self._fifos.get(timeout)
+        if fifo is None and len(self._fifos) < self._max_fifos:
+            fifo = self._fifos[timeout] = deque()
+        return fifo
+
     def receive_answer(self, data: bytes, addr: Addr, now: float) -> ResponseReceived | None:
         """:meth:`receive_datagram` for the expected answer to a pending one-answer request: when ``data`` is one,
         it is taken as :meth:`receive_datagram` would take it, and its final event is returned instead of queued.
         ``None``: nothing was done (not such an answer, or the fast lane is off): use :meth:`receive_datagram`."""
         if type(data) is not bytes or len(data) < 12 or data[0] != 0x10 or data[1] != 0x81 or not self.fast_lane:
             return None
-        fast = self._pending.get((data[2] << 8) | data[3])
+        tid = (data[2] << 8) | data[3]
+        pending = self._pending
+        fast = pending.get(tid)
         if type(fast) is not _Fast:  # (a request of the general path, or none)
             return None
         template = fast.template
@@ -915,16 +924,14 @@ class Node:
             if len(self._alive) >= _MAX_ALIVE:
                 self._alive.clear()
             self._alive.add(host)
-        tid = fast.tid
-        del self._pending[tid]
+        del pending[tid]
         fast.active = False
         handle = fast.handle
         del self._requests[handle]
         if template.one_in_flight:
             self._release(host, fast)
-        event: ResponseReceived = _new(
-            ResponseReceived, (handle, _new(Frame, (0x10, _SPECIFIED, tid, *fields)), addr, True, ())
-        )
+        frame = _new(Frame, (0x10, _SPECIFIED, tid) + fields)  # noqa: RUF005 (faster than unpacking)
+        event: ResponseReceived = _new(ResponseReceived, (handle, frame, addr, True, ()))
         if self._send_later:
             self._flush_later(now)
         return event
