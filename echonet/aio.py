@@ -220,11 +220,6 @@ def _open_sender(family: int, iface: _Iface, ep: Endpoints) -> socket.socket:
     return sock
 
 
-def _announcing(node: Node) -> bool:
-    """Whether a started node has changed values to announce (a node not started announces them once it starts)."""
-    return bool(node._dirty) and node._started
-
-
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, runner: NodeRunner) -> None:
         self.runner = runner
@@ -341,12 +336,17 @@ class NodeRunner:
             if node._pending:  # the awaited answer to a one-answer request ends it before anything else
                 event = node.receive_answer(data, addr, now)
                 if event is not None:
-                    future = self._futures.pop(event.handle, None)
+                    future = self._futures.pop(event[0], None)  # (its handle)
                     if future is None:
                         self._route(event)
                     elif not future.done():
                         future.set_result(event)
-                    if node._out or node._events or node._timer_seq != self._timer_serial or _announcing(node):
+                    if (
+                        node._out
+                        or node._events
+                        or node._timer_seq != self._timer_serial
+                        or (node._dirty and node._started)  # (a node not started announces nothing)
+                    ):
                         self._pump(now)
                     return
             elif node._answers:  # a Get answered before: the same answer, its TID patched in
@@ -360,7 +360,12 @@ class NodeRunner:
                             self.socket_errors += 1
                     else:
                         self._sendto(data, addr)
-                    if node._out or node._events or node._timer_seq != self._timer_serial or _announcing(node):
+                    if (
+                        node._out
+                        or node._events
+                        or node._timer_seq != self._timer_serial
+                        or (node._dirty and node._started)  # (a node not started announces nothing)
+                    ):
                         self._pump(now)
                     return
         self._core.receive_datagram(data, addr, now)
@@ -826,10 +831,11 @@ class Controller(_Opened):
                     runner._timer_serial = serial
                     runner._schedule()
                 try:
-                    final = await future
-                finally:
+                    final = await future  # (whoever resolves it has taken it out of the runner's futures)
+                except BaseException:
                     if futures.pop(handle, None) is not None:
                         node.cancel(handle)
+                    raise
                 if type(final) is not ResponseReceived:
                     _raise_for(final)
                     assert isinstance(final, ResponseReceived)

@@ -84,6 +84,7 @@ def _frame(
 
 
 _NO_TEMPLATES: dict[tuple[Any, ...], Any] = {}
+_NOTHING = object()  # (equal to nothing but itself)
 
 #: Answer to a Get (True) or INF_REQ (False), success (True) or not (False).
 _READ_ANSWER = {True: {True: ESV.GET_RES, False: ESV.GET_SNA}, False: {True: ESV.INF, False: ESV.INF_SNA}}
@@ -320,6 +321,9 @@ class Node:
     #: Fast-lane requests already validated: key -> template, valid for ``_templates_config``.
     _templates: dict[tuple[Any, ...], _FastTemplate] = _NO_TEMPLATES
     _templates_config: NodeConfig | None = None
+    #: The last fast-lane request's (host, DEOJ, ESV, EPCs, timeout, retries, template, type of the EPCs): the
+    #: next request with the same objects (and equal EPCs) takes its template without building the key.
+    _last_fast: tuple[Any, ...] = (_NOTHING,) * 8
 
     def __init__(
         self,
@@ -833,17 +837,43 @@ class Node:
         of the datagram being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done
         (the request does not fit, or the fast lane is off): use :meth:`request`. An adapter that sends the datagram
         at once calls this when :meth:`datagrams_to_send` has nothing waiting (:meth:`request` queues behind it)."""
-        if (type(props) is not list and type(props) is not tuple) or not self.fast_lane:
-            return None
-        try:
-            key = (host, deoj, esv, bytes(props), timeout, retries)
-            template = self._templates.get(key)
-        except (TypeError, ValueError):  # not EPCs (the general path says what is wrong), or unhashable
-            return None
-        if template is None or self._templates_config is not self.config:
-            template = self._template(key)
-            if template is None:
+        last = self._last_fast  # the same request as the last one (same objects, equal EPCs): its template
+        if (
+            host is last[0]
+            and deoj is last[1]
+            and type(props) is last[7]  # (a list or a tuple: compared with == below)
+            and esv == last[2]
+            and timeout is last[4]
+            and retries is last[5]
+            and props == last[3]
+            and self._templates_config is self.config
+            and self.fast_lane
+        ):
+            template: _FastTemplate | None = last[6]
+        else:
+            if (type(props) is not list and type(props) is not tuple) or not self.fast_lane:
                 return None
+            try:
+                key = (host, deoj, esv, bytes(props), timeout, retries)
+                template = self._templates.get(key)
+            except (TypeError, ValueError):  # not EPCs (the general path says what is wrong), or unhashable
+                return None
+            if template is None or self._templates_config is not self.config:
+                template = self._template(key)
+                if template is None:
+                    return None
+            # (a private copy of a list: the caller may change it before the next request)
+            self._last_fast = (
+                host,
+                deoj,
+                esv,
+                props.copy() if type(props) is list else props,
+                timeout,
+                retries,
+                template,
+                type(props),
+            )
+        assert template is not None
         if template.split and self._limits:
             learned = self._limits.get(template.host)
             if learned is not None and len(template.props) > learned:

@@ -39,7 +39,11 @@ requests = st.tuples(
     st.sampled_from(EPC_LISTS),
     st.sampled_from((None, None, 0.5, 1.0, 2, -1.0)),
     st.sampled_from((None, None, 0, 2)),
+    st.booleans(),  # the same host and DEOJ objects as before (the fast lane's last-request shortcut), or new ones
 )
+#: Objects reused across requests (``reuse``): hosts as socket addresses, and DEOJs.
+SAME_TARGETS: dict[tuple[str, int], tuple[str, int]] = {}
+SAME_EOJS = {i: BATTERY.with_instance(i) for i in (0, 1, 2)}
 answers = st.tuples(
     st.just("answer"),
     st.integers(0, 6),  # counted back from the latest datagram sent
@@ -143,10 +147,14 @@ class Driver:
     def step(self, op: tuple[Any, ...], sent: list[tuple[bytes, Addr]]) -> str | None:
         node, kind = self.node, op[0]
         if kind == "request":
-            _, host, form, instance, esv, epcs, timeout, retries = op
+            _, host, form, instance, esv, epcs, timeout, retries, reuse = op
             target: Any = host if form == "str" else (host, 3610 if form == "tuple" else 40000)
             props: Any = epcs if esv != ESV.SETC else [Property(e, b"\x41") for e in epcs if 0 <= e <= 0xFF]
             deoj = BATTERY.with_instance(instance)
+            if reuse:
+                deoj = SAME_EOJS[instance]
+                if type(target) is tuple:
+                    target = SAME_TARGETS.setdefault(target, target)
             try:
                 if self.adapter and retries is None:
                     started = node.start_fast(target, deoj, esv, props, self.now, timeout)
@@ -281,6 +289,26 @@ def test_the_fast_lane_is_taken() -> None:
     assert node.start_fast("192.0.2.1", BATTERY, ESV.GET, [0x80, 0xE4], 0.0) is None
 
 
+def test_the_last_request_shortcut_sees_every_change() -> None:
+    """A request with the same objects as the last one reuses its template: unless its EPC list changed in place,
+    the configuration changed, or the fast lane was turned off."""
+    node = Driver({}, True, adapter=True).node
+    host, epcs = ("192.0.2.1", 3610), [0x80, 0xE4]
+    first = node.start_fast(host, BATTERY, ESV.GET, epcs, 0.0)
+    again = node.start_fast(host, BATTERY, ESV.GET, epcs, 0.0)
+    assert first is not None and again is not None and first[1][4:] == again[1][4:]
+    epcs.append(0xDA)  # the same list object, changed
+    changed = node.start_fast(host, BATTERY, ESV.GET, epcs, 0.0)
+    assert changed is not None and decode(changed[1]).properties == tuple(Property(e) for e in (0x80, 0xE4, 0xDA))
+    same_tuple = node.start_fast(host, BATTERY, ESV.GET, (0x80, 0xE4, 0xDA), 0.0)
+    assert same_tuple is not None and same_tuple[1][4:] == changed[1][4:]
+    node.config = dataclasses.replace(node.config, port=3611, timeout=0.5)
+    moved = node.start_fast("192.0.2.1", BATTERY, ESV.GET, epcs, 0.0)
+    assert moved is not None and moved[2:] == (("192.0.2.1", 3611), 0.5)
+    node.fast_lane = False
+    assert node.start_fast("192.0.2.1", BATTERY, ESV.GET, epcs, 0.0) is None
+
+
 @pytest.mark.parametrize("adapter", [False, True])
 @pytest.mark.parametrize("config", [{"learn_get_limit": True}, {"one_in_flight": True}])
 def test_limits_queues_and_new_configs(config: dict[str, Any], adapter: bool) -> None:
@@ -290,13 +318,13 @@ def test_limits_queues_and_new_configs(config: dict[str, Any], adapter: bool) ->
         fast, general = Driver(config, True, adapter), Driver(config, False)
         sent: list[tuple[bytes, Addr]] = []
         ops: list[tuple[Any, ...]] = [
-            ("request", HOSTS[0], "str", 1, ESV.GET, [0x80, 0xE4, 0xDA], None, None),
+            ("request", HOSTS[0], "str", 1, ESV.GET, [0x80, 0xE4, 0xDA], None, None, True),
             ("answer", 0, "partial"),
-            ("request", HOSTS[0], "str", 1, ESV.GET, [0xDA, 0xAA, 0xE4, 0x80], None, None),
-            ("request", HOSTS[0], "tuple", 1, ESV.GET, [0x80, 0xE4], None, None),
+            ("request", HOSTS[0], "str", 1, ESV.GET, [0xDA, 0xAA, 0xE4, 0x80], None, None, True),
+            ("request", HOSTS[0], "tuple", 1, ESV.GET, [0x80, 0xE4], None, None, True),
             ("answer", 1, "full"),
             ("answer", 0, "full"),
-            ("request", HOSTS[1], "str", 1, ESV.GET, [0x80], None, None),
+            ("request", HOSTS[1], "str", 1, ESV.GET, [0x80], None, None, True),
             ("answer", 0, "wrong host"),
             ("answer", 0, "wrong eoj"),
             ("answer", 0, "wrong class"),
@@ -304,12 +332,12 @@ def test_limits_queues_and_new_configs(config: dict[str, Any], adapter: bool) ->
             ("answer", 0, "instance 0"),
             ("answer", 0, "wrong tid"),
             ("answer", 0, "sna"),
-            ("request", HOSTS[1], "str", 1, ESV.INF_REQ, [0x80], None, None),
+            ("request", HOSTS[1], "str", 1, ESV.INF_REQ, [0x80], None, None, True),
             ("answer", 0, "mapped host"),
-            ("request", HOSTS[1], "str", 2, ESV.GET, [0x80, 0xE4], None, None),
+            ("request", HOSTS[1], "str", 2, ESV.GET, [0x80, 0xE4], None, None, True),
             ("answer", 0, "other port"),
             ("config", {"port": 3611, "controller_eoj": BATTERY.with_instance(3)}),
-            ("request", HOSTS[1], "str", 1, ESV.GET, [0x80], None, None),
+            ("request", HOSTS[1], "str", 1, ESV.GET, [0x80], None, None, True),
             ("answer", 0, "full"),
         ]
         for op in ops:
