@@ -84,7 +84,7 @@ def _frame(
 
 
 _NO_TEMPLATES: dict[tuple[Any, ...], Any] = {}
-_NOTHING = object()  # (equal to nothing but itself)
+_NO_LAST: tuple[Any, ...] = (object(),) * 8  # (its first item is no host)
 
 #: Answer to a Get (True) or INF_REQ (False), success (True) or not (False).
 _READ_ANSWER = {True: {True: ESV.GET_RES, False: ESV.GET_SNA}, False: {True: ESV.INF, False: ESV.INF_SNA}}
@@ -315,15 +315,42 @@ class Node:
     lane is tested against).
     """
 
-    fast_lane = True
-    # The fast lane's state lives at class level (empty, shared, never written) until a node first uses it, so that
-    # nodes that never do stay as small as before:
-    #: Fast-lane requests already validated: key -> template, valid for ``_templates_config``.
-    _templates: dict[tuple[Any, ...], _FastTemplate] = _NO_TEMPLATES
-    _templates_config: NodeConfig | None = None
-    #: The last fast-lane request's (host, DEOJ, ESV, EPCs, timeout, retries, template, type of the EPCs): the
-    #: next request with the same objects (and equal EPCs) takes its template without building the key.
-    _last_fast: tuple[Any, ...] = (_NOTHING,) * 8
+    # Slots: smaller nodes, and attribute reads that stay fast however many attributes there are (an instance
+    # dictionary stops sharing its keys beyond 30 of them).
+    __slots__ = (
+        "_alive",
+        "_answers",
+        "_by_class",
+        "_decoded",
+        "_dirty",
+        "_events",
+        "_fifos",
+        "_handles",
+        "_inflight",
+        "_last_fast",
+        "_limits",
+        "_max_answers",
+        "_max_decoded",
+        "_max_fifos",
+        "_objects",
+        "_out",
+        "_pending",
+        "_queues",
+        "_requests",
+        "_send_later",
+        "_started",
+        "_templates",
+        "_templates_config",
+        "_tid",
+        "_timer_seq",
+        "_timers",
+        "config",
+        "fast_lane",
+        "profile",
+        "registry",
+        "stats",
+        "wakeup",
+    )
 
     def __init__(
         self,
@@ -336,6 +363,7 @@ class Node:
         self.config = config if config is not None else NodeConfig()
         self.registry = registry if registry is not None else default_registry()
         self.stats = NodeStats()
+        self.fast_lane = True
         self.wakeup: Callable[[], None] | None = None
         self._objects: dict[EOJ, DeviceObject] = {}
         self._by_class: dict[tuple[int, int], list[DeviceObject]] = {}
@@ -362,6 +390,13 @@ class Node:
         self._alive: set[str] = set()
         self._limits: dict[str, int] = {}
         self._send_later: list[_Wire] = []
+        # The fast lane's caches start as shared empties (never written) until the node first uses them:
+        #: Fast-lane requests already validated: key -> template, valid for ``_templates_config``.
+        self._templates: dict[tuple[Any, ...], _FastTemplate] = _NO_TEMPLATES
+        self._templates_config: NodeConfig | None = None
+        #: The last fast-lane request's (host, DEOJ, ESV, EPCs, timeout, retries, template, type of the EPCs): the
+        #: next request with the same objects (and equal EPCs) takes its template without building the key.
+        self._last_fast: tuple[Any, ...] = _NO_LAST
         self.profile = profile if profile is not None else NodeProfile(self.registry)
         self._host(self.profile)
         for obj in objects:
@@ -530,7 +565,7 @@ class Node:
                 # same answer with this TID (the frame decoded fine then, and only its TID differs now).
                 hit = self._answers.get(body)
                 if hit is not None and hit[0] == value_changes[0]:
-                    self._out.append((_SPECIFIED_HEAD + data[2:4] + hit[1], self._reply_addr(addr)))
+                    self._out.append((data[:4] + hit[1], self._reply_addr(addr)))  # (EHD and the TID kept)
                     self.stats.answered += 1
                     if self._send_later:
                         self._flush_later(now)
@@ -1019,7 +1054,7 @@ class Node:
         config = self.config
         if config.reply_to_3610 and addr[1] != config.port:
             addr = self._reply_addr(addr)
-        return _SPECIFIED_HEAD + data[2:4] + hit[1], addr
+        return data[:4] + hit[1], addr  # (EHD and the TID kept)
 
     def cancel(self, handle: int) -> bool:
         """Forget a request (no more events for it). Returns whether it was still open."""
