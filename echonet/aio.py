@@ -50,6 +50,7 @@ T = TypeVar("T")
 _GET_MAPS = (0x9D, 0x9E, 0x9F)
 _GET, _GET_RES = ESV.GET, ESV.GET_RES
 _new_object = object.__new__
+_new_tuple = tuple.__new__
 _AF_INET = socket.AF_INET
 _FINAL_KINDS = frozenset({ResponseReceived, RequestTimedOut, RequestFinished})
 
@@ -261,6 +262,9 @@ class NodeRunner:
         self._waiters: dict[int, _Waiter] = {}
         #: Requests that end with one answer (unicast, one instance): the future gets the final event directly.
         self._futures: dict[int, asyncio.Future[Event]] = {}
+        #: Gets of the fast lane (:meth:`Controller.get`): the future gets the result when the fast lane ends the
+        #: request, else its final event.
+        self._gets: dict[int, asyncio.Future[GetResult | Event]] = {}
         self._notification_queues: set[asyncio.Queue[NotificationReceived]] = set()
         self._set_queues: set[asyncio.Queue[PropertySet]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -330,28 +334,27 @@ class NodeRunner:
 
     def feed(self, data: bytes, addr: Addr) -> None:
         """One received datagram (also usable to inject datagrams in tests)."""
-        now = self._time()
         node = self.node
-        if self._core is node:  # the node's fast lane (see Node.receive_answer and Node.answer_repeat)
+        if self._core is node:  # the node's fast lane (see Node.take_answer and Node.answer_repeat)
+            # Between two calls of the runner the node has nothing to send, no event and no new deadline (every
+            # call ends with _pump, or is one of these): only what the fast call itself did needs looking at.
             if node._pending:  # the awaited answer to a one-answer request ends it before anything else
-                event = node.receive_answer(data, addr, now)
-                if event is not None:
-                    future = self._futures.pop(event[0], None)  # (its handle)
-                    if future is None:
-                        self._route(event)
-                    elif not future.done():
-                        future.set_result(event)
-                    if (
-                        node._out
-                        or node._events
-                        or node._timer_seq != self._timer_serial
-                        or (node._dirty and node._started)  # (a node not started announces nothing)
-                    ):
+                now = self._time()
+                taken = node.take_answer(data, addr, now)
+                if taken is not None:
+                    handle, frame = taken
+                    get = self._gets.pop(handle, None)
+                    if get is not None:
+                        if not get.done():
+                            get.set_result(_result(frame, addr))
+                    else:
+                        self._answered(handle, frame, addr)
+                    if node._out:  # (requests queued behind the one that ended)
                         self._pump(now)
                     return
             elif node._answers:  # a Get answered before: the same answer, its TID patched in
-                answer = node.answer_repeat(data, addr, now)
-                if answer is not None:
+                answer = node.answer_repeat(data, addr)
+                if answer is not None:  # (and the node changed nothing but its counters)
                     data, addr = answer
                     if self._v4 is not None and ":" not in addr[0]:  # (_sendto's common case inline)
                         try:
@@ -360,16 +363,19 @@ class NodeRunner:
                             self.socket_errors += 1
                     else:
                         self._sendto(data, addr)
-                    if (
-                        node._out
-                        or node._events
-                        or node._timer_seq != self._timer_serial
-                        or (node._dirty and node._started)  # (a node not started announces nothing)
-                    ):
-                        self._pump(now)
                     return
+        now = self._time()
         self._core.receive_datagram(data, addr, now)
         self._pump(now)
+
+    def _answered(self, handle: int, frame: Frame, addr: Addr) -> None:
+        """The final answer to a request of the fast lane that no :meth:`Controller.get` waits for."""
+        event: ResponseReceived = _new_tuple(ResponseReceived, (handle, frame, addr, True, ()))
+        future = self._futures.pop(handle, None)
+        if future is None:
+            self._route(event)
+        elif not future.done():
+            future.set_result(event)
 
     def _sendto(self, data: bytes, addr: Addr) -> None:
         host = addr[0]
@@ -443,6 +449,13 @@ class NodeRunner:
             self._pump(self.loop.time())
 
     def _route(self, event: Event) -> None:
+        if self._gets and type(event) in _FINAL_KINDS:  # a fast-lane Get that the general path ended
+            get = self._gets.get(event.handle)  # type: ignore[union-attr]
+            if get is not None and (type(event) is not ResponseReceived or event.final):
+                del self._gets[event.handle]  # type: ignore[union-attr]
+                if not get.done():
+                    get.set_result(event)
+                return
         if self._futures and type(event) in _FINAL_KINDS:
             future = self._futures.get(event.handle)  # type: ignore[union-attr]
             if future is not None and (type(event) is not ResponseReceived or event.final):
@@ -605,6 +618,10 @@ class NodeRunner:
             if not future.done():
                 future.cancel()
         self._futures.clear()
+        for get in self._gets.values():
+            if not get.done():
+                get.cancel()
+        self._gets.clear()
         self.node.wakeup = None
 
 
@@ -701,6 +718,31 @@ class DiscoveredNode:
 #: The properties of the last Get_Res turned into a GetResult, and their values (a private copy, copied for each
 #: result): the values of a repeated answer are a copy of a small dict instead of a walk over its properties.
 _last_values: tuple[tuple[Property, ...], dict[int, bytes]] = ((), {})
+
+
+def _result(frame: Frame, addr: Addr) -> GetResult:
+    """The result of a Get that the fast lane ended (Get_Res from the object asked, every EPC answered)."""
+    if frame[5] == _GET_RES:
+        global _last_values
+        props = frame[6]
+        last = _last_values
+        if last[0] is props:  # the same answer as last time (the fast lane's answer memo shares its properties)
+            values = last[1].copy()
+        else:
+            values = {p[0]: p[1] for p in props}  # faster than dict() of NamedTuples
+            _last_values = (props, values.copy())
+        result: GetResult = _new_object(GetResult)
+        # A frozen dataclass's __init__ costs one object.__setattr__ per field: the fields go into its __dict__.
+        fields = result.__dict__
+        fields["addr"] = addr
+        fields["eoj"] = frame[3]
+        fields["values"] = values
+        fields["refused"] = fields["unanswered"] = ()
+        fields["frame"] = frame
+        return result
+    seoj = frame[3]
+    assert seoj is not None  # (the fast lane checked it)
+    return _get_result(_new_tuple(ResponseReceived, (0, frame, addr, True, ())), seoj)
 
 
 def _get_result(event: ResponseReceived, eoj: EOJ) -> GetResult:
@@ -821,9 +863,9 @@ class Controller(_Opened):
                         runner.socket_errors += 1
                 else:
                     runner._sendto(data, addr)
-                future: asyncio.Future[Event] = runner.loop.create_future()
-                futures = runner._futures
-                futures[handle] = future
+                waiting: asyncio.Future[GetResult | Event] = runner.loop.create_future()
+                gets = runner._gets
+                gets[handle] = waiting
                 serial, when = node._timer_seq, runner._timer_when
                 if serial == runner._timer_serial + 1 and when is not None and deadline >= when:
                     runner._timer_serial = serial  # the wake-up already scheduled comes first: nothing to change
@@ -831,15 +873,16 @@ class Controller(_Opened):
                     runner._timer_serial = serial
                     runner._schedule()
                 try:
-                    final = await future  # (whoever resolves it has taken it out of the runner's futures)
+                    outcome = await waiting  # (whoever resolves it has taken it out of the runner's gets)
                 except BaseException:
-                    if futures.pop(handle, None) is not None:
+                    if gets.pop(handle, None) is not None:
                         node.cancel(handle)
                     raise
-                if type(final) is not ResponseReceived:
-                    _raise_for(final)
-                    assert isinstance(final, ResponseReceived)
-                return _get_result(final, eoj)
+                if isinstance(outcome, GetResult):  # ended by the fast lane
+                    return outcome
+                _raise_for(outcome)  # (else ended by the general path: its final event)
+                assert isinstance(outcome, ResponseReceived)
+                return _get_result(outcome, eoj)
         self._unicast(host, eoj, "get()")
         if options.get("fanout"):
             final = await runner._ask(host, eoj, _GET, list(epcs), timeout=timeout, **options)

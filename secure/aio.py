@@ -26,6 +26,7 @@ from echonet.aio import (
     _get_result,
     _props_of,
     _raise_for,
+    _result,
 )
 from echonet.errors import EchonetError
 from echonet.frame import EOJ, ESV, Property
@@ -72,7 +73,7 @@ class SecureSessionError(SecureError, EchonetError):
 class _SecureRunner(NodeRunner):
     """A :class:`~echonet.aio.NodeRunner` driving a :class:`SecureLayer` whose verified data records may take the
     node's fast lane: the layer opens the record (:meth:`SecureLayer.open_datagram`: replay window, tag, usage
-    counters, identity check, audit), then the plain frame goes to ``Node.receive_answer`` / ``Node.answer_repeat``
+    counters, identity check, audit), then the plain frame goes to ``Node.take_answer`` / ``Node.answer_repeat``
     (each proved to behave as ``Node.receive_datagram``) and an answer back through :meth:`SecureLayer.seal`, with
     the rules :meth:`SecureLayer.datagrams_to_send` applies to it. Anything else: the general path. Proved equal to
     the general path by tests/secure/test_session_fast_lane.py (``fast_lane = False`` turns it off)."""
@@ -94,22 +95,34 @@ class _SecureRunner(NodeRunner):
         if frame is not None:
             node = self.node
             if node._pending:  # the awaited answer to a one-answer request ends it before anything else
-                event = node.receive_answer(frame, addr, now)
-                if event is not None:
-                    future = self._futures.pop(event.handle, None)
-                    if future is None:
-                        self._route(event)
-                    elif not future.done():
-                        future.set_result(event)
-                    self._settle(layer, node, now)
+                taken = node.take_answer(frame, addr, now)
+                if taken is not None:
+                    handle, answer_frame = taken
+                    get = self._gets.pop(handle, None)
+                    if get is not None:
+                        if not get.done():
+                            get.set_result(_result(answer_frame, addr))
+                    else:
+                        self._answered(handle, answer_frame, addr)
+                    if layer._out or node._out or node._timer_seq + layer._serial != self._timer_serial:
+                        self._settle(layer, node, now)  # (no event and no announcement come from take_answer)
                     return
             elif node._answers:  # a Get answered before: the same answer, its TID patched in, then protected
-                answer = node.answer_repeat(frame, addr, now)
-                if answer is not None:
-                    record = layer.seal(answer[0], answer[1], now)
-                    if record is not None:
-                        self._sendto(record, answer[1])
-                    self._settle(layer, node, now)
+                answer = node.answer_repeat(frame, addr)
+                if answer is not None:  # (the node changed nothing but its counters)
+                    dest = answer[1]
+                    record = layer.seal(answer[0], dest, now)
+                    if record is None:
+                        pass  # (the layer took it: sent by _settle)
+                    elif self._v4 is not None and ":" not in dest[0]:  # (_sendto's common case inline)
+                        try:
+                            self._v4.sendto(record, dest)
+                        except (OSError, ValueError, TypeError):
+                            self.socket_errors += 1
+                    else:
+                        self._sendto(record, dest)
+                    if layer._out or node._timer_seq + layer._serial != self._timer_serial:
+                        self._settle(layer, node, now)
                     return
             node.receive_datagram(frame, addr, now)
         self._pump(now)
@@ -191,20 +204,22 @@ class SecureController(Controller):
             started = self._start_fast_get(host, eoj, epcs, timeout)
             if started is not None:  # awaited here: one coroutine less on the hot path
                 handle, future = started
-                futures = self.runner._futures
+                gets = self.runner._gets
                 try:
-                    final = await future
-                finally:
-                    if futures.pop(handle, None) is not None:
+                    outcome = await future  # (whoever resolves it has taken it out of the runner's gets)
+                except BaseException:
+                    if gets.pop(handle, None) is not None:
                         self.node.cancel(handle)
-                if type(final) is not ResponseReceived:
-                    try:
-                        _raise_for(final)
-                    except EchonetTimeoutError:
-                        self._explain(host)
-                        raise
-                    assert isinstance(final, ResponseReceived)
-                return _get_result(final, eoj)
+                    raise
+                if isinstance(outcome, GetResult):  # ended by the fast lane
+                    return outcome
+                try:
+                    _raise_for(outcome)  # (else ended by the general path: its final event)
+                except EchonetTimeoutError:
+                    self._explain(host)
+                    raise
+                assert isinstance(outcome, ResponseReceived)
+                return _get_result(outcome, eoj)
         try:
             return await super().get(host, eoj, epcs, timeout=timeout, **options)
         except EchonetTimeoutError:
@@ -213,7 +228,7 @@ class SecureController(Controller):
 
     def _start_fast_get(
         self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], timeout: float | None
-    ) -> tuple[int, asyncio.Future[Event]] | None:
+    ) -> tuple[int, asyncio.Future[GetResult | Event]] | None:
         """The node's fast lane (``Node.start_fast``) for a Get to a secured peer: the request's bytes go through
         :meth:`SecureLayer.seal` with the rules :meth:`SecureLayer.datagrams_to_send` applies to them. ``None``: the
         general path (the request does not fit, or something is queued before it)."""
@@ -233,12 +248,18 @@ class SecureController(Controller):
         handle, data, addr, deadline = started
         record = layer.seal(data, addr, now)
         if record is not None:
-            runner._sendto(record, addr)
+            if runner._v4 is not None and ":" not in addr[0]:  # (NodeRunner._sendto's common case inline)
+                try:
+                    runner._v4.sendto(record, addr)
+                except (OSError, ValueError, TypeError):
+                    runner.socket_errors += 1
+            else:
+                runner._sendto(record, addr)
         elif layer._out:
             for out_data, out_addr in layer.take_output():
                 runner._sendto(out_data, out_addr)
-        future: asyncio.Future[Event] = runner.loop.create_future()
-        runner._futures[handle] = future
+        future: asyncio.Future[GetResult | Event] = runner.loop.create_future()
+        runner._gets[handle] = future
         serial, when = node._timer_seq + layer._serial, runner._timer_when  # layer.timer_serial
         if serial == runner._timer_serial + 1 and when is not None and deadline >= when:
             runner._timer_serial = serial  # the wake-up already scheduled comes first: nothing to change

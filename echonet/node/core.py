@@ -968,6 +968,14 @@ class Node:
         """:meth:`receive_datagram` for the expected answer to a pending one-answer request: when ``data`` is one,
         it is taken as :meth:`receive_datagram` would take it, and its final event is returned instead of queued.
         ``None``: nothing was done (not such an answer, or the fast lane is off): use :meth:`receive_datagram`."""
+        taken = self.take_answer(data, addr, now)
+        if taken is None:
+            return None
+        return _new(ResponseReceived, (taken[0], taken[1], addr, True, ()))
+
+    def take_answer(self, data: bytes, addr: Addr, now: float) -> tuple[int, Frame] | None:
+        """:meth:`receive_answer` without building the event: ``(handle, frame)`` of the
+        ``ResponseReceived(handle, frame, addr, final=True)`` it stands for."""
         if type(data) is not bytes or len(data) < 12 or data[0] != 0x10 or data[1] != 0x81 or not self.fast_lane:
             return None
         tid = (data[2] << 8) | data[3]
@@ -995,11 +1003,9 @@ class Node:
         del self._requests[handle]
         if template.one_in_flight:
             self._release(host, fast)
-        frame = _new(Frame, (0x10, _SPECIFIED, tid) + fields)  # noqa: RUF005 (faster than unpacking)
-        event: ResponseReceived = _new(ResponseReceived, (handle, frame, addr, True, ()))
         if self._send_later:
             self._flush_later(now)
-        return event
+        return handle, _new(Frame, (0x10, _SPECIFIED, tid) + fields)  # noqa: RUF005 (faster than unpacking)
 
     def _recognise(self, template: _FastTemplate, data: bytes) -> tuple[Any, ...] | None:
         """The frame's fields after its TID when ``data`` is the answer a fast-lane request awaits (the success
@@ -1038,10 +1044,11 @@ class Node:
             self._inflight[t.host] = wire
         return wire
 
-    def answer_repeat(self, data: bytes, addr: Addr, now: float) -> tuple[bytes, Addr] | None:
+    def answer_repeat(self, data: bytes, addr: Addr) -> tuple[bytes, Addr] | None:
         """:meth:`receive_datagram` for a Get answered before (the device side's precomputed Get_Res): when ``data``
         is one, it is taken as :meth:`receive_datagram` would take it and ``(answer, address)`` comes back instead
-        of being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done."""
+        of being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done. (No ``now``:
+        it declines whenever something time-dependent is pending, and changes nothing but the counters.)"""
         if not self._answers or type(data) is not bytes or self._send_later or self._out or not self.fast_lane:
             return None
         hit = self._answers.get(data[4:])

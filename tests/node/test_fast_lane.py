@@ -357,7 +357,7 @@ class _AdapterDevice:
         self.sent: list[tuple[bytes, Addr]] = []
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
-        answer = self.node.answer_repeat(data, addr, now)
+        answer = self.node.answer_repeat(data, addr)
         if answer is not None:
             self.sent.append(answer)
         else:
@@ -386,4 +386,4 @@ def test_repeated_gets_answered_by_the_adapter_path(ops: list[tuple[Any, ...]], 
         fast.sent = []
         assert fast.node.take_events() == general.take_events()
         assert fast.node.stats == general.stats
-    assert general.answer_repeat(b"\x10\x81", ("192.0.2.9", 3610), 1.0) is None
+    assert general.answer_repeat(b"\x10\x81", ("192.0.2.9", 3610)) is None

@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -283,6 +284,31 @@ def test_one_answer_path_equals_the_general_request_path_over_udp() -> None:
     go(scenario())
 
 
+def test_fast_gets_end_by_timeout_and_let_queued_requests_go_over_udp() -> None:
+    """A fast-lane Get with no answer raises the timeout after its retries (the general path ends it); with one
+    request in flight per device, Gets queued behind a fast one are sent when its answer comes, and all complete."""
+
+    async def scenario() -> None:
+        node = Node([battery(1)], config=NodeConfig(), registry=REGISTRY, profile=profile())
+        server = await DeviceServer.open(node, Endpoints(bind_v4="127.0.0.51", port=0))
+        config = NodeConfig(timeout=0.05, retries=1, one_in_flight=True)
+        ctl = await Controller.open(Endpoints(bind_v4="127.0.0.52", port=0), config=config)
+        device = server.runner.local_addresses[2][:2]
+        try:
+            with pytest.raises(EchonetTimeoutError) as caught:
+                await ctl.get(("127.0.0.53", device[1]), BATTERY, [0x80])
+            assert caught.value.attempts == 2 and ctl.node.stats.retries == 1
+            results = await asyncio.gather(*(ctl.get(device, BATTERY, [0x80, 0xE4][: 1 + i % 2]) for i in range(6)))
+            assert [sorted(r.values) for r in results] == [[0x80], [0x80, 0xE4]] * 3
+            assert all(r.frame is not None and r.addr == device for r in results)
+            assert not ctl.runner._gets and not ctl.runner._futures and not ctl.node.open_requests
+        finally:
+            await ctl.close()
+            await server.close()
+
+    go(scenario())
+
+
 def test_cancelled_one_answer_request_is_forgotten() -> None:
     async def scenario() -> None:
         ctl = await Controller.open(Endpoints(bind_v4="127.0.0.49", port=0), config=NodeConfig(timeout=5.0))
@@ -292,7 +318,7 @@ def test_cancelled_one_answer_request_is_forgotten() -> None:
             assert ctl.node.open_requests == 1
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            assert not ctl.runner._futures and not ctl.node.open_requests
+            assert not ctl.runner._futures and not ctl.runner._gets and not ctl.node.open_requests
         finally:
             await ctl.close()
 
