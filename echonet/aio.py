@@ -330,6 +330,27 @@ class NodeRunner:
         self._timer_serial = -1
         self._pump(self.loop.time())
 
+    def wiretap(self, record: Callable[[str, bytes, Addr], None]) -> None:
+        """Call ``record("in" or "out", datagram, address)`` for every datagram received and sent from now on (traces
+        of interop runs, debugging). Every datagram then takes one more call, and every send the general path."""
+        feed, sendto = self.feed, self._sendto
+
+        def tapped_feed(data: bytes, addr: Addr) -> None:
+            record("in", data, addr)
+            feed(data, addr)
+
+        def tapped_sendto(data: bytes, addr: Addr) -> None:
+            record("out", data, addr)
+            sendto(data, addr)
+
+        self.feed = tapped_feed  # type: ignore[method-assign]
+        self._sendto = tapped_sendto  # type: ignore[method-assign]
+        self._v4 = None  # (no send inline: all through _sendto)
+        for transport in [*self.transports.values(), *(t for senders in self._senders.values() for t, _ in senders)]:
+            protocol = transport.get_protocol()
+            if isinstance(protocol, _Protocol):
+                protocol.datagram_received = tapped_feed  # type: ignore[method-assign]
+
     # Input and output ---------------------------------------------------------------------------------------------
 
     def feed(self, data: bytes, addr: Addr) -> None:

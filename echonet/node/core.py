@@ -884,19 +884,20 @@ class Node:
             and self._templates_config is self.config
             and self.fast_lane
         ):
-            template: _FastTemplate | None = last[6]
+            template: _FastTemplate = last[6]
         else:
             if (type(props) is not list and type(props) is not tuple) or not self.fast_lane:
                 return None
             try:
                 key = (host, deoj, esv, bytes(props), timeout, retries)
-                template = self._templates.get(key)
+                found = self._templates.get(key)
             except (TypeError, ValueError):  # not EPCs (the general path says what is wrong), or unhashable
                 return None
-            if template is None or self._templates_config is not self.config:
-                template = self._template(key)
-                if template is None:
+            if found is None or self._templates_config is not self.config:
+                found = self._template(key)
+                if found is None:
                     return None
+            template = found
             # (a private copy of a list: the caller may change it before the next request)
             self._last_fast = (
                 host,
@@ -908,7 +909,6 @@ class Node:
                 template,
                 type(props),
             )
-        assert template is not None
         if template.split and self._limits:
             learned = self._limits.get(template.host)
             if learned is not None and len(template.props) > learned:

@@ -309,6 +309,31 @@ def test_fast_gets_end_by_timeout_and_let_queued_requests_go_over_udp() -> None:
     go(scenario())
 
 
+def test_wiretap_sees_every_datagram_of_the_fast_lane() -> None:
+    """A runner's wiretap records the datagrams in and out even where the fast lane sends inline."""
+
+    async def scenario() -> None:
+        node = Node([battery(1)], config=NodeConfig(), registry=REGISTRY, profile=profile())
+        server = await DeviceServer.open(node, Endpoints(bind_v4="127.0.0.54", port=0), start=False)
+        ctl = await Controller.open(Endpoints(bind_v4="127.0.0.55", port=0), config=NodeConfig(timeout=1.0))
+        device, me = server.runner.local_addresses[2][:2], ctl.runner.local_addresses[2][:2]
+        seen: dict[str, list[tuple[str, bytes, Addr]]] = {"device": [], "controller": []}
+        server.runner.wiretap(lambda *record: seen["device"].append(record))
+        ctl.runner.wiretap(lambda *record: seen["controller"].append(record))
+        try:
+            for _ in range(3):  # the first Get takes the general path, the next ones the fast lane
+                await ctl.get(device, BATTERY, [0x80, 0xE4])
+        finally:
+            await ctl.close()
+            await server.close()
+        for side, peer in (("controller", device), ("device", me)):
+            assert [(d, a) for d, _, a in seen[side]] == [("out" if side == "controller" else "in", peer),
+                                                          ("in" if side == "controller" else "out", peer)] * 3
+        assert [data for _, data, _ in seen["controller"]] == [data for _, data, _ in seen["device"]]
+
+    go(scenario())
+
+
 def test_cancelled_one_answer_request_is_forgotten() -> None:
     async def scenario() -> None:
         ctl = await Controller.open(Endpoints(bind_v4="127.0.0.49", port=0), config=NodeConfig(timeout=5.0))

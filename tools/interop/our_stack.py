@@ -109,18 +109,7 @@ class Recorder:
     def __init__(self, runner: NodeRunner) -> None:
         self.start = time.monotonic()
         self.frames: list[dict[str, Any]] = []
-        feed, sendto = runner.feed, runner._sendto
-
-        def recording_feed(data: bytes, addr: Addr) -> None:
-            self._add("in", data, addr)
-            feed(data, addr)
-
-        def recording_sendto(data: bytes, addr: Addr) -> None:
-            self._add("out", data, addr)
-            sendto(data, addr)
-
-        runner.feed = recording_feed  # type: ignore[method-assign]
-        runner._sendto = recording_sendto  # type: ignore[method-assign]
+        runner.wiretap(self._add)
 
     def _add(self, direction: str, data: bytes, addr: Addr) -> None:
         self.frames.append(
