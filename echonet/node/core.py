@@ -18,11 +18,13 @@ becomes a :class:`~echonet.node.events.Dropped` event.
 
 The fast lane (``Node.fast_lane``, on by default) shortcuts the common cases with the same outcome: a unicast Get /
 INF_REQ to one object that needs no splitting or queueing is validated once and later sent from a template with only
-its TID patched in (:meth:`Node.start_fast` hands the bytes to an adapter directly), its expected answer is
-recognised from its header bytes before any other processing (:meth:`Node.receive_answer` returns the final event
-directly), and a device answers a repeated Get with its precomputed Get_Res (:meth:`Node.answer_repeat`). Each
-returns ``None`` when the input does not fit, having done nothing; ``fast_lane = False`` sends everything through
-the general path, which ``tests/node/test_fast_lane.py`` checks it against.
+its TID patched in (:meth:`Node.start_fast` hands the bytes to an adapter directly; the request is one small record
+until its deadline or an unexpected answer turns it into the general path's request), its expected answer is
+recognised by one lookup before any other processing (:meth:`Node.receive_answer` returns the final event directly,
+:meth:`Node.take_answer` its handle and frame), and a device answers a repeated Get with its precomputed Get_Res
+(:meth:`Node.answer_repeat`). Each returns ``None`` when the input does not fit, having done nothing;
+``fast_lane = False`` sends everything through the general path, which ``tests/node/test_fast_lane.py`` checks it
+against.
 """
 
 from __future__ import annotations
