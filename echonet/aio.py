@@ -367,7 +367,7 @@ class NodeRunner:
                     get = self._gets.pop(handle, None)
                     if get is not None:
                         if not get.done():
-                            get.set_result(_result(frame, addr))
+                            get.set_result(_result(frame, addr, frame[3]))  # (a Get_Res: see take_answer)
                     else:
                         self._answered(handle, frame, addr)
                     if node._out:  # (requests queued behind the one that ended)
@@ -741,51 +741,32 @@ class DiscoveredNode:
 _last_values: tuple[tuple[Property, ...], dict[int, bytes]] = ((), {})
 
 
-def _result(frame: Frame, addr: Addr) -> GetResult:
-    """The result of a Get that the fast lane ended (Get_Res from the object asked, every EPC answered)."""
-    if frame[5] == _GET_RES:
-        global _last_values
-        props = frame[6]
-        last = _last_values
-        if last[0] is props:  # the same answer as last time (the fast lane's answer memo shares its properties)
-            values = last[1].copy()
-        else:
-            values = {p[0]: p[1] for p in props}  # faster than dict() of NamedTuples
-            _last_values = (props, values.copy())
-        result: GetResult = _new_object(GetResult)
-        # A frozen dataclass's __init__ costs one object.__setattr__ per field: the fields go into its __dict__.
-        fields = result.__dict__
-        fields["addr"] = addr
-        fields["eoj"] = frame[3]
-        fields["values"] = values
-        fields["refused"] = fields["unanswered"] = ()
-        fields["frame"] = frame
-        return result
-    seoj = frame[3]
-    assert seoj is not None  # (the fast lane checked it)
-    return _get_result(_new_tuple(ResponseReceived, (0, frame, addr, True, ())), seoj)
+def _result(frame: Frame, addr: Addr, eoj: EOJ | None) -> GetResult:
+    """The result of a Get_Res that answers every EPC asked (the common answer; for the fast lane's answers, which
+    are always that, ``eoj`` is their SEOJ, never ``None``)."""
+    global _last_values
+    props = frame[6]
+    last = _last_values
+    if last[0] is props:  # the same answer as last time (the fast lane's answer memo shares its properties)
+        values = last[1].copy()
+    else:
+        values = {p[0]: p[1] for p in props}  # faster than dict() of NamedTuples
+        _last_values = (props, values.copy())
+    result: GetResult = _new_object(GetResult)
+    # A frozen dataclass's __init__ costs one object.__setattr__ per field: the fields go into its __dict__.
+    fields = result.__dict__
+    fields["addr"] = addr
+    fields["eoj"] = eoj
+    fields["values"] = values
+    fields["refused"] = fields["unanswered"] = ()
+    fields["frame"] = frame
+    return result
 
 
 def _get_result(event: ResponseReceived, eoj: EOJ) -> GetResult:
     frame = event[1]
     if frame[5] == _GET_RES and not event[4]:  # the common answer (ESV Get_Res, nothing unanswered): every value
-        global _last_values
-        props = frame[6]
-        last = _last_values
-        if last[0] is props:  # the same answer as last time (the node's decoded-frame memo shares its properties)
-            values = last[1].copy()
-        else:
-            values = {p[0]: p[1] for p in props}  # faster than dict() of NamedTuples
-            _last_values = (props, values.copy())
-        result: GetResult = _new_object(GetResult)
-        # A frozen dataclass's __init__ costs one object.__setattr__ per field: the fields go into its __dict__.
-        fields = result.__dict__
-        fields["addr"] = event[2]
-        fields["eoj"] = frame[3] or eoj
-        fields["values"] = values
-        fields["refused"] = fields["unanswered"] = ()
-        fields["frame"] = frame
-        return result
+        return _result(frame, event[2], frame[3] or eoj)
     return GetResult(
         event.addr,
         frame.seoj or eoj,

@@ -101,7 +101,7 @@ class _SecureRunner(NodeRunner):
                     get = self._gets.pop(handle, None)
                     if get is not None:
                         if not get.done():
-                            get.set_result(_result(answer_frame, addr))
+                            get.set_result(_result(answer_frame, addr, answer_frame[3]))
                     else:
                         self._answered(handle, answer_frame, addr)
                     if layer._out or node._out or node._timer_seq + layer._serial != self._timer_serial:
@@ -198,7 +198,7 @@ class SecureController(Controller):
     async def get(
         self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
     ) -> GetResult:
-        if (host if isinstance(host, str) else str(host[0])) not in self._secured:
+        if (host if type(host) is str else host[0]) not in self._secured:  # (_check says what a bad host is)
             self._check(host, eoj, ESV.GET, ())
         elif not options:
             started = self._start_fast_get(host, eoj, epcs, timeout)

@@ -565,20 +565,16 @@ class SecurityContext:
 
     # -- protect
 
-    def protect(self, frame: bytes, now: float) -> bytes:
-        """Protect one ECHONET Lite frame (opaque bytes) into a data record datagram."""
-        return self._seal(self._data_headers, frame, now)
-
-    def protect_close(self, reason: CloseReason, now: float) -> bytes:
-        """A protected close record carrying ``reason``."""
-        return self._seal(self._close_headers, encode_close_reason(reason), now)
-
-    def _seal(self, headers: _HeaderTable, plaintext: bytes, now: float) -> bytes:
+    def protect(self, frame: bytes, now: float, *, _headers: _HeaderTable | None = None) -> bytes:
+        """Protect one ECHONET Lite frame (opaque bytes) into a data record datagram. (``_headers``: the close
+        record's, for :meth:`protect_close`; every record is sealed here, so the key-limit checks stand in one
+        place.)"""
+        headers = self._data_headers if _headers is None else _headers
         if self._count_q >= self._limit_q:
             raise SenderKeyLimitError("encryption limit of this sender key reached; rekey")
         if now >= self._expires_at:
             raise SenderKeyLimitError("security context expired; rekey")
-        if len(plaintext) > self._max_plaintext:
+        if len(frame) > self._max_plaintext:
             raise SecureUsageError(f"frame longer than {self._max_plaintext} bytes")
         try:
             piv = self._next_sequence_number()
@@ -590,7 +586,11 @@ class SecurityContext:
         header, aad_suffix = headers[n]
         aad = self._s_aad_prefix[n] + partial_iv + aad_suffix
         nonce = (self._s_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
-        return header + partial_iv + self._kid_field + self._s_aead.encrypt(nonce, plaintext, aad)
+        return header + partial_iv + self._kid_field + self._s_aead.encrypt(nonce, frame, aad)
+
+    def protect_close(self, reason: CloseReason, now: float) -> bytes:
+        """A protected close record carrying ``reason``."""
+        return self.protect(encode_close_reason(reason), now, _headers=self._close_headers)
 
     # -- unprotect
 
