@@ -60,7 +60,7 @@ from secure.records import (
     split_protected,
 )
 from secure.replay import DEFAULT_WINDOW_SIZE, ReplayWindow
-from secure.sequence import MemorySequence, SequenceExhaustedError, SequenceSource
+from secure.sequence import MAX_SEQUENCE_NUMBER, SequenceExhaustedError, SequenceSource
 
 __all__ = [
     "ALGORITHMS",
@@ -442,14 +442,16 @@ class SecurityContext:
         self._count_v = 0
         self._created_at = float(now)
         self._expires_at = math.inf if limits.lifetime is None else self._created_at + limits.lifetime
-        self._sequence: SequenceSource = MemorySequence() if sequence is None else sequence
+        # Without a sequence source of its own, record k is numbered k (as a fresh MemorySequence would number
+        # it): the count of records sealed is the next partial IV, and nothing is called per record for it.
+        self._sequence: SequenceSource | None = sequence
         self._replay = ReplayWindow(DEFAULT_WINDOW_SIZE) if replay_window is None else replay_window
         self._replay_inline = type(self._replay) is ReplayWindow  # _open may inline its check and update
         self._nonce_len = p.nonce_len
         self._tag_len = p.tag_len
         self._max_plaintext = p.max_plaintext
         self._max_ciphertext = p.max_plaintext + p.tag_len
-        self._next_sequence_number = self._sequence.next
+        self._next_sequence_number = None if sequence is None else sequence.next
         kid_flag = FLAG_KID if send_kid else 0
         self._data_headers = self._header_table(fmt.data, kid_flag)
         self._close_headers = self._header_table(fmt.close, kid_flag)
@@ -521,6 +523,12 @@ class SecurityContext:
     def replay_window(self) -> ReplayWindow:
         return self._replay
 
+    def _remaining(self) -> int:
+        """Sequence numbers left for this sender key."""
+        if self._sequence is None:
+            return MAX_SEQUENCE_NUMBER + 1 - self._count_q
+        return self._sequence.remaining()
+
     @property
     def max_frame_len(self) -> int:
         """Largest frame :meth:`protect` accepts (the key-limits draft's 'l')."""
@@ -532,7 +540,7 @@ class SecurityContext:
             self._count_v,
             self._limit_q,
             self._limit_v,
-            self._sequence.remaining(),
+            self._remaining(),
             now - self._created_at,
         )
 
@@ -542,7 +550,7 @@ class SecurityContext:
             return RekeyReason.ENCRYPTIONS
         if self._count_v >= self._soft_v:
             return RekeyReason.FAILED_DECRYPTIONS
-        if self._sequence.remaining() <= self._limit_q - self._soft_q:
+        if self._remaining() <= self._limit_q - self._soft_q:
             return RekeyReason.SEQUENCE
         age = now - self._created_at
         limits = self._limits
@@ -556,7 +564,7 @@ class SecurityContext:
         """How many more records may be protected before a count-based rekey reason (encryptions or sequence
         numbers) turns true; an adapter can count down instead of calling :meth:`rekey_reason` per record."""
         by_count = self._soft_q - self._count_q
-        by_sequence = self._sequence.remaining() - (self._limit_q - self._soft_q)
+        by_sequence = self._remaining() - (self._limit_q - self._soft_q)
         return max(0, min(by_count, by_sequence))
 
     def needs_rekey(self, now: float) -> bool:
@@ -576,17 +584,21 @@ class SecurityContext:
             raise SenderKeyLimitError("security context expired; rekey")
         if len(frame) > self._max_plaintext:
             raise SecureUsageError(f"frame longer than {self._max_plaintext} bytes")
-        try:
-            piv = self._next_sequence_number()
-        except SequenceExhaustedError as exc:
-            raise SenderKeyLimitError("sender sequence numbers exhausted; rekey") from exc
+        next_number = self._next_sequence_number
+        if next_number is None:
+            piv = self._count_q  # (below limit_q, itself below 2^40: never exhausted)
+        else:
+            try:
+                piv = next_number()
+            except SequenceExhaustedError as exc:
+                raise SenderKeyLimitError("sender sequence numbers exhausted; rekey") from exc
         self._count_q += 1  # counted before encrypting (key-limits draft)
         n = (piv.bit_length() + 7) >> 3 or 1
         partial_iv = piv.to_bytes(n, "big")
         header, aad_suffix = headers[n]
         aad = self._s_aad_prefix[n] + partial_iv + aad_suffix
         nonce = (self._s_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
-        return header + partial_iv + self._kid_field + self._s_aead.encrypt(nonce, frame, aad)
+        return b"".join((header, partial_iv, self._kid_field, self._s_aead.encrypt(nonce, frame, aad)))
 
     def protect_close(self, reason: CloseReason, now: float) -> bytes:
         """A protected close record carrying ``reason``."""
@@ -633,7 +645,7 @@ class SecurityContext:
         offset = replay._top - piv if self._replay_inline else 0
         if offset >= 0:
             replay.check(piv)
-        aad = self._r_aad_prefix[len(partial_iv)] + partial_iv + b"\x43" + header
+        aad = b"".join((self._r_aad_prefix[len(partial_iv)], partial_iv, b"\x43", header))
         nonce = (self._r_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
         try:
             plaintext = self._r_aead.decrypt(nonce, ciphertext, aad)
