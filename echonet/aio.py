@@ -534,7 +534,7 @@ class NodeRunner:
             final = await waiter.future
         finally:
             if self._waiters.pop(handle, None) is not None:
-                self.node.cancel(handle)
+                self._cancel(handle)
         return final, waiter.responses
 
     async def _ask(
@@ -579,7 +579,15 @@ class NodeRunner:
     def _forget(self, handle: int) -> None:
         """After :meth:`_start`'s future is done or abandoned: a request still open is cancelled."""
         if self._futures.pop(handle, None) is not None:
-            self.node.cancel(handle)
+            self._cancel(handle)
+
+    def _cancel(self, handle: int) -> None:
+        """Cancel a request its caller gave up on; what that lets go (a request queued behind it for the same
+        device) leaves now rather than at the next datagram or deadline."""
+        node = self.node
+        node.cancel(handle)
+        if (node._send_later or node._out) and not self._closed:
+            self._pump(self._time())
 
     def send_request(
         self,
@@ -878,7 +886,7 @@ class Controller(_Opened):
                     outcome = await waiting  # (whoever resolves it has taken it out of the runner's gets)
                 except BaseException:
                     if gets.pop(handle, None) is not None:
-                        node.cancel(handle)
+                        runner._cancel(handle)
                     raise
                 if isinstance(outcome, GetResult):  # ended by the fast lane
                     return outcome

@@ -209,7 +209,7 @@ class SecureController(Controller):
                     outcome = await future  # (whoever resolves it has taken it out of the runner's gets)
                 except BaseException:
                     if gets.pop(handle, None) is not None:
-                        self.node.cancel(handle)
+                        self.runner._cancel(handle)
                     raise
                 if isinstance(outcome, GetResult):  # ended by the fast lane
                     return outcome

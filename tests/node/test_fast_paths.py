@@ -309,6 +309,35 @@ def test_fast_gets_end_by_timeout_and_let_queued_requests_go_over_udp() -> None:
     go(scenario())
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_get_queued_behind_a_cancelled_one_leaves_at_once(fast: bool) -> None:
+    """One request in flight per device: when the caller of the request in flight gives up, the Get queued behind
+    it is sent right away, not at the cancelled request's deadline."""
+
+    async def scenario() -> None:
+        config = NodeConfig(timeout=5.0, retries=0, one_in_flight=True)
+        ctl = await Controller.open(Endpoints(bind_v4="127.0.0.56", port=0), config=config)
+        ctl.node.fast_lane = fast
+        sent: list[bytes] = []
+        ctl.runner.wiretap(lambda direction, data, addr: sent.append(data) if direction == "out" else None)
+        silent = ("127.0.0.57", 3610)
+        try:
+            first = asyncio.ensure_future(ctl.get(silent, BATTERY, [0x80]))
+            second = asyncio.ensure_future(ctl.get(silent, BATTERY, [0xE4]))
+            await asyncio.sleep(0.05)
+            assert [decode(d).properties[0].epc for d in sent] == [0x80]  # the second waits its turn
+            first.cancel()
+            await asyncio.sleep(0.05)
+            assert [decode(d).properties[0].epc for d in sent] == [0x80, 0xE4]
+            second.cancel()
+            await asyncio.gather(first, second, return_exceptions=True)
+            assert not ctl.node.open_requests and not ctl.runner._gets and not ctl.runner._futures
+        finally:
+            await ctl.close()
+
+    go(scenario())
+
+
 def test_wiretap_sees_every_datagram_of_the_fast_lane() -> None:
     """A runner's wiretap records the datagrams in and out even where the fast lane sends inline."""
 
