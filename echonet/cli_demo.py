@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from .aio import Endpoints, NodeRunner
 from .cli import EXIT_FAILED, EXIT_OK, _dump, _err
+from .cli_args import host_port
 from .describe import property_json
 from .drready.clock import SimClock, sim_time, wall_time
 from .errors import EchonetError, EchonetUsageError
@@ -209,11 +210,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 {
                     "event": "set",
                     "sim_time": sim_text(),
-                    "peer": f"{event.addr[0]}:{event.addr[1]}",
+                    "peer": host_port(event.addr),
                     "eoj": str(event.eoj),
                     "property": items[0],
                 },
-                f"{sim_text()}  Set  {event.eoj}  {_prop_text(items[0])}  from {event.addr[0]}:{event.addr[1]}",
+                f"{sim_text()}  Set  {event.eoj}  {_prop_text(items[0])}  from {host_port(event.addr)}",
             )
 
     async def main() -> None:
@@ -224,7 +225,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 device.on_refused = on_refused
             host.server.runner.on_event = on_event
             node = host.server.node
-            addresses = [f"{a[0]}:{a[1]}" for a in host.addresses]
+            addresses = [host_port(a) for a in host.addresses]
             record = {
                 "event": "serving",
                 "addresses": addresses,

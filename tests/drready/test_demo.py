@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,44 @@ def test_serve_hosts_devices_that_answer_a_get_over_udp() -> None:
         assert event["event"] == "set_refused" and event["property"]["epc"] == "0xF0"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0  # Ctrl-C is a clean exit
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_serve_bound_to_an_ipv6_address_answers_over_ipv6() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "echonet", "serve", "--device", "water_heater", "--bind", "::1", "--port", "0",
+         "--json", "--duration", "60"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        serving = json.loads(proc.stdout.readline())
+        [address] = serving["addresses"]
+        assert address.startswith("[::1]:")  # IPv6 written with brackets
+        port = int(address.rsplit(":", 1)[1])
+
+        async def ask() -> dict[int, bytes]:
+            async with await Controller.open(Endpoints(bind_v4=None, bind_v6="::1", port=0)) as ctl:
+                got = await ctl.get(("::1", port), EOJ.parse("026B01"), [0x80, 0x8A])
+                return dict(got.values)
+
+        values = run(asyncio.wait_for(ask(), 20))
+        assert values[0x80] == b"\x30" and len(values[0x8A]) == 3
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
