@@ -28,7 +28,7 @@ import contextlib
 import enum
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..aio import Controller, EchonetTimeoutError, GetResult
@@ -835,15 +835,31 @@ def _judge_probe(
         read = data.reads.get(probe.epc)
         return _ev(base, probe, Outcome.UNKNOWN, "the object did not answer", esv=read.esv if read else None)
     if probe.kind is CheckKind.SETTABLE:
-        return _judge_set(probe, data, base)
-    if probe.kind is CheckKind.ANNOUNCED:
+        evidence = _judge_set(probe, data, base)
+    elif probe.kind is CheckKind.ANNOUNCED:
         anno = data.maps.get(0x9D)
         if anno is None:
             return _ev(base, probe, Outcome.UNKNOWN, "status-change map 0x9D unreadable")
         if probe.epc in anno:
             return _ev(base, probe, Outcome.PASS, "in the status-change map 0x9D", in_map=True)
-        return _ev(base, probe, Outcome.FAIL, "not in the status-change map 0x9D", in_map=False)
-    return _judge_read(probe, data, base, registry)
+        evidence = _ev(base, probe, Outcome.FAIL, "not in the status-change map 0x9D", in_map=False)
+    else:
+        evidence = _judge_read(probe, data, base, registry)
+    if evidence.outcome is Outcome.FAIL and not probe.profile and definition is not None:
+        older = _older_release(data.value(0x82), definition.since)
+        if older is not None:
+            evidence = replace(evidence, reason=f"{evidence.reason}; {older}")
+    return evidence
+
+
+def _older_release(edt: bytes | None, since: str | None) -> str | None:
+    """Why a property can be missing: the object declares (0x82) a release older than the one that added it."""
+    if edt is None or since is None or len(since) != 1 or len(edt) != 4 or not 0x41 <= edt[2] <= 0x5A:
+        return None
+    declared = chr(edt[2])
+    if declared >= since.upper():
+        return None
+    return f"Release {since.upper()} added it, and the object declares Release {declared} (0x82)"
 
 
 def _judge_read(probe: Probe, data: _ObjectData, base: _Who, registry: Registry) -> Evidence:

@@ -178,9 +178,9 @@ def test_cli_check_prints_every_requirement_met_for_our_devices_and_exits_0(
 # Devices that miss properties or answer strangely -----------------------------------------------------------------
 
 
-def foreign_battery(drop: set[int], not_settable: set[int]) -> Node:
+def foreign_battery(drop: set[int], not_settable: set[int], release: str | None = None) -> Node:
     """A battery of another manufacturer with the simulation's standard properties less ``drop``, and
-    ``not_settable`` left out of its Set map."""
+    ``not_settable`` left out of its Set map (declaring Appendix ``release`` in its 0x82 when given)."""
     model = StorageBattery(0.0, identity=Identity(b"OTHER-BATTERY", maker_code=OTHER_MAKER))
     defs = model.property_defs()
     values = {
@@ -188,6 +188,8 @@ def foreign_battery(drop: set[int], not_settable: set[int]) -> Node:
         for epc in model.readable_epcs()
         if epc not in drop and epc not in PROPERTY_MAP_EPCS and defs[epc].standard
     }
+    if release is not None:
+        values[0x82] = b"\x00\x00" + release.encode() + b"\x00"
     settable = (model.settable_epcs() & values.keys()) - not_settable
     battery = DeviceObject(BATTERY, values, settable=settable, definitions=[defs[e] for e in values])
     profile = NodeProfile(maker_code=OTHER_MAKER, unique_id=bytes(13))
@@ -230,6 +232,33 @@ def test_a_device_missing_properties_gets_precise_not_met_evidence() -> None:
     # Release R has no property for these: on a device that is not our simulation they cannot be judged
     for rid in ("dr-duration", "backup-reserve", "return-after-dr", "comm-loss-fallback"):
         assert results[rid].status is Status.UNKNOWN and "not one of the project's simulations" in results[rid].reason
+
+
+def test_a_missing_property_newer_than_the_objects_release_is_explained_by_the_release() -> None:
+    """0xC1/0xC2 (charging / discharging method) came with Release M: a battery declaring Release H that lacks
+    them fails the DR-command requirement, and the evidence says why; 0xDA (Release A) gets no such remark."""
+
+    async def scenario() -> Report:
+        node = foreign_battery({0xC1, 0xC2}, {0xDA}, release="H")
+        server = await DeviceServer.open(node, Endpoints(bind_v4=LOOPBACK, port=0, join_multicast=False))
+        ctl = await controller()
+        try:
+            return await check(LOOPBACK, controller=ctl, port=port_of(server), overlay_wait=0.2)
+        finally:
+            await ctl.close()
+            await server.close()
+
+    report = go(scenario())
+    [battery] = report.objects
+    assert battery.release_text == "Release H rev. 0"
+    command = by_id(battery.requirements)["dr-command"]
+    assert command.status is Status.PARTIAL  # (0xEB/0xEC and 0xAA/0xAB are there)
+    found = {e.probe.epc: e for e in command.evidence}
+    for epc in (0xC1, 0xC2):
+        assert found[epc].outcome is Outcome.FAIL
+        assert found[epc].reason.endswith("Release M added it, and the object declares Release H (0x82)")
+    assert found[0xDA].reason == "not in the Set map 0x9E"  # in Release A already: missing for no such reason
+    assert "Release M added it" in command.reason
 
 
 _EPCS = sorted({p.epc for r in REQUIREMENTS for rule in r.rules for way in rule.ways for p in way.probes}
