@@ -196,11 +196,11 @@ def foreign_battery(drop: set[int], not_settable: set[int], release: str | None 
     return Node([battery], profile=profile)
 
 
-def test_a_device_missing_properties_gets_precise_not_met_evidence() -> None:
+def check_node(node: Node) -> Report:
+    """Serve ``node`` on loopback and check it."""
+
     async def scenario() -> Report:
-        server = await DeviceServer.open(
-            foreign_battery({0xD3, 0xA5}, {0xDA}), Endpoints(bind_v4=LOOPBACK, port=0, join_multicast=False)
-        )
+        server = await DeviceServer.open(node, Endpoints(bind_v4=LOOPBACK, port=0, join_multicast=False))
         ctl = await controller()
         try:
             return await check(LOOPBACK, controller=ctl, port=port_of(server), overlay_wait=0.2)
@@ -208,7 +208,11 @@ def test_a_device_missing_properties_gets_precise_not_met_evidence() -> None:
             await ctl.close()
             await server.close()
 
-    report = go(scenario())
+    return go(scenario())
+
+
+def test_a_device_missing_properties_gets_precise_not_met_evidence() -> None:
+    report = check_node(foreign_battery({0xD3, 0xA5}, {0xDA}))
     assert report.answered and not report.all_met
     [battery] = report.objects
     assert not battery.simulation and battery.manufacturer == OTHER_MAKER
@@ -238,17 +242,7 @@ def test_a_missing_property_newer_than_the_objects_release_is_explained_by_the_r
     """0xC1/0xC2 (charging / discharging method) came with Release M: a battery declaring Release H that lacks
     them fails the DR-command requirement, and the evidence says why; 0xDA (Release A) gets no such remark."""
 
-    async def scenario() -> Report:
-        node = foreign_battery({0xC1, 0xC2}, {0xDA}, release="H")
-        server = await DeviceServer.open(node, Endpoints(bind_v4=LOOPBACK, port=0, join_multicast=False))
-        ctl = await controller()
-        try:
-            return await check(LOOPBACK, controller=ctl, port=port_of(server), overlay_wait=0.2)
-        finally:
-            await ctl.close()
-            await server.close()
-
-    report = go(scenario())
+    report = check_node(foreign_battery({0xC1, 0xC2}, {0xDA}, release="H"))
     [battery] = report.objects
     assert battery.release_text == "Release H rev. 0"
     command = by_id(battery.requirements)["dr-command"]
