@@ -802,9 +802,12 @@ def _bitmap_epcs(edt: bytes) -> frozenset[int] | None:
     return frozenset(0x80 + 0x10 * bit + low for low in range(16) for bit in range(8) if edt[low + 1] & (1 << bit))
 
 
-def _raise_for(final: Event) -> None:
+def _answer_of(final: Event) -> ResponseReceived:
+    """The answer that ended a one-answer request; :class:`EchonetTimeoutError` when it timed out instead."""
     if isinstance(final, RequestTimedOut):
         raise EchonetTimeoutError(final.addr, final.deoj, final.esv, final.attempts)
+    assert isinstance(final, ResponseReceived)
+    return final
 
 
 def _props_of(props: Mapping[int, bytes] | Iterable[Property | tuple[int, bytes]]) -> list[Property]:
@@ -890,9 +893,7 @@ class Controller(_Opened):
                     raise
                 if isinstance(outcome, GetResult):  # ended by the fast lane
                     return outcome
-                _raise_for(outcome)  # (else ended by the general path: its final event)
-                assert isinstance(outcome, ResponseReceived)
-                return _get_result(outcome, eoj)
+                return _get_result(_answer_of(outcome), eoj)  # (else ended by the general path: its final event)
         self._unicast(host, eoj, "get()")
         if options.get("fanout"):
             final = await runner._ask(host, eoj, _GET, list(epcs), timeout=timeout, **options)
@@ -903,10 +904,7 @@ class Controller(_Opened):
                 final = await future
             finally:
                 runner._forget(handle)
-        if type(final) is not ResponseReceived:
-            _raise_for(final)
-            assert isinstance(final, ResponseReceived)
-        return _get_result(final, eoj)
+        return _get_result(_answer_of(final), eoj)
 
     async def get_all(
         self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
@@ -944,9 +942,7 @@ class Controller(_Opened):
                 frame = responses[0].frame
                 return SetResult(responses[0].addr, eoj, refused_epcs(frame), True, frame)
             return SetResult(_addr(host, self.node), eoj, (), False, None)
-        final = await self.runner._ask(host, eoj, ESV.SETC, items, timeout=timeout, **options)
-        _raise_for(final)
-        assert isinstance(final, ResponseReceived)
+        final = _answer_of(await self.runner._ask(host, eoj, ESV.SETC, items, timeout=timeout, **options))
         return SetResult(final.addr, final.frame.seoj or eoj, refused_epcs(final.frame), True, final.frame)
 
     async def setget(
@@ -960,9 +956,9 @@ class Controller(_Opened):
         **options: Any,
     ) -> SetGetResult:
         self._unicast(host, eoj, "setget()")
-        final = await self.runner._ask(host, eoj, ESV.SETGET, _props_of(props), list(epcs), timeout=timeout, **options)
-        _raise_for(final)
-        assert isinstance(final, ResponseReceived)
+        final = _answer_of(
+            await self.runner._ask(host, eoj, ESV.SETGET, _props_of(props), list(epcs), timeout=timeout, **options)
+        )
         frame = final.frame
         refused_set, refused_get = _sna_split(frame)
         return SetGetResult(final.addr, frame.seoj or eoj, answer_values(frame), refused_set, refused_get, frame)
@@ -973,9 +969,7 @@ class Controller(_Opened):
         """Ask for a notification (INF_REQ); the INF (or INF_SNA) comes back as a :class:`GetResult`."""
         self._unicast(host, eoj, "inf_req()")
         final = await self.runner._ask(host, eoj, ESV.INF_REQ, list(epcs), timeout=timeout, **options)
-        _raise_for(final)
-        assert isinstance(final, ResponseReceived)
-        return _get_result(final, eoj)
+        return _get_result(_answer_of(final), eoj)
 
     def notifications(self, maxsize: int = 1000) -> AsyncGenerator[NotificationReceived, None]:
         """INF and INFC received from now on (new ones are dropped while ``maxsize`` are waiting)."""

@@ -23,15 +23,15 @@ from echonet.aio import (
     GetResult,
     NodeRunner,
     SetResult,
+    _answer_of,
     _get_result,
     _props_of,
-    _raise_for,
     _result,
 )
 from echonet.errors import EchonetError
 from echonet.frame import EOJ, ESV, Property
 from echonet.node import DeviceObject, Node, NodeConfig
-from echonet.node.events import Addr, Event, ResponseReceived
+from echonet.node.events import Addr, Event
 from secure.audit import AuditLog
 from secure.errors import SecureError
 from secure.policy import Decision, Policy, PolicyStore
@@ -214,12 +214,11 @@ class SecureController(Controller):
                 if isinstance(outcome, GetResult):  # ended by the fast lane
                     return outcome
                 try:
-                    _raise_for(outcome)  # (else ended by the general path: its final event)
+                    answer = _answer_of(outcome)  # (else ended by the general path: its final event)
                 except EchonetTimeoutError:
                     self._explain(host)
                     raise
-                assert isinstance(outcome, ResponseReceived)
-                return _get_result(outcome, eoj)
+                return _get_result(answer, eoj)
         try:
             return await super().get(host, eoj, epcs, timeout=timeout, **options)
         except EchonetTimeoutError:
