@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,18 +91,28 @@ def test_demo_prints_the_table_of_requested_and_delivered_energy(demo_run: tuple
     assert f"plot: {plot}" in done.stdout
 
 
-def test_serve_hosts_devices_that_answer_a_get_over_udp() -> None:
-    ip = loopback()
+@contextlib.contextmanager
+def serving(*argv: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """``echonet serve ARGV --port 0 --json`` in a process of its own, with its first record ("serving")."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "echonet", "serve", "--device", "battery:2,capacity_wh=12000", "--bind", ip,
-         "--port", "0", "--json", "--duration", "60"],
+        [sys.executable, "-m", "echonet", "serve", *argv, "--port", "0", "--json", "--duration", "60"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        serving = json.loads(proc.stdout.readline())
-        assert serving["event"] == "serving" and serving["devices"][0]["eoj"] == "027D02"
-        host, port = serving["addresses"][0].rsplit(":", 1)
+        yield proc, json.loads(proc.stdout.readline())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_hosts_devices_that_answer_a_get_over_udp() -> None:
+    ip = loopback()
+    with serving("--device", "battery:2,capacity_wh=12000", "--bind", ip) as (proc, record):
+        assert proc.stdout is not None
+        assert record["event"] == "serving" and record["devices"][0]["eoj"] == "027D02"
+        host, port = record["addresses"][0].rsplit(":", 1)
 
         async def ask() -> tuple[dict[int, bytes], tuple[int, ...]]:
             async with await Controller.open(Endpoints(bind_v4=ip, port=0)) as ctl:
@@ -115,10 +127,6 @@ def test_serve_hosts_devices_that_answer_a_get_over_udp() -> None:
         assert event["event"] == "set_refused" and event["property"]["epc"] == "0xF0"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0  # Ctrl-C is a clean exit
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _ipv6_loopback() -> bool:
@@ -132,15 +140,8 @@ def _ipv6_loopback() -> bool:
 
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 def test_serve_bound_to_an_ipv6_address_answers_over_ipv6() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "echonet", "serve", "--device", "water_heater", "--bind", "::1", "--port", "0",
-         "--json", "--duration", "60"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        serving = json.loads(proc.stdout.readline())
-        [address] = serving["addresses"]
+    with serving("--device", "water_heater", "--bind", "::1") as (proc, record):
+        [address] = record["addresses"]
         assert address.startswith("[::1]:")  # IPv6 written with brackets
         port = int(address.rsplit(":", 1)[1])
 
@@ -153,10 +154,6 @@ def test_serve_bound_to_an_ipv6_address_answers_over_ipv6() -> None:
         assert values[0x80] == b"\x30" and len(values[0x8A]) == 3
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_serve_reads_a_toml_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
