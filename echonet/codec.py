@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import cast
 
 from .errors import EchonetUsageError, FrameDecodeError
-from .frame import EHD1_ECHONET_LITE, EHD2, EOJ, ESV_BY_CODE, SETGET_CODES, Frame, Property
+from .constants import EHD1_ECHONET_LITE
+from .frame import EHD2, EOJ, ESV_BY_CODE, SETGET_CODES, Frame, Property
 from .wire import HEADER_LAYOUT
 
 _new = tuple.__new__

@@ -18,11 +18,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from .constants import ECHONET_PORT, MULTICAST_V4, MULTICAST_V6
 from .errors import EchonetUsageError
-
-MULTICAST_V4 = "224.0.23.0"
-MULTICAST_V6 = "ff02::1"
-ECHONET_PORT = 3610
 
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8

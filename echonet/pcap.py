@@ -52,6 +52,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Final, Literal, NamedTuple, cast
 
+from .constants import ECHONET_PORT
 from .errors import CaptureError
 
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
     "write_capture",
 ]
 
-ECHONET_PORT: Final = 3610
 
 
 class Datagram(NamedTuple):

@@ -37,7 +37,8 @@ from construct import (
 from construct.core import stream_tell
 
 from .errors import EchonetUsageError, FrameDecodeError
-from .frame import EHD1_ECHONET_LITE, EHD2, EOJ, ESV_BY_CODE, SETGET_CODES, Frame, Property
+from .constants import EHD1_ECHONET_LITE
+from .frame import EHD2, EOJ, ESV_BY_CODE, SETGET_CODES, Frame, Property
 
 
 class Located(Subconstruct):  # type: ignore[misc]

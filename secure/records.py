@@ -45,6 +45,7 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from echonet.constants import EHD1_ECHONET_LITE, OVERLAY_EHD1
 from secure.errors import ProtocolError, SecureUsageError
 
 __all__ = [
@@ -79,14 +80,14 @@ __all__ = [
     "split_protected",
 ]
 
-DEFAULT_EHD1 = 0x21
+DEFAULT_EHD1 = OVERLAY_EHD1
 MAX_PIV_LEN = 5
 MAX_PIV = (1 << 40) - 1  # RFC 8613 7.2.1: sequence numbers stay below 2^40
 MAX_KID_LEN = 7  # RFC 8613 3.3: nonce length - 6; 13-byte nonces (AES-CCM-16-64-128) allow 7
 PIV_LEN_MASK = 0x07
 FLAG_KID = 0x08
 FLAG_RESERVED_MASK = 0xF0
-_ECHONET_LITE_EHD1 = 0x10
+_ECHONET_LITE_EHD1 = EHD1_ECHONET_LITE
 
 
 # --------------------------------------------------------------------------------------------------- errors

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..constants import ECHONET_PORT, MULTICAST_V4, MULTICAST_V6
 from ..errors import EchonetUsageError
 from ..frame import EOJ
 
-ECHONET_PORT = 3610
-MULTICAST_V4 = "224.0.23.0"
-MULTICAST_V6 = "ff02::1"
 CONTROLLER_EOJ = EOJ(0x05, 0xFF, 0x01)
 NODE_PROFILE_EOJ = EOJ(0x0E, 0xF0, 0x01)
 
@@ -35,7 +33,10 @@ class NodeConfig:
     * ``inf_req_multicast``: answer INF_REQ with a multicast INF instead of a unicast one to the requester.
     * ``announce``: send INF of the status-change properties (0x9D) when their value changes.
 
-    Both: ``multicast_v4`` / ``multicast_v6`` (``None`` disables that family's announcements), ``port``,
+    Both: ``strict``: drop a frame with bytes after its last property (the letter of Part 2; conformance checks use
+    it) instead of taking the frame and reporting the extra bytes as a
+    :class:`~echonet.node.events.TrailingBytes` event (the default: deployed devices pad their frames, and other
+    stacks accept them). ``multicast_v4`` / ``multicast_v6`` (``None`` disables that family's announcements), ``port``,
     ``controller_eoj`` (SEOJ of requests), ``max_events`` (queued events beyond this are counted, not kept, except
     answers to our own requests, which are always kept).
     """
@@ -55,6 +56,7 @@ class NodeConfig:
     controller_eoj: EOJ = CONTROLLER_EOJ
     max_events: int = 10_000
     first_tid: int = 1
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
