@@ -7,18 +7,33 @@ millions of them; they compare by value and hash like tuples.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from .constants import EHD1_ECHONET_LITE, EHD2_ARBITRARY, EHD2_SPECIFIED
 from .errors import EchonetUsageError
 
-EHD1_ECHONET_LITE = 0x10
+
+#: Build a ``NamedTuple`` value of the stack (:class:`Frame`, :class:`Property`, :class:`EOJ`, the node's events) from a
+#: tuple of all its fields, already of the right types and in field order, without the constructor's defaults and
+#: conversions: ``unchecked(Property, (epc, edt))``. For the decoder's and the node's hot paths (docs/performance.md).
+if TYPE_CHECKING:
+    _T = TypeVar("_T", bound=tuple[Any, ...])
+
+    def unchecked(cls: type[_T], fields: tuple[Any, ...], /) -> _T: ...
+
+else:
+    unchecked = tuple.__new__
+
+#: The fields of a :class:`Frame` after its TID, ``frame[AFTER_TID]``: a hot path keeps them to rebuild the frame of a
+#: datagram that differs only by its TID, as ``unchecked(Frame, (ehd1, ehd2, tid, *tail))``.
+AFTER_TID = slice(3, None)
 
 
 class EHD2(IntEnum):
     """Frame format (EHD2)."""
 
-    SPECIFIED = 0x81  #: format 1: SEOJ DEOJ ESV OPC properties
-    ARBITRARY = 0x82  #: format 2: EDATA is opaque
+    SPECIFIED = EHD2_SPECIFIED  #: format 1: SEOJ DEOJ ESV OPC properties
+    ARBITRARY = EHD2_ARBITRARY  #: format 2: EDATA is opaque
 
 
 class ESV(IntEnum):

@@ -54,9 +54,9 @@ import math
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -65,8 +65,8 @@ from echonet.codec import decode as decode_frame
 from echonet.codec import encode as encode_frame
 from echonet.errors import EchonetError
 from echonet.frame import EOJ, Frame, Property
-from echonet.node import Node, is_multicast
-from echonet.node.events import Addr
+from echonet.node import FAST_DONE, FAST_PUMP, Node, is_multicast
+from echonet.node.events import Addr, Event
 from secure import credentials
 from secure.allowlist import AllowList
 from secure.audit import AuditEvent, AuditLog
@@ -1367,6 +1367,63 @@ class SecureLayer:
             return record
         self.send_frame(data, addr, now)
         return None
+
+    def take_events(self) -> list[Event]:
+        """The node's events (the layer reports its own through the audit log and :attr:`stats`)."""
+        return self.node.take_events()
+
+    def start_fast(
+        self,
+        host: str | Addr,
+        deoj: EOJ,
+        esv: int,
+        props: Iterable[Property | int],
+        now: float,
+        timeout: float | None = None,
+    ) -> tuple[int, bytes | None, Addr, float] | None:
+        """The node's :meth:`~echonet.node.Node.start_fast` with the request sealed as :meth:`datagrams_to_send`
+        would seal it: ``(handle, record, address, deadline)``, ``record`` being ``None`` when the layer queued
+        the frame instead (see :meth:`take_output`). ``None``: nothing was done."""
+        started = self.node.start_fast(host, deoj, esv, props, now, timeout)
+        if started is None:
+            return None
+        handle, data, addr, deadline = started
+        return handle, self.seal(data, addr, now), addr, deadline
+
+    def fast_receiver(
+        self, answered: Callable[[int, Frame, Addr], None], send: Callable[[bytes, Addr], Any]
+    ) -> Callable[[bytes, Addr, float], int]:
+        """The node's fast lane behind the layer (see :meth:`echonet.node.Node.fast_receiver`): a verified data
+        record is opened (:meth:`open_datagram`: replay window, tag, usage counters, identity check, audit) and its
+        frame offered to the node's fast lane, or else to ``node.receive_datagram``; an answer the fast lane sends
+        is sealed as :meth:`datagrams_to_send` would seal it. Anything else is the layer's own input. So every
+        datagram is taken; the result says whether the caller must pump."""
+        node = self.node
+
+        def send_sealed(data: bytes, addr: Addr) -> bool:
+            record = self.seal(data, addr, self._now)
+            if record is None:
+                return True  # (the layer took it: it leaves with the next pump)
+            send(record, addr)
+            return bool(self._out)
+
+        node_receive = node.fast_receiver(answered, send_sealed)
+        open_datagram = self.open_datagram
+
+        def receive(data: bytes, addr: Addr, now: float) -> int:
+            serial = self._serial
+            frame = open_datagram(data, addr, now)
+            if frame is None:
+                return FAST_PUMP
+            taken = node_receive(frame, addr, now)
+            if not taken:
+                node.receive_datagram(frame, addr, now)
+                return FAST_PUMP
+            if taken == FAST_PUMP or self._out or self._serial != serial:
+                return FAST_PUMP
+            return FAST_DONE
+
+        return receive
 
     def take_output(self) -> list[tuple[bytes, Addr]]:
         """The layer's queued datagrams (its own records and frames given to :meth:`send_frame`), in order, without

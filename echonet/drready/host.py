@@ -71,9 +71,14 @@ class SimHost:
                 raise
         server.runner.start_node()
         host = cls(server, items, sim_clock, tick_interval)
-        host.tick()
-        host._task = asyncio.get_running_loop().create_task(host._run())
+        host.start()
         return host
+
+    def start(self) -> None:
+        """Tick once now, then every ``tick_interval`` seconds until :meth:`close`."""
+        self.tick()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     def tick(self) -> None:
         """Advance every device to the clock's time now (the node sends the INFs this records)."""

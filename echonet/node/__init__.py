@@ -14,8 +14,9 @@
 Only :mod:`echonet.aio` adds sockets and the event loop.
 """
 
-from .config import CONTROLLER_EOJ, ECHONET_PORT, MULTICAST_V4, MULTICAST_V6, NODE_PROFILE_EOJ, NodeConfig
-from .core import Node, NodeStats, host_key, is_multicast
+from ..constants import ECHONET_PORT, MULTICAST_V4, MULTICAST_V6
+from .config import CONTROLLER_EOJ, NODE_PROFILE_EOJ, NodeConfig
+from .core import FAST_DECLINED, FAST_DONE, FAST_PUMP, Node, NodeStats, host_key, is_multicast
 from .device import DeviceObject, ObjectLayout, object_layout
 from .events import (
     Addr,
@@ -27,6 +28,7 @@ from .events import (
     RequestFinished,
     RequestTimedOut,
     ResponseReceived,
+    TrailingBytes,
     answer_values,
     refused_epcs,
 )
@@ -35,6 +37,9 @@ from .profile import NodeProfile, identification_number
 __all__ = [
     "CONTROLLER_EOJ",
     "ECHONET_PORT",
+    "FAST_DECLINED",
+    "FAST_DONE",
+    "FAST_PUMP",
     "MULTICAST_V4",
     "MULTICAST_V6",
     "NODE_PROFILE_EOJ",
@@ -53,6 +58,7 @@ __all__ = [
     "RequestFinished",
     "RequestTimedOut",
     "ResponseReceived",
+    "TrailingBytes",
     "answer_values",
     "host_key",
     "identification_number",

@@ -3,7 +3,7 @@
 One :class:`Node` is both sides of ECHONET Lite:
 
 * device side: it hosts :class:`~echonet.node.device.DeviceObject` instances plus its node profile (0x0EF001) and
-  answers every request exactly as ``DESIGN.md`` section 1 says (answers keep the TID, swap SEOJ/DEOJ and go to the
+  answers every request as ECHONET Lite Part 2 chapter 4 says (answers keep the TID, swap SEOJ/DEOJ and go to the
   request's source address and port, or to port 3610 with ``reply_to_3610``); requests to missing objects are
   dropped silently; instance 0x00 addresses every instance of the class, each answering separately; a start-up INF of
   0xD5 and INF of status-change properties when they change are sent by multicast.
@@ -36,14 +36,15 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from ..codec import decode, encode
 from ..errors import EchonetUsageError, FrameDecodeError
-from ..frame import EHD1_ECHONET_LITE, EHD2, EOJ, ESV, Frame, Property
+from ..constants import EHD1_ECHONET_LITE
+from ..frame import AFTER_TID, EHD2, EOJ, ESV, Frame, Property, unchecked
 from ..spec.registry import Registry, default_registry
 from .config import NODE_PROFILE_EOJ, NodeConfig
-from .device import DeviceObject, value_changes
+from .device import DeviceObject
 from .events import (
     Addr,
     Dropped,
@@ -53,6 +54,7 @@ from .events import (
     RequestFinished,
     RequestTimedOut,
     ResponseReceived,
+    TrailingBytes,
 )
 from .profile import INSTANCE_LIST_NOTIFICATION, NodeProfile
 
@@ -73,7 +75,7 @@ _ANSWER_OF: dict[int, int] = {
 }
 _MAX_ALIVE = 4096
 _SPECIFIED_HEAD = b"\x10\x81"
-_new = tuple.__new__
+_new = unchecked
 _new_instance = object.__new__
 _SPECIFIED = EHD2.SPECIFIED
 
@@ -123,6 +125,7 @@ class NodeStats:
     timeouts: int = 0
     retries: int = 0
     splits: int = 0
+    trailing: int = 0
 
 
 class _Request:
@@ -380,8 +383,9 @@ class Node:
         self._timers: list[tuple[float, int, _Wire | _Fast]] = []
         self._fifos: dict[float, deque[tuple[float, int, _Wire | _Fast]]] = {}
         self._max_fifos = _MAX_FIFOS  # 0: every deadline goes to the heap (the general path, for tests)
-        #: Precomputed Get_Res: request bytes after the TID -> (value_changes when built, answer after the TID).
-        self._answers: dict[bytes, tuple[int, bytes]] = {}
+        #: Precomputed Get_Res: request bytes after the TID -> (the object, its ``changes`` when built, answer after
+        #: the TID).
+        self._answers: dict[bytes, tuple[DeviceObject, int, bytes]] = {}
         self._max_answers = _MAX_ANSWERS  # 0: no precomputed answers (the general path, for tests)
         #: Frames decoded lately: bytes after the TID -> the frame's fields after its TID.
         self._decoded: dict[bytes, tuple[object, ...]] = {}
@@ -560,14 +564,15 @@ class Node:
                 return
         self.stats.received += 1
         known = None
+        padded = False
         if type(data) is bytes and data.startswith(_SPECIFIED_HEAD):
             body = data[4:]
             if self._answers:
                 # A Get whose bytes after the TID we answered before, no stored value having changed since: the
                 # same answer with this TID (the frame decoded fine then, and only its TID differs now).
                 hit = self._answers.get(body)
-                if hit is not None and hit[0] == value_changes[0]:
-                    self._out.append((data[:4] + hit[1], self._reply_addr(addr)))  # (EHD and the TID kept)
+                if hit is not None and hit[0].changes == hit[1]:
+                    self._out.append((data[:4] + hit[2], self._reply_addr(addr)))  # (EHD and the TID kept)
                     self.stats.answered += 1
                     if self._send_later:
                         self._flush_later(now)
@@ -579,20 +584,30 @@ class Node:
             try:
                 frame = decode(data)
             except FrameDecodeError as exc:
-                self._drop(addr, f"malformed: {exc}", len(data))
-                return
-            if self._max_decoded and frame.ehd2 == _SPECIFIED and type(data) is bytes:
+                if exc.field != "trailing" or self.config.strict:
+                    self._drop(addr, f"malformed: {exc}", len(data))
+                    return
+                # Bytes after the last property: the frame before them is whole (tolerated, and reported).
+                try:
+                    frame = decode(data[: exc.offset])
+                except FrameDecodeError:  # (cannot happen: kept so that a datagram never raises)
+                    self._drop(addr, f"malformed: {exc}", len(data))
+                    return
+                self.stats.trailing += 1
+                self._emit_soft(TrailingBytes(frame, addr, bytes(data[exc.offset :])))
+                padded = True  # (neither cached nor answered from a cache: the event comes every time)
+            if self._max_decoded and frame.ehd2 == _SPECIFIED and type(data) is bytes and not padded:
                 decoded = self._decoded
                 if len(decoded) >= self._max_decoded:
                     decoded.clear()
-                decoded[data[4:]] = frame[3:]
+                decoded[data[4:]] = cast(tuple[Any, ...], frame[AFTER_TID])
         esv = frame.esv
         try:
             if esv is None:
                 self._drop(addr, "format 2 (arbitrary) message: not handled", len(data))
             elif 0x60 <= esv <= 0x6F:
                 if esv in _REQUEST_ESVS:
-                    self._serve(frame, addr, data)
+                    self._serve(frame, addr, None if padded else data)
                 else:
                     self._drop(addr, f"unknown request ESV 0x{esv:02X}", len(data))
             elif esv in _ANSWER_OF:
@@ -650,7 +665,7 @@ class Node:
                     answers = self._answers
                     if len(answers) >= self._max_answers:
                         answers.clear()
-                    answers[data[4:]] = (value_changes[0], get_res[4:])
+                    answers[data[4:]] = (obj, obj.changes, get_res[4:])
                 return
         for obj in targets:
             if esv in (_GET, _INF_REQ):
@@ -750,7 +765,7 @@ class Node:
         the window (``timeout`` per attempt) closes. ``split`` overrides ``config.split_gets`` for this request.
         """
         if self.fast_lane and seoj is None and split is None and fanout is None and not get_props:
-            started = self.start_fast(host, deoj, esv, props, now, timeout, retries)
+            started = self._start_fast(host, deoj, esv, props, now, timeout, retries)
             if started is not None:
                 self.stats.sent -= 1  # counted when datagrams_to_send hands it out
                 self._out.append((started[1], started[2]))
@@ -827,6 +842,7 @@ class Node:
         if self._templates_config is not cfg or len(self._templates) >= _MAX_TEMPLATES:
             self._templates = {}  # (never the class-level empty one)
             self._templates_config = cfg
+            self._last_fast = _NO_LAST  # (its template was validated for another config)
         host, deoj, esv, epcs, timeout, retries = key
         if (esv != _GET and esv != _INF_REQ) or type(deoj) is not EOJ or not deoj[2] or not epcs or len(epcs) > 255:
             return None
@@ -872,8 +888,53 @@ class Node:
         """:meth:`request` for an adapter that sends the datagram itself: when the request fits the fast lane it is
         started as :meth:`request` would start it, and ``(handle, datagram, address, deadline)`` comes back instead
         of the datagram being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done
-        (the request does not fit, or the fast lane is off): use :meth:`request`. An adapter that sends the datagram
-        at once calls this when :meth:`datagrams_to_send` has nothing waiting (:meth:`request` queues behind it)."""
+        (the request does not fit, the fast lane is off, or :meth:`datagrams_to_send` has something waiting, which
+        must leave first): use :meth:`request`."""
+        if self._out:
+            return None
+        return self._start_fast(host, deoj, esv, props, now, timeout, retries)
+
+    def fast_receiver(
+        self, answered: Callable[[int, Frame, Addr], None], send: Callable[[bytes, Addr], Any]
+    ) -> Callable[[bytes, Addr, float], int]:
+        """The fast lane's input, bound once by an adapter: ``receive(data, addr, now)`` takes the datagrams that
+        the fast lane handles with the same outcome as :meth:`receive_datagram` and returns
+
+        * :data:`FAST_DECLINED` (0): nothing was done; hand the datagram to :meth:`receive_datagram`;
+        * :data:`FAST_DONE` (1): taken, and there is nothing to send, no event and no new deadline;
+        * :data:`FAST_PUMP` (2): taken, and the node may have something to send, events or a new deadline.
+
+        The awaited answer to a one-answer request (see :meth:`take_answer`) is given to ``answered(handle, frame,
+        addr)``, which stands for ``ResponseReceived(handle, frame, addr, final=True)``; a Get answered before gets
+        its answer through ``send(datagram, addr)`` (see :meth:`answer_repeat`), whose true result means that
+        sending it left something to pump."""
+        take_answer, answer_repeat = self.take_answer, self.answer_repeat
+
+        def receive(data: bytes, addr: Addr, now: float) -> int:
+            if self._pending:  # the awaited answer to a one-answer request ends it before anything else
+                taken = take_answer(data, addr, now)
+                if taken is None:
+                    return FAST_DECLINED
+                answered(taken[0], taken[1], addr)
+                return FAST_PUMP if self._out else FAST_DONE  # (requests queued behind the one that ended)
+            if self._answers:  # a Get answered before: the same answer, its TID patched in
+                answer = answer_repeat(data, addr)
+                if answer is not None:
+                    return FAST_PUMP if send(answer[0], answer[1]) else FAST_DONE
+            return FAST_DECLINED
+
+        return receive
+
+    def _start_fast(
+        self,
+        host: str | Addr,
+        deoj: EOJ,
+        esv: int,
+        props: Iterable[Property | int],
+        now: float,
+        timeout: float | None,
+        retries: int | None,
+    ) -> tuple[int, bytes, Addr, float] | None:
         last = self._last_fast  # the same request as the last one (same objects, equal EPCs): its template
         if (
             host is last[0]
@@ -1021,7 +1082,7 @@ class Node:
             return None
         if template.split and bytes([p[0] for p in frame.properties]) != template.epcs:
             return None  # answered in part or out of order: the general path merges the pieces
-        fields = frame[3:]
+        fields = cast(tuple[Any, ...], frame[AFTER_TID])
         if self._max_decoded:
             answers = template.answers
             if len(answers) >= _MAX_TEMPLATE_ANSWERS:
@@ -1054,7 +1115,7 @@ class Node:
         if not self._answers or type(data) is not bytes or self._send_later or self._out or not self.fast_lane:
             return None
         hit = self._answers.get(data[4:])
-        if hit is None or hit[0] != value_changes[0] or not data.startswith(_SPECIFIED_HEAD):
+        if hit is None or hit[0].changes != hit[1] or not data.startswith(_SPECIFIED_HEAD):
             return None
         stats = self.stats
         stats.received += 1
@@ -1063,7 +1124,7 @@ class Node:
         config = self.config
         if config.reply_to_3610 and addr[1] != config.port:
             addr = self._reply_addr(addr)
-        return data[:4] + hit[1], addr  # (EHD and the TID kept)
+        return data[:4] + hit[2], addr  # (EHD and the TID kept)
 
     def cancel(self, handle: int) -> bool:
         """Forget a request (no more events for it). Returns whether it was still open."""
@@ -1345,6 +1406,10 @@ class Node:
         self._complete_split(req)
 
 
+#: What the receiver of :meth:`Node.fast_receiver` did with a datagram.
+FAST_DECLINED = 0  #: nothing: the datagram goes to :meth:`Node.receive_datagram`
+FAST_DONE = 1  #: taken; nothing to send, no event, no new deadline
+FAST_PUMP = 2  #: taken; the node may have datagrams, events or a deadline to hand out
 #: Fast-lane templates kept per node (a full cache is emptied).
 _MAX_TEMPLATES = 256
 #: Answers remembered per fast-lane template (a full memo is emptied).

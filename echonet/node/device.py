@@ -85,10 +85,6 @@ class ObjectLayout:
         }
 
 
-#: Counts changes of stored values, of every object: a cache of answers built from stored values (the node's
-#: precomputed Get_Res) is valid while this has not moved.
-value_changes = [0]
-
 _LAYOUTS: weakref.WeakKeyDictionary[Registry, dict[tuple[Any, ...], ObjectLayout]] = weakref.WeakKeyDictionary()
 
 
@@ -165,7 +161,7 @@ class DeviceObject:
     on demand); they change values with :meth:`update`, which records an announcement when an announced value changes.
     """
 
-    __slots__ = ("_layout", "_pending", "_sink", "_values", "eoj")
+    __slots__ = ("_layout", "_pending", "_sink", "_values", "changes", "eoj")
 
     def __init__(
         self,
@@ -208,6 +204,9 @@ class DeviceObject:
         self._values = stored
         self._pending: list[int] | None = None
         self._sink: Callable[[DeviceObject], None] | None = None
+        #: Counts the changes of stored values: an answer built from them (the node's precomputed Get_Res) stays
+        #: valid while this has not moved.
+        self.changes = 0
 
     @classmethod
     def from_typed(
@@ -317,7 +316,7 @@ class DeviceObject:
         if self._values[slot] == edt:
             return False
         self._values[slot] = edt
-        value_changes[0] += 1
+        self.changes += 1
         if epc in self._layout.announced:
             pending = self._pending
             if pending is None:

@@ -22,6 +22,7 @@ class EventKind(IntEnum):
     NOTIFICATION = 4  #: INF / INFC received (not an answer to one of our INF_REQ)
     PROPERTY_SET = 5  #: a peer set a property of one of our objects
     DROPPED = 6  #: a datagram we could not use (malformed, not ECHONET Lite, unexpected)
+    TRAILING_BYTES = 7  #: a frame taken although bytes followed its last property (see NodeConfig.strict)
 
 
 _SNA_SET = frozenset({ESV.SETI_SNA, ESV.SETC_SNA})
@@ -164,4 +165,20 @@ class Dropped(NamedTuple):
         return EventKind.DROPPED
 
 
-Event = ResponseReceived | RequestFinished | RequestTimedOut | NotificationReceived | PropertySet | Dropped
+class TrailingBytes(NamedTuple):
+    """A frame from ``addr`` was taken although ``extra`` bytes followed its last property (devices that pad their
+    frames; several stacks accept them, so a strict node would find such a device dead). ``frame`` is what came
+    before them; :attr:`NodeConfig.strict <echonet.node.config.NodeConfig.strict>` drops such datagrams instead."""
+
+    frame: Frame
+    addr: Addr
+    extra: bytes
+
+    @property
+    def kind(self) -> EventKind:
+        return EventKind.TRAILING_BYTES
+
+
+Event = (
+    ResponseReceived | RequestFinished | RequestTimedOut | NotificationReceived | PropertySet | Dropped | TrailingBytes
+)

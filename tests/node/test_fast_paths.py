@@ -22,7 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from echonet import EOJ, ESV, EchonetTimeoutError, Frame, Property, decode, encode
-from echonet.aio import Controller, DeviceServer, Endpoints, GetResult, _get_result, run
+from echonet.aio import Controller, DeviceServer, Endpoints, GetResult, run
+from echonet.aio.results import get_result
 from echonet.aio import EchonetTimeoutError as AioTimeoutError
 from echonet.errors import EchonetTimeoutError as ErrorsTimeoutError
 from echonet.errors import EchonetUsageError
@@ -226,7 +227,7 @@ def test_get_result_shortcut_equals_the_constructor() -> None:
     frame = Frame.make(7, BATTERY, EOJ(0x05, 0xFF, 0x01), ESV.GET_RES, [Property(0x80, b"\x30"), Property(0xE4, b"2")])
     event = ResponseReceived(1, frame, ("192.0.2.1", 3610))
     general = GetResult(event.addr, BATTERY, answer_values(frame), refused_epcs(frame), (), frame)
-    fast = _get_result(event, BATTERY)
+    fast = get_result(event, BATTERY)
     assert fast == general and repr(fast) == repr(general) and fast.ok and fast.__dict__ == general.__dict__
 
 
@@ -268,7 +269,7 @@ def test_one_answer_path_equals_the_general_request_path_over_udp() -> None:
             assert info.values == {0x80: b"\x30"}
             done = await ctl.set(device, BATTERY, {0xDA: b"\x42"})
             assert done.ok and (await ctl.get(device, BATTERY, [0xDA])).values == {0xDA: b"\x42"}
-            assert not ctl.runner._futures and not ctl.runner._waiters and not ctl.node.open_requests
+            assert not ctl.runner.waiting and not ctl.node.open_requests
             silent = ("127.0.0.48", device[1])
             try:
                 await ctl.get(silent, BATTERY, [0x80], timeout=0.05, retries=1)
@@ -276,7 +277,7 @@ def test_one_answer_path_equals_the_general_request_path_over_udp() -> None:
                 assert exc.attempts == 2
             else:
                 raise AssertionError("no timeout")
-            assert not ctl.runner._futures and not ctl.node.open_requests
+            assert not ctl.runner.waiting and not ctl.node.open_requests
         finally:
             await ctl.close()
             await server.close()
@@ -301,7 +302,7 @@ def test_fast_gets_end_by_timeout_and_let_queued_requests_go_over_udp() -> None:
             results = await asyncio.gather(*(ctl.get(device, BATTERY, [0x80, 0xE4][: 1 + i % 2]) for i in range(6)))
             assert [sorted(r.values) for r in results] == [[0x80], [0x80, 0xE4]] * 3
             assert all(r.frame is not None and r.addr == device for r in results)
-            assert not ctl.runner._gets and not ctl.runner._futures and not ctl.node.open_requests
+            assert not ctl.runner.waiting and not ctl.node.open_requests
         finally:
             await ctl.close()
             await server.close()
@@ -331,7 +332,7 @@ def test_a_get_queued_behind_a_cancelled_one_leaves_at_once(fast: bool) -> None:
             assert [decode(d).properties[0].epc for d in sent] == [0x80, 0xE4]
             second.cancel()
             await asyncio.gather(first, second, return_exceptions=True)
-            assert not ctl.node.open_requests and not ctl.runner._gets and not ctl.runner._futures
+            assert not ctl.node.open_requests and not ctl.runner.waiting
         finally:
             await ctl.close()
 
@@ -372,7 +373,7 @@ def test_cancelled_one_answer_request_is_forgotten() -> None:
             assert ctl.node.open_requests == 1
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            assert not ctl.runner._futures and not ctl.runner._gets and not ctl.node.open_requests
+            assert not ctl.runner.waiting and not ctl.node.open_requests
         finally:
             await ctl.close()
 

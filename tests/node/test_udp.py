@@ -191,7 +191,7 @@ def test_sets_by_peers_reach_the_device_server_and_notifications_reach_the_contr
             event = await next_set
             assert isinstance(event, PropertySet) and (event.eoj, event.epc, event.edt) == (BATTERY, 0xDA, b"\x42")
             server.node.announce(BATTERY, [0x80], dest=ctl.runner.local_addresses[socket.AF_INET])
-            server.runner._flush()
+            server.runner.flush()
             note = await next_note
             assert isinstance(note, NotificationReceived) and note.frame.esv == ESV.INF
             assert note.properties[0].epc == 0x80

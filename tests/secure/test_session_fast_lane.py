@@ -1,5 +1,5 @@
-"""The secured fast lane (secure.aio._SecureRunner.feed and SecureController._start_fast_get: data records opened by
-SecureLayer.open_datagram, then the node's take_answer / answer_repeat / start_fast, answers through
+"""The secured fast lane (SecureLayer.fast_receiver and SecureLayer.start_fast, driven by NodeRunner: data records
+opened by SecureLayer.open_datagram, then the node's take_answer / answer_repeat / start_fast, answers through
 SecureLayer.seal) behaves as the general path (SecureLayer.receive_datagram + datagrams_to_send): random sequences
 of Gets, Sets, deliveries in any order, losses, replays, tampered records, records from another address, plain
 frames, timers and rekeys at a low encryption limit give the same datagrams, node inputs and outputs, answers,
@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from session_support import BATTERY, FAST, certificate_sides, device_node, wall
 
-from echonet.aio import GetResult
+from echonet.aio import NodeRunner
 from echonet.frame import Property
 from echonet.node import Node
 from echonet.node.events import Addr
-from secure.aio import SecureController, _SecureRunner
+from secure.aio import SecureController
 from secure.audit import AuditEvent
 from secure.oscore import KeyLimits, SecurityContext
 from secure.policy import Policy
@@ -49,7 +49,7 @@ class Recorder:
 
 
 class Stack:
-    """A secured controller and device, both driven by a _SecureRunner without sockets, on an injected clock."""
+    """A secured controller and device, both driven by a NodeRunner without sockets, on an injected clock."""
 
     def __init__(self, fast: bool, ctl_cfg: SecureConfig, dev_cfg: SecureConfig) -> None:
         self.fast = fast
@@ -70,32 +70,25 @@ class Stack:
         self.futures: list[asyncio.Future[Any]] = []
         self.trace: list[object] = []
 
-    def _runner(self, layer: SecureLayer, wire: list[bytes], history: list[bytes]) -> _SecureRunner:
-        runner = _SecureRunner(layer.node)
-        runner.fast_lane = self.fast
-        runner._time = lambda: self.now  # type: ignore[method-assign]
-
+    def _runner(self, layer: SecureLayer, wire: list[bytes], history: list[bytes]) -> NodeRunner:
         def sendto(data: bytes, addr: Addr) -> None:
             wire.append(data)
             history.append(data)
             self.trace.append(("out", layer is self.ctl, data[:2], len(data), addr))
 
-        runner._sendto = sendto  # type: ignore[method-assign]
+        runner = NodeRunner(layer.node, clock=lambda: self.now, send=sendto)
+        runner.fast_lane = self.fast
         runner.use_layer(layer)
         return runner
 
     def request(self, esv: int, props: list[Any]) -> None:
-        runner, node = self.ctl_runner, self.ctl.node
-        if esv == 0x62 and DEV[0] in self.ctl.secured_peers:  # as SecureController.get
-            started = self.controller._start_fast_get(DEV, BATTERY, props, None)
+        runner = self.ctl_runner
+        if esv == 0x62 and DEV[0] in self.ctl.secured_peers:  # as Controller.get
+            started = runner.start_fast(DEV, BATTERY, esv, props, None)
             if started is not None:
                 self.futures.append(started[1])
                 return
-        handle = node.request(DEV, BATTERY, esv, props, now=self.now)
-        future: asyncio.Future[Any] = runner.loop.create_future()
-        runner._futures[handle] = future
-        self.futures.append(future)
-        runner._pump(self.now)
+        self.futures.append(runner.start(DEV, BATTERY, esv, props, (), {})[1])
 
     def to_device(self, data: bytes, addr: Addr = CTL) -> None:
         self.dev_runner.feed(data, addr)
@@ -116,7 +109,7 @@ class Stack:
         self.now += dt
         for runner, layer in ((self.ctl_runner, self.ctl), (self.dev_runner, self.dev)):
             layer.handle_timer(self.now)
-            runner._pump(self.now)
+            runner.flush()
 
     def step(self, op: tuple[Any, ...]) -> None:
         kind = op[0]
@@ -165,8 +158,7 @@ class Stack:
                 continue
             event = future.result()
             frame = getattr(event, "frame", None)
-            # a fast-lane Get's future holds its GetResult (with the final answer's frame) instead of the event
-            kind = "ResponseReceived" if isinstance(event, GetResult) else type(event).__name__
+            kind = type(event).__name__
             answers.append((kind, None if frame is None else (frame.esv, tuple(frame.properties))))
         return (
             answers,

@@ -1,0 +1,329 @@
+"""The controller: Get, Set, SetGet, INF_REQ and discovery over a :class:`~echonet.aio.runner.NodeRunner`.
+
+::
+
+    async with await Controller.open(Endpoints(bind_v4="0.0.0.0")) as ctl:
+        for node in await ctl.discover(window=1.0):
+            ...
+        result = await ctl.get("192.168.1.20", EOJ.parse("027D01"), [0x80, 0xE4])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from typing import Any, Self
+
+from ..errors import EchonetTimeoutError, EchonetUsageError, ValueDecodeError
+from ..frame import EOJ, ESV, Property
+from ..node.config import NODE_PROFILE_EOJ, NodeConfig
+from ..node.core import Node, host_key, is_multicast
+from ..node.events import (
+    Addr,
+    Event,
+    NotificationReceived,
+    RequestTimedOut,
+    ResponseReceived,
+    answer_values,
+    refused_epcs,
+)
+from ..propmap import decode_instance_list, decode_property_map
+from .results import (
+    DiscoveredNode,
+    DiscoveredObject,
+    GetResult,
+    SetGetResult,
+    SetResult,
+    bitmap_epcs,
+    get_result,
+    properties_of,
+    sna_split,
+)
+from .runner import NodeRunner
+from .sockets import Endpoints
+
+_GET_MAPS = (0x9D, 0x9E, 0x9F)
+_GET = ESV.GET
+
+
+class Opened:
+    """What a controller and a device server share: a :class:`~echonet.aio.runner.NodeRunner` that closes with
+    them, and the async context."""
+
+    def __init__(self, runner: NodeRunner) -> None:
+        self.runner = runner
+        self.node = runner.node
+
+    async def close(self) -> None:
+        self.runner.close()
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Controller(Opened):
+    """High-level async controller over a :class:`NodeRunner`."""
+
+    @classmethod
+    async def open(
+        cls,
+        endpoints: Endpoints | None = None,
+        *,
+        config: NodeConfig | None = None,
+        node: Node | None = None,
+    ) -> Controller:
+        """Open sockets for a controller node (a node profile and no device object unless ``node`` has some)."""
+        if node is None:
+            node = Node(config=config)
+        return cls(await NodeRunner.open(node, endpoints))
+
+    @staticmethod
+    def _unicast(host: str | Addr, eoj: EOJ, what: str) -> None:
+        ip = host if isinstance(host, str) else host[0]
+        if eoj.instance == 0 or is_multicast(ip):
+            raise EchonetUsageError(f"{what} addresses one object: use get_all() for instance 0x00 or multicast")
+
+    async def get(
+        self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
+    ) -> GetResult:
+        """Get properties of one object; raises :class:`EchonetTimeoutError` when it does not answer."""
+        self._check(host, eoj, _GET, ())
+        runner = self.runner
+        if not options:
+            started = runner.start_fast(host, eoj, _GET, epcs, timeout)  # the node's fast lane
+            if started is not None:
+                handle, future = started
+                try:
+                    final = await future  # (whoever resolves it has taken it out of the runner's futures)
+                except BaseException:
+                    runner.forget(handle)
+                    raise
+                return get_result(self._answer(final), eoj)
+        self._unicast(host, eoj, "get()")
+        if options.get("fanout"):
+            final = await runner.ask(host, eoj, _GET, list(epcs), timeout=timeout, **options)
+        else:  # ask() inlined: one coroutine less on the hot path
+            options["timeout"] = timeout
+            handle, future = runner.start(host, eoj, _GET, list(epcs), (), options)
+            try:
+                final = await future
+            finally:
+                runner.forget(handle)
+        return get_result(self._answer(final), eoj)
+
+    def _check(self, host: str | Addr, eoj: EOJ, esv: int, epcs: Iterable[int]) -> None:
+        """Called before a Get or a Set leaves: a subclass raises to refuse it (the plain controller refuses
+        nothing)."""
+
+    def _answer(self, final: Event) -> ResponseReceived:
+        """The answer that ended a one-answer request; the error of :meth:`_timeout_error` when it timed out."""
+        if type(final) is ResponseReceived:
+            return final
+        if isinstance(final, RequestTimedOut):
+            raise self._timeout_error(final)
+        raise AssertionError(f"a one-answer request ended with {final!r}")
+
+    def _timeout_error(self, final: RequestTimedOut) -> Exception:
+        """The error a request that got no answer raises (a subclass may explain it better)."""
+        return EchonetTimeoutError(final.addr, final.deoj, final.esv, final.attempts)
+
+    async def get_all(
+        self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
+    ) -> list[GetResult]:
+        """Get from every object that answers within the window (instance 0x00 and/or a multicast address)."""
+        final, responses = await self.runner.request(
+            host, eoj, ESV.GET, list(epcs), timeout=timeout, fanout=True, **options
+        )
+        if isinstance(final, RequestTimedOut):
+            return []
+        return [get_result(r, eoj) for r in responses]
+
+    async def set(
+        self,
+        host: str | Addr,
+        eoj: EOJ,
+        props: Mapping[int, bytes] | Iterable[Property | tuple[int, bytes]],
+        *,
+        confirm: bool = True,
+        wait_sna: bool = False,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> SetResult:
+        """SetC (``confirm=True``: waits for Set_Res / SetC_SNA) or SetI (returns at once, or after the window
+        when ``wait_sna`` to catch a SetI_SNA)."""
+        self._unicast(host, eoj, "set()")
+        items = properties_of(props)
+        self._check(host, eoj, ESV.SETC if confirm else ESV.SETI, [p.epc for p in items])
+        if not confirm:
+            if not wait_sna:
+                handle = self.runner.send_request(host, eoj, ESV.SETI, items, timeout=timeout, **options)
+                del handle
+                return SetResult(_addr(host, self.node), eoj, (), False, None)
+            final, responses = await self.runner.request(host, eoj, ESV.SETI, items, timeout=timeout, **options)
+            if responses:
+                frame = responses[0].frame
+                return SetResult(responses[0].addr, eoj, refused_epcs(frame), True, frame)
+            return SetResult(_addr(host, self.node), eoj, (), False, None)
+        final = self._answer(await self.runner.ask(host, eoj, ESV.SETC, items, timeout=timeout, **options))
+        return SetResult(final.addr, final.frame.seoj or eoj, refused_epcs(final.frame), True, final.frame)
+
+    async def setget(
+        self,
+        host: str | Addr,
+        eoj: EOJ,
+        props: Mapping[int, bytes] | Iterable[Property | tuple[int, bytes]],
+        epcs: Iterable[int],
+        *,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> SetGetResult:
+        self._unicast(host, eoj, "setget()")
+        final = self._answer(
+            await self.runner.ask(host, eoj, ESV.SETGET, properties_of(props), list(epcs), timeout=timeout, **options)
+        )
+        frame = final.frame
+        refused_set, refused_get = sna_split(frame)
+        return SetGetResult(final.addr, frame.seoj or eoj, answer_values(frame), refused_set, refused_get, frame)
+
+    async def inf_req(
+        self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
+    ) -> GetResult:
+        """Ask for a notification (INF_REQ); the INF (or INF_SNA) comes back as a :class:`GetResult`."""
+        self._unicast(host, eoj, "inf_req()")
+        final = await self.runner.ask(host, eoj, ESV.INF_REQ, list(epcs), timeout=timeout, **options)
+        return get_result(self._answer(final), eoj)
+
+    def notifications(self, maxsize: int = 1000) -> AsyncGenerator[NotificationReceived, None]:
+        """INF and INFC received from now on (new ones are dropped while ``maxsize`` are waiting)."""
+        return self.runner.notifications(maxsize)
+
+    async def discover(
+        self,
+        *,
+        window: float = 1.0,
+        rescans: int = 2,
+        targets: Sequence[str | Addr] | None = None,
+        read_maps: bool = True,
+        include_self: bool = False,
+        concurrency: int = 16,
+    ) -> list[DiscoveredNode]:
+        """Find nodes: Get of node-profile 0xD6 to the multicast groups (or ``targets``), over ``window`` seconds,
+        ``1 + rescans`` rounds; then read each node's 0x83 / 0x8A / 0x82 and, with ``read_maps``, the property maps
+        of every object. Nodes are deduplicated by identification number; nodes without one appear once per
+        address. A node's ``address`` is its IP with the port it was asked on, not the source port of its answer.
+        A property-map bitmap whose count byte disagrees with its bits is read from its bits (and reported in the
+        object's ``error``)."""
+        if targets is None:
+            targets = self._groups()
+        responders: dict[str, tuple[Addr, EOJ, tuple[EOJ, ...]]] = {}
+        for _ in range(1 + rescans):
+            rounds = [
+                self.runner.request(t, NODE_PROFILE_EOJ, ESV.GET, [0xD6], timeout=window, retries=0, fanout=True)
+                for t in targets
+            ]
+            for target, (_, responses) in zip(targets, await asyncio.gather(*rounds), strict=True):
+                # A node listens where it was asked (3610), whatever port its answer came from (docs/architecture.md, field rules): the
+                # npm echonet-lite stack answers from 23610 and hears nothing there.
+                port = self.node.config.port if isinstance(target, str) else target[1]
+                for response in responses:
+                    peer = host_key(response.addr[0])
+                    if peer in responders:
+                        continue
+                    edt = answer_values(response.frame).get(0xD6)
+                    try:
+                        instances = decode_instance_list(edt).eojs if edt else ()
+                    except ValueDecodeError:
+                        instances = ()
+                    addr = (response.addr[0], port, *response.addr[2:])
+                    responders[peer] = (addr, response.frame.seoj or NODE_PROFILE_EOJ, instances)
+        limit = asyncio.Semaphore(concurrency)
+
+        async def identify(addr: Addr, profile: EOJ) -> GetResult | None:
+            async with limit:
+                try:
+                    return await self.get(addr, profile, [0x83, 0x8A, 0x82], split=False)
+                except EchonetTimeoutError:
+                    return None
+
+        infos = await asyncio.gather(*(identify(a, p) for a, p, _ in responders.values()))
+        own = self.node.profile.identification
+        nodes: dict[bytes | str, dict[str, Any]] = {}
+        for (addr, _, instances), info in zip(responders.values(), infos, strict=True):
+            values = info.values if info is not None else {}
+            ident = values.get(0x83)
+            if ident is not None and len(ident) != 17:
+                ident = None
+            if ident == own and not include_self:
+                continue
+            key: bytes | str = ident if ident is not None else host_key(addr[0])
+            entry = nodes.get(key)
+            if entry is None:
+                nodes[key] = {
+                    "address": addr,
+                    "addresses": [str(addr[0])],
+                    "identification": ident,
+                    "maker_code": values.get(0x8A),
+                    "version": values.get(0x82),
+                    "instances": instances,
+                }
+            elif str(addr[0]) not in entry["addresses"]:
+                entry["addresses"].append(str(addr[0]))
+        result = []
+        for entry in nodes.values():
+            objects: tuple[DiscoveredObject, ...] = ()
+            if read_maps:
+                eojs = (NODE_PROFILE_EOJ, *entry["instances"])
+                objects = tuple(await asyncio.gather(*(self._read_maps(entry["address"], e, limit) for e in eojs)))
+            result.append(
+                DiscoveredNode(
+                    entry["address"],
+                    tuple(entry["addresses"]),
+                    entry["identification"],
+                    entry["maker_code"],
+                    entry["version"],
+                    tuple(entry["instances"]),
+                    objects,
+                )
+            )
+        return result
+
+    async def _read_maps(self, addr: Addr, eoj: EOJ, limit: asyncio.Semaphore) -> DiscoveredObject:
+        async with limit:
+            try:
+                result = await self.get(addr, eoj, _GET_MAPS)
+            except EchonetTimeoutError as exc:
+                return DiscoveredObject(eoj, error=str(exc))
+        maps: list[frozenset[int] | None] = []
+        errors = []
+        for epc in _GET_MAPS:
+            edt = result.values.get(epc)
+            try:
+                maps.append(decode_property_map(edt) if edt else None)
+            except ValueDecodeError as exc:
+                assert edt is not None
+                maps.append(bitmap_epcs(edt))
+                errors.append(f"0x{epc:02X}: {exc}" + ("" if maps[-1] is None else " (the bitmap's EPCs are used)"))
+            if edt is None:
+                errors.append(f"0x{epc:02X} not readable")
+        return DiscoveredObject(eoj, maps[2], maps[1], maps[0], "; ".join(errors) or None)
+
+    def _groups(self) -> list[str | Addr]:
+        cfg = self.node.config
+        groups: list[str | Addr] = []
+        if socket.AF_INET in self.runner.transports and cfg.multicast_v4:
+            groups.append(cfg.multicast_v4)
+        if socket.AF_INET6 in self.runner.transports and cfg.multicast_v6:
+            groups.append(cfg.multicast_v6)
+        return groups
+
+
+def _addr(host: str | Addr, node: Node) -> Addr:
+    return (host, node.config.port) if isinstance(host, str) else tuple(host)
+
+
+__all__ = ["Controller", "Opened"]
