@@ -49,6 +49,9 @@ def _value_text(dv: DecodedValue) -> str:
     if dv.definition is None or dv.error is not None:
         raw = dv.edt.hex(" ")
         return f"{raw}" + (f"  (does not fit its definition: {dv.error})" if dv.error else "  (raw)")
+    shown = dv.definition.type.value_text(dv.value)
+    if shown is not None:  # a value with a text of its own (version information, identification number)
+        return shown
     value = dv.definition.type.to_json(dv.value)
     if isinstance(value, list):
         text = ", ".join(str(v) for v in value) if value else "(none)"

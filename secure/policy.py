@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+from echonet.errors import ValueDecodeError
+from echonet.spec.identity import PROTOCOL_VERSION
 from secure import store
 from secure.audit import AuditEvent, AuditLog
 from secure.errors import SecureUsageError
@@ -202,11 +204,14 @@ def describe_version(value: bytes | str) -> str:
             if not text or len(text) > 200 or not text.isprintable():
                 raise SecureUsageError("the protocol version must be 1-200 printable characters")
             return text
-    if len(raw) != 4:
-        raise SecureUsageError("node profile 0x82 is 4 bytes")
-    formats = [name for bit, name in ((0, "specified"), (1, "arbitrary")) if raw[2] & (1 << bit)]
+    try:
+        version = PROTOCOL_VERSION.decode(raw)
+    except ValueDecodeError:
+        raise SecureUsageError("node profile 0x82 is 4 bytes") from None
+    formats = version.format_names
     shown = " and ".join(formats) if formats else "no"
-    return f"ECHONET Lite Ver. {raw[0]}.{raw[1]} ({shown} message format{'s' if len(formats) > 1 else ''})"
+    plural = "s" if len(formats) > 1 else ""
+    return f"ECHONET Lite Ver. {version.major}.{version.minor} ({shown} message format{plural})"
 
 
 # --------------------------------------------------------------------------------------------------- values

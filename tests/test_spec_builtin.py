@@ -17,6 +17,7 @@ from echonet.spec.builtin import (
     STORAGE_BATTERY,
     SUPER_CLASS,
 )
+from echonet.spec.identity import AppendixReleaseType, IdentificationType, ProtocolVersionType
 from echonet.spec.model import CURRENT_RELEASE, RELEASES, ClassDef, PropertyDef, Rule
 from echonet.spec.mra import load_mra
 from echonet.spec.registry import builtin_registry
@@ -59,12 +60,16 @@ KEYS_FOR_UNUSABLE_MRA_NAMES: dict[tuple[int, int], tuple[str, str]] = {
 CLASS_KEYS_FOR_UNUSABLE_MRA_NAMES = {0x0000: ("common", "superClass")}
 
 #: Types that refine what the MRA gives as raw bytes (or, for the node-profile lists, as a count plus raw items);
-#: they are equivalent when the size range is the same.
+#: they are equivalent when the size range is the same. The version information (0x82) and identification number
+#: (0x83) follow the MRA's notes on the raw bytes.
 REFINEMENTS: dict[type[ValueType], tuple[type[ValueType], ...]] = {
     PropertyMapType: (Raw,),
     InstanceListType: (Raw, Object),
     ClassListType: (Raw, Object),
     Text: (Raw,),
+    ProtocolVersionType: (Raw,),
+    AppendixReleaseType: (Raw,),
+    IdentificationType: (Raw,),
 }
 
 
@@ -348,6 +353,12 @@ def _sample_edts(t: ValueType) -> list[bytes]:
         return [bytes.fromhex("02027d01026b01")]
     if isinstance(t, ClassListType):
         return [bytes.fromhex("02026b027d")]
+    if isinstance(t, ProtocolVersionType):
+        return [bytes.fromhex("010e0100"), bytes.fromhex("010d0300"), bytes.fromhex("01000000")]
+    if isinstance(t, AppendixReleaseType):
+        return [b"\x00\x00R\x01", b"\x00\x00a\x00", b"\x00\x00Z\xff"]
+    if isinstance(t, IdentificationType):
+        return [b"\xfe\x00\x00\x77" + bytes(range(13)), b"\xfe" + b"\xff" * 16]
     raise AssertionError(f"no sample for {t!r}")
 
 

@@ -53,6 +53,8 @@ GET_EPCS = (0x80, 0xE4, 0xE2, 0xD3)
 LOCAL = "127.0.0.1"
 _MAPS = (0x9D, 0x9E, 0x9F)
 _FILLS = (0x00, 0x30, 0x41, 0x42, 0x01, 0xFF)
+#: Values no repeated fill byte makes valid: the standard version information (Release R, revision 1).
+_FIXED = {0x82: b"\x00\x00R\x01"}
 #: ``Node.fast_lane`` of the benchmarked nodes (``--general``: off).
 FAST_LANE = True
 
@@ -78,15 +80,13 @@ def battery_values(count: int, seed: int = 0) -> dict[int, bytes]:
     chosen = [*GET_EPCS, *(e for e in sorted(defs) if e not in GET_EPCS and e not in _MAPS)][:count]
     for epc in chosen:
         d = defs[epc]
-        edt = None
+        edt = b"\xfe\x00\x00\x77" + seed.to_bytes(13, "big") if epc == 0x83 else _FIXED.get(epc)
         for n in range(1, 20):
-            edt = next((bytes((f,)) * n for f in _FILLS if d.type.check(bytes((f,)) * n) is None), None)
             if edt is not None:
                 break
+            edt = next((bytes((f,)) * n for f in _FILLS if d.type.check(bytes((f,)) * n) is None), None)
         assert edt is not None, hex(epc)
-        if epc == 0x83:
-            edt = b"\xfe\x00\x00\x77" + seed.to_bytes(13, "big")
-        elif len(edt) > 1:
+        if epc != 0x83 and len(edt) > 1:
             edt = bytes(bytearray(edt))  # a distinct object, as values decoded or computed per device are
         values[epc] = edt
     return values

@@ -6,7 +6,8 @@ objects (which refuse a bad Set with the reason :meth:`ValueType.check` gives), 
 
 Python values: numbers are ``int`` (``float`` where a scale such as 0.1 applies), enumerations are their name
 (``str``; an unknown code decodes to its ``int``), raw data is ``bytes``, dates and times are ISO-like strings
-(``"2026-11-23"``, ``"12:30"``), arrays are lists and objects and bitmaps are dicts.
+(``"2026-11-23"``, ``"12:30"``), arrays are lists and objects and bitmaps are dicts. The version information
+(0x82) and identification number (0x83) decode to frozen dataclasses of their own (:mod:`.identity`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class ValueType:
 
     def to_json(self, value: Any) -> Any:
         return value.hex() if isinstance(value, bytes | bytearray) else value
+
+    def value_text(self, value: Any) -> str | None:
+        """A decoded value as text for a person, for types whose values have one (``None``: show the JSON form)."""
+        return None
 
     @property
     def size_text(self) -> str:

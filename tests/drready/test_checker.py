@@ -1,4 +1,4 @@
-"""The DRready conformance checker (echonet/drready/checker.py, ``echonet drready``) against our simulated devices,
+"""The DRready conformance checker (echonet/drready/checker/, ``echonet drready``) against our simulated devices,
 against devices that miss properties or answer strangely or not at all, against a fake secure-overlay responder,
 and against other stacks (uecho from PyPI, echonet-lite from npm) in a network namespace.
 
@@ -274,21 +274,22 @@ _READS = st.one_of(
 def test_any_answer_content_gives_a_verdict_with_reasons_never_an_exception(
     eoj: EOJ, reads: dict[int, tuple[str, bytes | None]], profile_reads: dict[int, tuple[str, bytes | None]], sim: bool
 ) -> None:
-    from echonet.drready import checker
+    from echonet.drready.checker.judge import object_report
+    from echonet.drready.checker.reading import ObjectData, PropertyRead, decode_map
     from echonet.drready.extensions import with_extensions
     from echonet.spec.registry import default_registry
 
-    obj = checker._ObjectData(eoj, answered=True)
-    obj.reads.update({epc: checker._Read(esv, edt) for epc, (esv, edt) in reads.items()})
+    obj = ObjectData(eoj, answered=True)
+    obj.reads.update({epc: PropertyRead(esv, edt) for epc, (esv, edt) in reads.items()})
     if sim:  # looks like one of our simulations: the extension EPCs are judged too
-        obj.reads[0x8A] = checker._Read("Get_Res", b"\xff\xff\xff")
-        obj.reads[0x83] = checker._Read("Get_Res", b"\xfe\xff\xff\xffDRR" + bytes(10))
+        obj.reads[0x8A] = PropertyRead("Get_Res", b"\xff\xff\xff")
+        obj.reads[0x83] = PropertyRead("Get_Res", b"\xfe\xff\xff\xffDRR" + bytes(10))
     for epc in (0x9D, 0x9E, 0x9F):
-        checker._decode_map(obj, epc)
-    profile = checker._ObjectData(PROFILE, answered=bool(profile_reads))
-    profile.reads.update({epc: checker._Read(esv, edt) for epc, (esv, edt) in profile_reads.items()})
+        decode_map(obj, epc)
+    profile = ObjectData(PROFILE, answered=bool(profile_reads))
+    profile.reads.update({epc: PropertyRead(esv, edt) for epc, (esv, edt) in profile_reads.items()})
     registry = default_registry()
-    report = checker._object_report(obj, profile, registry, with_extensions(registry))
+    report = object_report(obj, profile, registry, with_extensions(registry))
     assert report.simulation == sim
     for result in report.requirements:
         assert result.reason

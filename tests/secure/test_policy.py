@@ -413,6 +413,20 @@ def test_describe_version_of_node_profile_0x82() -> None:
         describe_version("")
 
 
+def test_describe_version_reads_the_bytes_through_the_spec_and_keeps_its_inputs_and_errors() -> None:
+    from echonet.spec.identity import PROTOCOL_VERSION
+
+    # the spec refuses these in a Set (reserved bits, a 4th byte other than 0x00), and they still describe
+    assert PROTOCOL_VERSION.check(bytes([1, 14, 0xFD, 7])) is not None
+    assert describe_version(bytes([1, 14, 0xFD, 7])) == "ECHONET Lite Ver. 1.14 (specified message format)"
+    assert describe_version("0x01010000") == "ECHONET Lite Ver. 1.1 (no message format)"
+    for wrong in (b"", bytes([1, 14, 1]), bytes(5)):
+        with pytest.raises(SecureUsageError, match=r"^node profile 0x82 is 4 bytes$"):
+            describe_version(wrong)
+    with pytest.raises(SecureUsageError, match="1-200 printable characters"):
+        describe_version("x" * 201)
+
+
 def test_parsers_for_the_cli() -> None:
     assert parse_esvs("SetC,seti") == frozenset({SETC, SETI})
     assert parse_esvs("0x6E") == frozenset({SETGET})

@@ -4,8 +4,9 @@ Each table has one ``prop(epc, name, key, type, get, set, anno[, since])`` per p
 name (the ECHONET Web API name), the rules are M (required), MC (required where the function exists), MO (one of a
 group required), O (optional) and NA (not applicable), and ``since`` is the first Appendix release that has the EPC
 in that class (A when omitted). Value types refine the MRA where the spec says more than the MRA's raw bytes:
-property maps, instance and class lists, and ASCII product codes and serial numbers. The tables are laid out by
-hand, one property per call, so the formatter leaves them alone (``# fmt: off``).
+property maps, instance and class lists, ASCII product codes and serial numbers, and the version information (0x82)
+and identification number (0x83). The tables are laid out by hand, one property per call, so the formatter leaves
+them alone (``# fmt: off``).
 """
 
 from ..model import ClassDef

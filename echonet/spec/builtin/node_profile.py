@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..identity import IDENTIFICATION_NUMBER, PROTOCOL_VERSION
 from ..model import NA, ClassDef, M, O, prop
 from ..types import FAULT, ON_OFF, PROPERTY_MAP, ClassListType, Date, InstanceListType, raw, u16
-from .superclass import IDENTIFICATION_NUMBER, MANUFACTURER_CODE, PRODUCT_CODE
+from .superclass import MANUFACTURER_CODE, PRODUCT_CODE
 
 #: 0xD5 / 0xD6: count, then up to 84 three-byte EOJs (the MRA spells it as an object of a count and raw items).
 INSTANCE_LIST = InstanceListType()
@@ -15,7 +16,7 @@ CLASS_LIST = ClassListType()
 NODE_PROFILE = ClassDef.build(0x0EF0, "Node profile", "nodeProfile", [
     # Status and identification
     prop(0x80, "Operating status", "operatingStatus", ON_OFF, M, NA, M),
-    prop(0x82, "Version information", "version", raw(4), M, NA, O,
+    prop(0x82, "Version information", "version", PROTOCOL_VERSION, M, NA, O,
          note="major version, minor version, bitmap of supported message formats, 0x00"),
     prop(0x83, "Identification number", "id", IDENTIFICATION_NUMBER, M, NA, O),
     prop(0xBF, "Unique identifier data", "uid", raw(2), O, O, O),

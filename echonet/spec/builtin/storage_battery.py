@@ -6,9 +6,10 @@ discharging. "AC" properties are measured at the AC side of the power conditione
 
 from __future__ import annotations
 
+from ..identity import IDENTIFICATION_NUMBER
 from ..model import MC, NA, ClassDef, M, O, prop
 from ..types import Date, Time, enum, obj, one_of, s16, s32, u16, u32
-from .superclass import CUMULATIVE_KWH, FAULT_DESCRIPTION, IDENTIFICATION_NUMBER, PERCENT, PERMISSION, PRODUCT_CODE
+from .superclass import CUMULATIVE_KWH, FAULT_DESCRIPTION, PERCENT, PERMISSION, PRODUCT_CODE
 
 WH = u32(0, 999_999_999, "Wh")
 W = u32(0, 999_999_999, "W")

@@ -5,6 +5,7 @@ The shared value types of the built-in tables are defined here as well, since th
 
 from __future__ import annotations
 
+from ..identity import APPENDIX_RELEASE, IDENTIFICATION_NUMBER
 from ..model import NA, ClassDef, M, O, prop
 from ..types import FAULT, ON_OFF, PROPERTY_MAP, Date, Text, Time, enum, obj, one_of, raw, u8, u16, u32
 
@@ -48,8 +49,7 @@ FAULT_DESCRIPTION = enum(
     ),
 )
 
-#: Identification number (0x83): 0xFE, 3-byte manufacturer code, 13 bytes unique to the object.
-IDENTIFICATION_NUMBER = raw(17)
+# 0x82 (APPENDIX_RELEASE) and 0x83 (IDENTIFICATION_NUMBER: 0xFE, manufacturer code, 13 unique bytes): ..identity.
 MANUFACTURER_CODE = raw(3)
 #: Product code and serial number (0x8C / 0x8D): 12 ASCII characters (the MRA only says 12 raw bytes).
 PRODUCT_CODE = Text(12, 12)
@@ -72,7 +72,7 @@ SUPER_CLASS = ClassDef.build(0x0000, "Device super class", "superClass", [
     prop(0x80, "Operation status", "operationStatus", ON_OFF, M, O, M),
     prop(0x81, "Installation location", "installationLocation", one_of(raw(1), raw(17)), M, M, M,
          note="1-byte location code (0x00 = not set), or 17 bytes starting with 0x01 (position information)"),
-    prop(0x82, "Standard version information", "protocol", raw(4), M, NA, O,
+    prop(0x82, "Standard version information", "protocol", APPENDIX_RELEASE, M, NA, O,
          note="0x00 0x00, Appendix release letter (ASCII), revision number"),
     prop(0x83, "Identification number", "id", IDENTIFICATION_NUMBER, O, NA, O),
     # Power and energy
