@@ -8,10 +8,13 @@ One root, :class:`EchonetError`, split by fault:
   exception :func:`echonet.decode` raises, and it carries the byte offset of the offending field.
 * :class:`ValueDecodeError`: a property value (EDT) from the network does not fit its definition.
 * :class:`EchonetTimeoutError` (also a :class:`TimeoutError`): a request to a peer got no answer in time.
+* :class:`MissingExtraError` (an :class:`EchonetUsageError`): something needs an optional package that is not
+  installed; :func:`require_extra` raises it, naming the extra to install.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +27,30 @@ class EchonetError(Exception):
 
 class EchonetUsageError(EchonetError, ValueError):
     """Local misuse of the API (bad argument, value out of range, frame that cannot be encoded)."""
+
+
+class MissingExtraError(EchonetUsageError):
+    """Something needs an optional package (``module``) that is not installed; ``extra`` is the extra of the
+    ``echonet-da`` distribution that installs it and ``what`` says what needs it (``the plot``)."""
+
+    def __init__(self, module: str, extra: str, what: str) -> None:
+        super().__init__(f"{what} needs the '{extra}' extra: pip install 'echonet-da[{extra}]'")
+        self.module = module
+        self.extra = extra
+        self.what = what
+
+    def __reduce__(self) -> tuple[type[MissingExtraError], tuple[str, str, str]]:
+        return (MissingExtraError, (self.module, self.extra, self.what))
+
+
+def require_extra(module: str, extra: str, what: str) -> None:
+    """Raise :class:`MissingExtraError` unless ``module`` can be imported (looked up, not imported)."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module set to None in sys.modules
+        found = False
+    if not found:
+        raise MissingExtraError(module, extra, what)
 
 
 class FrameDecodeError(EchonetError):

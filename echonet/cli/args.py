@@ -4,18 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-
-
-def note(message: str) -> None:
-    """A remark for the user on stderr that is not an error (e.g. a fallback taken)."""
-    print(f"echonet: {message}", file=sys.stderr, flush=True)
-
-
-def host_port(addr: tuple[object, ...]) -> str:
-    """A socket address as people write it: ``192.0.2.1:3610``, ``[fe80::1%eth0]:3610``."""
-    host = str(addr[0])
-    return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
 def positive_seconds(text: str) -> float:

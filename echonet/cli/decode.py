@@ -1,45 +1,29 @@
-"""The ``echonet`` command line. Only the CLI modules print.
+"""``echonet decode`` (frames given as hex, or every ECHONET Lite datagram of a capture) and ``echonet spec`` (a
+class's properties).
 
-Every command returns an exit code: 0 success, 1 a decode/network outcome the user asked about went wrong (malformed
-input, timeout, refusal), 2 bad usage (unknown class, bad hex, missing file). Errors are one clear line on stderr,
-never a traceback.
+Exit codes as in :mod:`echonet.cli`: 0 success, 1 a malformed frame given as hex, 2 bad usage (bad hex, bad filter,
+unknown class, missing file).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import ipaddress
+import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .codec import decode
-from .describe import frame_json, frame_lines
-from .errors import EchonetError, EchonetUsageError, FrameDecodeError
-from .frame import EOJ
-from .spec.registry import Registry, default_registry
+from ..codec import decode
+from ..describe import frame_json, frame_lines
+from ..errors import EchonetUsageError, FrameDecodeError, require_extra
+from ..frame import EOJ, ESV, Frame, esv_name
+from ..spec.registry import Registry
+from .common import EXIT_FAILED, EXIT_OK, dump, error, registry
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _registry(args: argparse.Namespace) -> Registry:
-    return default_registry(getattr(args, "mra", None))
-
-
-def _err(message: str) -> None:
-    print(f"echonet: {message}", file=sys.stderr)
-
-
-def _dump(obj: Any, out: TextIO | None = None) -> None:
-    print(json.dumps(obj, ensure_ascii=False, separators=(",", ":")), file=out or sys.stdout)
-
+if TYPE_CHECKING:
+    from ..pcap import Datagram
 
 # ----------------------------------------------------------------------------------------------------------- decode
 
@@ -54,13 +38,30 @@ def _parse_hex_arg(text: str) -> bytes:
         raise EchonetUsageError(f"{text!r} is not hex (expected e.g. 1081000105ff010ef0016201d600)") from None
 
 
-class _Filter:
-    """``--filter key=value`` terms, all of which must hold: host, src, dst, port, esv, class, eoj, epc, errors."""
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: A term of a filter: does it hold for this datagram and its frame (``None``: malformed)?
+_Test = Callable[["Datagram", Frame | None], bool]
+
+#: ESV names as shown (``Get_Res``), lower case, to their codes.
+_ESV_BY_NAME: dict[str, int] = {esv_name(e).lower(): int(e) for e in ESV}
+_ESV_CODE = re.compile(r"0x[0-9a-f]{2}")
+_TRUE = ("yes", "1", "true")
+
+
+class RecordFilter:
+    """``--filter key=value`` terms, all of which must hold: host, src, dst, port, esv, class, eoj, epc, errors.
+
+    Each value is parsed once, here, and compared with the datagram's and the frame's values: addresses as IP
+    addresses, ``esv`` as a code (``Get_Res`` in any case, or ``0x72``), ``class`` as a 16-bit class code (``027D``,
+    ``0x027d``), ``eoj`` as an object (``027D01``, ``0x027d01``, ``02-7D-01``), ``epc`` as a number (``0xD3``, ``d3``),
+    ``port`` as a number. A value that cannot be parsed is an :class:`EchonetUsageError`.
+    """
 
     KEYS = ("host", "src", "dst", "port", "esv", "class", "eoj", "epc", "errors")
 
     def __init__(self, terms: Sequence[str]) -> None:
-        self.terms: list[tuple[str, str]] = []
+        self.tests: list[_Test] = []
+        self._addresses: dict[str, _IPAddress | str] = {}
         for term in terms:
             key, sep, value = term.partition("=")
             key = key.strip().lower()
@@ -68,50 +69,77 @@ class _Filter:
                 value = "yes"
             elif not sep or key not in self.KEYS:
                 raise EchonetUsageError(f"bad filter {term!r}: use KEY=VALUE with KEY one of {', '.join(self.KEYS)}")
-            self.terms.append((key, value.strip()))
-            self._check(key, value.strip())
+            value = value.strip()
+            try:
+                self.tests.append(self._compile(key, value))
+            except ValueError:
+                raise EchonetUsageError(f"bad filter value {key}={value!r}") from None
 
-    @staticmethod
-    def _check(key: str, value: str) -> None:
-        try:
-            if key == "port":
-                int(value)
-            elif key == "epc":
-                int(value, 16)
-            elif key == "class":
-                int(value.lower().removeprefix("0x"), 16)
-            elif key == "eoj":
-                EOJ.parse(value)
-        except ValueError:
-            raise EchonetUsageError(f"bad filter value {key}={value!r}") from None
+    def __bool__(self) -> bool:
+        return bool(self.tests)
 
-    def match(self, record: dict[str, Any], frame_obj: dict[str, Any] | None) -> bool:
-        for key, value in self.terms:
-            if key == "host" and value not in (record.get("src"), record.get("dst")):
-                return False
-            if key in ("src", "dst") and record.get(key) != value:
-                return False
-            if key == "port" and int(value) not in (record.get("sport"), record.get("dport")):
-                return False
-            if key == "errors" and (value.lower() in ("yes", "1", "true")) != ("error" in record):
-                return False
-            if key in ("esv", "class", "eoj", "epc"):
-                if frame_obj is None or "esv" not in frame_obj:
-                    return False
-                if key == "esv" and value.lower() not in (frame_obj["esv"].lower(), frame_obj["esv_code"].lower()):
-                    return False
-                if key == "class":
-                    code = value.lower().removeprefix("0x").upper().zfill(4)
-                    if not (frame_obj["seoj"].startswith(code) or frame_obj["deoj"].startswith(code)):
-                        return False
-                if key == "eoj" and str(EOJ.parse(value)) not in (frame_obj["seoj"], frame_obj["deoj"]):
-                    return False
-                if key == "epc":
-                    epc = f"0x{int(value, 16):02X}"
-                    props = frame_obj["properties"] + frame_obj.get("get_properties", [])
-                    if all(p["epc"] != epc for p in props):
-                        return False
-        return True
+    def _address(self, text: str) -> _IPAddress | str:
+        """A datagram's address as an IP address (parsed once per distinct address; text if it is not one)."""
+        found = self._addresses.get(text)
+        if found is None:
+            try:
+                found = ipaddress.ip_address(text)
+            except ValueError:
+                found = text
+            if len(self._addresses) < 65536:
+                self._addresses[text] = found
+        return found
+
+    def _compile(self, key: str, value: str) -> _Test:
+        """The test of one term; ``ValueError`` for a value that cannot be parsed."""
+        address = self._address
+        if key in ("host", "src", "dst"):
+            ip = ipaddress.ip_address(value)
+            if key == "src":
+                return lambda dg, frame: address(dg.src) == ip
+            if key == "dst":
+                return lambda dg, frame: address(dg.dst) == ip
+            return lambda dg, frame: ip in (address(dg.src), address(dg.dst))
+        if key == "port":
+            port = int(value)
+            return lambda dg, frame: port in (dg.sport, dg.dport)
+        if key == "errors":
+            want_errors = value.lower() in _TRUE
+            return lambda dg, frame: (frame is None) == want_errors
+        if key == "esv":
+            code = _ESV_BY_NAME.get(value.lower())
+            if code is None:
+                if not _ESV_CODE.fullmatch(value.lower()):
+                    raise ValueError(value)
+                code = int(value, 16)
+            return lambda dg, frame: frame is not None and frame.esv is not None and frame.esv == code
+        if key == "class":
+            class_id = int(value.lower().removeprefix("0x"), 16)
+            if not 0 <= class_id <= 0xFFFF:
+                raise ValueError(value)
+            return lambda dg, frame: (
+                frame is not None
+                and frame.seoj is not None
+                and frame.deoj is not None
+                and class_id in (frame.seoj.class_id, frame.deoj.class_id)
+            )
+        if key == "eoj":
+            try:
+                eoj = EOJ.parse(value)
+            except EchonetUsageError:
+                raise ValueError(value) from None
+            return lambda dg, frame: frame is not None and frame.esv is not None and eoj in (frame.seoj, frame.deoj)
+        # epc
+        epc = int(value, 16)
+        return lambda dg, frame: (
+            frame is not None
+            and frame.esv is not None
+            and any(p.epc == epc for p in (*frame.properties, *frame.get_properties))
+        )
+
+    def match(self, datagram: Datagram, frame: Frame | None) -> bool:
+        """Whether every term holds for ``datagram``, whose payload decoded to ``frame`` (``None``: malformed)."""
+        return all(test(datagram, frame) for test in self.tests)
 
 
 class _Progress:
@@ -140,11 +168,11 @@ class _Progress:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    tables = registry(args)
     if args.pcap:
         if args.hex:
             raise EchonetUsageError("give either HEX frames or --pcap FILE, not both")
-        return _decode_pcap(args, registry)
+        return _decode_pcap(args, tables)
     if not args.hex:
         raise EchonetUsageError("nothing to decode: give HEX frames or --pcap FILE")
     status = EXIT_OK
@@ -155,32 +183,55 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         except FrameDecodeError as exc:
             status = EXIT_FAILED
             if args.json:
-                _dump({"input": data.hex(), "error": exc.reason, "offset": exc.offset, "field": exc.field})
+                dump({"input": data.hex(), "error": exc.reason, "offset": exc.offset, "field": exc.field})
             else:
-                _err(f"frame {i + 1}: malformed at byte offset {exc.offset} ({exc.field}): {exc.reason}")
+                error(f"frame {i + 1}: malformed at byte offset {exc.offset} ({exc.field}): {exc.reason}")
             continue
         if args.json:
-            _dump(frame_json(frame, registry))
+            dump(frame_json(frame, tables))
         else:
             if i:
                 print()
-            print("\n".join(frame_lines(frame, registry)))
+            print("\n".join(frame_lines(frame, tables)))
     return status
 
 
-def _decode_pcap(args: argparse.Namespace, registry: Registry) -> int:
-    from .pcap import iter_datagrams
+_UNSUPPORTED_LINK = "unsupported link type "
+
+
+def _decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
+    from ..pcap import iter_datagrams
 
     ports = tuple(args.port or [3610])
-    flt = _Filter(args.filter or [])
+    flt = RecordFilter(args.filter or [])
     progress = _Progress(sys.stderr.isatty() and not args.no_progress)
     counts = {"frames": 0, "errors": 0, "shown": 0, "skipped": 0}
+    scapy_checked = False
 
     def on_skip(index: int, reason: str) -> None:
+        nonlocal scapy_checked
+        if not scapy_checked and reason.startswith(_UNSUPPORTED_LINK):
+            # link types not parsed by hand are read through scapy: without it, say which extra to install
+            scapy_checked = True
+            linktype = reason[len(_UNSUPPORTED_LINK) :].split(" ", 1)[0]
+            require_extra("scapy", "pcap", f"{args.pcap}: link type {linktype} (read through scapy)")
         counts["skipped"] += 1
 
     try:
         for dg in iter_datagrams(args.pcap, ports, progress=progress, on_skip=on_skip):
+            frame: Frame | None = None
+            failure: FrameDecodeError | None = None
+            try:
+                frame = decode(dg.payload)
+            except FrameDecodeError as exc:
+                counts["errors"] += 1
+                failure = exc
+            else:
+                counts["frames"] += 1
+            if flt and not flt.match(dg, frame):
+                continue
+            counts["shown"] += 1
+            progress.finish()
             record: dict[str, Any] = {
                 "time": round(dg.time, 6),
                 "src": dg.src,
@@ -188,26 +239,21 @@ def _decode_pcap(args: argparse.Namespace, registry: Registry) -> int:
                 "sport": dg.sport,
                 "dport": dg.dport,
             }
-            frame_obj: dict[str, Any] | None = None
-            try:
-                frame = decode(dg.payload)
-            except FrameDecodeError as exc:
-                counts["errors"] += 1
+            if failure is not None:
                 record.update(
-                    {"error": exc.reason, "offset": exc.offset, "field": exc.field, "payload": dg.payload.hex()}
+                    {
+                        "error": failure.reason,
+                        "offset": failure.offset,
+                        "field": failure.field,
+                        "payload": dg.payload.hex(),
+                    }
                 )
-            else:
-                counts["frames"] += 1
-                frame_obj = frame_json(frame, registry)
-                record["frame"] = frame_obj
-            if not flt.match(record, frame_obj):
-                continue
-            counts["shown"] += 1
-            progress.finish()
             if args.json:
-                _dump(record)
+                if frame is not None:
+                    record["frame"] = frame_json(frame, tables)
+                dump(record)
             else:
-                _print_record(record, dg.payload, registry)
+                _print_record(record, dg.payload, frame, tables)
     finally:
         progress.finish()
     if not args.json:
@@ -219,14 +265,14 @@ def _decode_pcap(args: argparse.Namespace, registry: Registry) -> int:
     return EXIT_OK
 
 
-def _print_record(record: dict[str, Any], payload: bytes, registry: Registry) -> None:
+def _print_record(record: dict[str, Any], payload: bytes, frame: Frame | None, tables: Registry) -> None:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record["time"])) + f".{int(record['time'] * 1e6) % 10**6:06d}"
     where = f"{record['src']}:{record['sport']} -> {record['dst']}:{record['dport']}"
-    if "error" in record:
+    if frame is None:
         print(f"{when}  {where}  MALFORMED at byte offset {record['offset']} ({record['field']}): {record['error']}")
         print(f"  payload {payload.hex(' ')}")
         return
-    lines = frame_lines(decode(payload), registry)
+    lines = frame_lines(frame, tables)
     print(f"{when}  {where}  {lines[0]}")
     for line in lines[1:]:
         print(line)
@@ -236,21 +282,21 @@ def _print_record(record: dict[str, Any], payload: bytes, registry: Registry) ->
 
 
 def _cmd_spec(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    tables = registry(args)
     if args.list:
-        classes = list(registry)
+        classes = list(tables)
         if args.json:
-            _dump([{"class": c.code_text, "name": c.name, "key": c.key, "source": c.source} for c in classes])
+            dump([{"class": c.code_text, "name": c.name, "key": c.key, "source": c.source} for c in classes])
         else:
             for c in classes:
                 print(f"{c.code_text}  {c.name}  ({c.source}, {len(c.properties)} properties)")
         return EXIT_OK
     if not args.cls:
         raise EchonetUsageError("give a CLASS (0x027D, 027D or a name) or --list")
-    cls = registry.find_class(args.cls)
-    props = registry.properties(cls.class_id)
+    cls = tables.find_class(args.cls)
+    props = tables.properties(cls.class_id)
     if args.json:
-        _dump(
+        dump(
             {
                 "class": cls.code_text,
                 "name": cls.name,
@@ -302,20 +348,8 @@ def _cmd_spec(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="echonet",
-        description="ECHONET Lite tools: decode frames and captures, look up classes, talk to devices.",
-    )
-    parser.add_argument("--version", action="version", version=f"echonet {__version__}")
-    parser.add_argument(
-        "--mra",
-        metavar="DIR",
-        default=os.environ.get("ECHONET_MRA_DIR"),
-        help="Machine Readable Appendix directory adding every class it defines (default: $ECHONET_MRA_DIR)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def register(sub: Any) -> None:
+    """Add ``decode`` and ``spec`` to the ``echonet`` command line."""
     p = sub.add_parser("decode", help="decode frames given as hex, or every ECHONET Lite datagram of a capture")
     p.add_argument("hex", nargs="*", metavar="HEX", help="frame bytes in hex (spaces and colons allowed)")
     p.add_argument("--pcap", metavar="FILE", help="a pcap or pcapng capture to decode")
@@ -336,49 +370,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--wide", action="store_true", help="do not shorten long type descriptions")
     p.set_defaults(handler=_cmd_spec)
-
-    for register in _extra_commands():
-        register(sub)
-    return parser
-
-
-def _extra_commands() -> Iterable[Callable[[Any], None]]:
-    """Command groups defined in other modules (node, DRready, secure); each adds its sub-parsers."""
-    registrars: list[Callable[[Any], None]] = []
-    for module_name in ("echonet.cli_node", "echonet.cli_demo", "echonet.cli_drready", "secure.cli"):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        registrars.append(module.register)
-    return registrars
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return EXIT_USAGE
-    try:
-        return handler(args)
-    except EchonetUsageError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
-    except EchonetError as exc:
-        _err(str(exc))
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): not an error worth a traceback.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

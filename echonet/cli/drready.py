@@ -18,13 +18,8 @@ import socket
 from dataclasses import replace
 from typing import Any
 
-from .aio import Controller, Endpoints, run
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _dump, _err, _registry
-from .cli_args import note as _note
-from .cli_args import peer_port as _peer_port
-from .cli_args import port as _port
-from .cli_args import positive_seconds as _positive
-from .drready.checker import (
+from ..aio import Controller, Endpoints, run
+from ..drready.checker import (
     DR_CLASSES,
     LEGACY_RISK,
     REQUIREMENTS,
@@ -36,9 +31,12 @@ from .drready.checker import (
     check,
     requirement_table,
 )
-from .errors import EchonetUsageError
-from .frame import EOJ
-from .node import ECHONET_PORT, Node, NodeConfig
+from ..errors import EchonetUsageError
+from ..frame import EOJ
+from ..node import ECHONET_PORT, Node, NodeConfig
+from .args import peer_port, port, positive_seconds
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, dump, error, note
+from .common import registry as registry_of
 
 EXIT_NOT_MET = 3
 EXIT_NO_ANSWER = 4
@@ -46,15 +44,7 @@ EXIT_NO_ANSWER = 4
 _MARKS = {Outcome.PASS: "+", Outcome.DEGRADED: "~", Outcome.FAIL: "x", Outcome.UNKNOWN: "?"}
 
 
-
-
 # ------------------------------------------------------------------------------------------------------ arguments
-
-
-
-
-
-
 
 
 def _eoj(text: str) -> EOJ:
@@ -88,22 +78,22 @@ def _host(text: str) -> str:
 async def _open(args: argparse.Namespace, host: str) -> Controller:
     v6 = ":" in host
     bind = args.bind or ("::" if v6 else "0.0.0.0")
-    port = ECHONET_PORT if args.local_port is None else args.local_port
+    local_port = ECHONET_PORT if args.local_port is None else args.local_port
     endpoints = Endpoints(
         bind_v4=None if v6 else bind,
         bind_v6=bind if v6 else None,
-        port=port,
+        port=local_port,
         join_multicast=False,
     )
     config = NodeConfig(timeout=args.timeout, retries=args.retries, announce=False)
-    registry = _registry(args)
+    registry = registry_of(args)
     try:
         return await Controller.open(endpoints, node=Node(config=config, registry=registry))
     except OSError as exc:
         if args.local_port is not None or exc.errno != errno.EADDRINUSE:
             raise
-        _note(
-            f"local port {port} is in use: sending from an ephemeral port (devices that answer to port 3610 only "
+        note(
+            f"local port {local_port} is in use: sending from an ephemeral port (devices that answer to port 3610 only "
             "will not be heard; --local-port chooses the port)"
         )
         return await Controller.open(replace(endpoints, port=0), node=Node(config=config, registry=registry))
@@ -122,7 +112,7 @@ async def _check(args: argparse.Namespace, host: str) -> Report:
             overlay=not args.no_overlay,
             overlay_wait=min(args.timeout, 2.0),
             bind=args.bind,
-            registry=_registry(args),
+            registry=registry_of(args),
         )
     finally:
         await ctl.close()
@@ -135,18 +125,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.EADDRNOTAVAIL:
-            _err(f"cannot bind {args.bind}: {reason} (--bind takes an address of this host)")
-            return EXIT_USAGE
-        _err(f"network error: {reason}")
-        return EXIT_FAILED
+            raise CommandFailed(
+                f"cannot bind {args.bind}: {reason} (--bind takes an address of this host)", EXIT_USAGE
+            ) from None
+        raise CommandFailed(f"network error: {reason}", EXIT_FAILED) from None
     if args.json:
-        _dump(report.to_json())
+        dump(report.to_json())
     else:
         for line in report_lines(report, verbose=args.verbose):
             print(line)
     if not report.answered:
         if not args.json:
-            _err(f"{host} port {args.port} did not answer (timeout {args.timeout:g} s per attempt)")
+            error(f"{host} port {args.port} did not answer (timeout {args.timeout:g} s per attempt)")
         return EXIT_NO_ANSWER
     return EXIT_OK if report.all_met else EXIT_NOT_MET
 
@@ -180,8 +170,8 @@ def _object_lines(obj: ObjectReport, verbose: bool) -> list[str]:
             )
     for problem in obj.problems:
         lines.append(f"  ! {problem}")
-    for note in obj.notes:
-        lines.append(f"  note: {note}")
+    for remark in obj.notes:
+        lines.append(f"  note: {remark}")
     rows = [r for r in obj.requirements if r.status is not Status.NOT_APPLICABLE]
     if rows:
         width = max(len(r.requirement.id) for r in rows)
@@ -246,7 +236,7 @@ def report_lines(report: Report, *, verbose: bool = False) -> list[str]:
 
 def _cmd_requirements(args: argparse.Namespace) -> int:
     if args.json:
-        _dump(requirement_table())
+        dump(requirement_table())
         return EXIT_OK
     print("DRready requirements (the programme's requirement table) and how `echonet drready check` judges them")
     print("checks: readable = Get answers a valid value and the EPC is in 0x9F; settable = in 0x9E (with --probe-set")
@@ -302,13 +292,13 @@ def register(subparsers: Any) -> None:
         metavar="EOJ",
         help="check this object (e.g. 027D01) instead of the DRready objects of the instance list; repeatable",
     )
-    p.add_argument("--timeout", type=_positive, default=2.0, metavar="S", help="seconds per attempt (default 2)")
+    p.add_argument("--timeout", type=positive_seconds, default=2.0, metavar="S", help="seconds per attempt (default 2)")
     p.add_argument("--retries", type=int, default=1, choices=range(0, 6), metavar="N", help="extra attempts (1)")
-    p.add_argument("--port", type=_peer_port, default=ECHONET_PORT, metavar="P", help="the device's port (3610)")
+    p.add_argument("--port", type=peer_port, default=ECHONET_PORT, metavar="P", help="the device's port (3610)")
     p.add_argument("--bind", metavar="ADDR", help="local address to send from and listen on")
     p.add_argument(
         "--local-port",
-        type=_port,
+        type=port,
         metavar="N",
         help="local UDP port (default 3610, or an ephemeral one when 3610 is taken; 0: ephemeral)",
     )

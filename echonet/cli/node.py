@@ -1,6 +1,6 @@
 """``echonet discover | get | set | watch | doctor``: talk to ECHONET Lite nodes from the command line.
 
-Exit codes, on top of :mod:`echonet.cli`'s 0 (success), 1 (failed) and 2 (bad usage):
+Exit codes, on top of :mod:`echonet.cli.common`'s 0 (success), 1 (failed) and 2 (bad usage):
 
 * 3 (:data:`EXIT_REFUSED`): the device answered but refused some EPCs (Get_SNA, SetC_SNA, SetI_SNA) or left some
   unanswered; what it did answer is printed.
@@ -28,7 +28,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .aio import (
+from ..aio import (
     Controller,
     DiscoveredNode,
     EchonetTimeoutError,
@@ -37,19 +37,16 @@ from .aio import (
     SetResult,
     run,
 )
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _dump, _err, _registry
-from .cli_args import count as _count
-from .cli_args import note as _note
-from .cli_args import peer_port as _peer_port
-from .cli_args import port as _port
-from .cli_args import positive_seconds as _positive
-from .describe import class_name, property_json
-from .errors import EchonetUsageError
-from .frame import EOJ, esv_name
-from .node import ECHONET_PORT, Node, NodeConfig, NotificationReceived, is_multicast
-from .spec.model import PropertyDef
-from .spec.registry import DecodedValue, Registry
-from .spec.types import Enum, Number, Object, OneOf, ValueType
+from ..describe import class_name, property_json
+from ..errors import EchonetUsageError
+from ..frame import EOJ, esv_name
+from ..node import ECHONET_PORT, Node, NodeConfig, NotificationReceived, is_multicast
+from ..spec.model import PropertyDef
+from ..spec.registry import DecodedValue, Registry
+from ..spec.types import Enum, Number, Object, OneOf, ValueType
+from .args import count, peer_port, port, positive_seconds
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, dump, error, note
+from .common import registry as registry_of
 
 EXIT_REFUSED = 3
 EXIT_TIMEOUT = 4
@@ -57,8 +54,6 @@ EXIT_TIMEOUT = 4
 #: Other spellings of the tables' units accepted after a number (``60C``, ``60°C``).
 _UNIT_ALIASES: dict[str, tuple[str, ...]] = {"Celsius": ("°C", "degC", "C")}
 _HEX_EPC = re.compile(r"^(?:0x)?([0-9a-f]{2})$", re.IGNORECASE)
-
-
 
 
 # ------------------------------------------------------------------------------------------------ argument parsing
@@ -253,7 +248,7 @@ def _plan(args: argparse.Namespace, *, peer: str | None = None, multicast: bool 
 async def _controller(args: argparse.Namespace, endpoints: Endpoints, node: Node) -> Controller:
     """A plain controller, or with ``--secure`` one behind the secure overlay (imported only then)."""
     if getattr(args, "secure", False):
-        from secure.cli_support import open_secure_controller
+        from .secure_support import open_secure_controller
 
         return await open_secure_controller(args, endpoints, node=node)
     return await Controller.open(endpoints, node=node)
@@ -261,19 +256,19 @@ async def _controller(args: argparse.Namespace, endpoints: Endpoints, node: Node
 
 async def _open_controller(args: argparse.Namespace, plan: _Plan) -> Controller:
     """Open the controller's sockets; port 3610 in use falls back to an ephemeral port when allowed."""
-    registry = _registry(args)
+    registry = registry_of(args)
     try:
         ctl = await _controller(args, plan.endpoints, Node(config=plan.config, registry=registry))
     except OSError as exc:
         if not (plan.fallback and exc.errno == errno.EADDRINUSE and plan.endpoints.port != 0):
             raise
-        _note(
+        note(
             f"local port {plan.endpoints.port} is in use: sending from an ephemeral port (devices that answer "
             f"to port {plan.endpoints.port} only will not be heard; --local-port chooses the port)"
         )
         ctl = await _controller(args, replace(plan.endpoints, port=0), Node(config=plan.config, registry=registry))
     for warning in ctl.runner.warnings:
-        _note(f"warning: {warning}")
+        note(f"warning: {warning}")
     return ctl
 
 
@@ -303,19 +298,17 @@ def _timeout_text(exc: EchonetTimeoutError, registry: Registry, timeout: float) 
 
 
 def _execute(args: argparse.Namespace, work: Coroutine[Any, Any, int]) -> int:
-    """Run one command's coroutine, turning timeouts and socket errors into one line and an exit code."""
+    """Run one command's coroutine; timeouts and socket errors become :class:`CommandFailed` (one line, a code)."""
     try:
         return run(work)
     except EchonetTimeoutError as exc:
-        _err(_timeout_text(exc, _registry(args), getattr(args, "timeout", None) or 3.0))
-        return EXIT_TIMEOUT
+        text = _timeout_text(exc, registry_of(args), getattr(args, "timeout", None) or 3.0)
+        raise CommandFailed(text, EXIT_TIMEOUT) from None
     except OSError as exc:
-        message, code = _os_error_text(exc, args)
-        _err(message)
-        return code
+        raise CommandFailed(*_os_error_text(exc, args)) from None
     except ModuleNotFoundError as exc:  # netifaces, for --interface
-        _err(f"--interface needs the {exc.name} module (pip install netifaces-plus)")
-        return EXIT_FAILED
+        text = f"--interface needs the {exc.name} module (pip install netifaces-plus)"
+        raise CommandFailed(text, EXIT_FAILED) from None
 
 
 # ---------------------------------------------------------------------------------------------------- formatting
@@ -360,7 +353,7 @@ def _heading(registry: Registry, eoj: EOJ, addr: tuple[Any, ...]) -> str:
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_of(args)
     host = resolve_host(args.host)
     eoj = parse_eoj(args.eoj, registry)
     epcs = list(dict.fromkeys(parse_epc(e, eoj, registry) for e in args.epc))
@@ -374,7 +367,9 @@ async def _get(args: argparse.Namespace, plan: _Plan, host: str, eoj: EOJ, epcs:
         if eoj.instance == 0 or is_multicast(host):
             results = await ctl.get_all(target, eoj, epcs)
             if not results:
-                _err(f"timeout: no {eoj} ({class_name(registry, eoj)}) at {host} answered in {plan.config.timeout:g} s")
+                error(
+                    f"timeout: no {eoj} ({class_name(registry, eoj)}) at {host} answered in {plan.config.timeout:g} s"
+                )
                 return EXIT_TIMEOUT
         else:
             results = [await ctl.get(target, eoj, epcs)]
@@ -383,7 +378,7 @@ async def _get(args: argparse.Namespace, plan: _Plan, host: str, eoj: EOJ, epcs:
         if not result.ok:
             status = EXIT_REFUSED
         if args.json:
-            _dump(_get_json(result, epcs, registry))
+            dump(_get_json(result, epcs, registry))
         else:
             if i:
                 print()
@@ -468,7 +463,7 @@ def _parse_assignments(texts: Sequence[str], eoj: EOJ, registry: Registry, force
 
 
 def _cmd_set(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_of(args)
     host = resolve_host(args.host)
     eoj = parse_eoj(args.eoj, registry)
     if eoj.instance == 0 or is_multicast(host):
@@ -488,7 +483,7 @@ async def _set(
         else:
             result = await ctl.set(target, eoj, props)
     if args.json:
-        _dump(_set_json(result, props, registry, args.no_response))
+        dump(_set_json(result, props, registry, args.no_response))
     else:
         print("\n".join(_set_lines(result, props, registry)))
     return EXIT_OK if result.ok else EXIT_REFUSED
@@ -536,7 +531,7 @@ def _set_json(result: SetResult, props: dict[int, bytes], registry: Registry, se
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_of(args)
     if args.rescans < 0:
         raise EchonetUsageError("--rescans must be 0 or more")
     targets = [resolve_host(t) for t in args.target or ()]
@@ -560,7 +555,7 @@ async def _discover(args: argparse.Namespace, plan: _Plan, targets: list[str], r
             targets=[(t, args.port) for t in targets] if targets else None,
         )
     if args.json:
-        _dump({"nodes": [_node_json(n, registry) for n in nodes]})
+        dump({"nodes": [_node_json(n, registry) for n in nodes]})
     else:
         for i, node in enumerate(nodes):
             if i:
@@ -568,7 +563,7 @@ async def _discover(args: argparse.Namespace, plan: _Plan, targets: list[str], r
             print("\n".join(_node_lines(node, registry)))
     if not nodes:
         where = ", ".join(targets) if targets else "the multicast group"
-        _err(
+        error(
             f"no node answered at {where} within {args.timeout:g} s x {1 + args.rescans} round(s) "
             f"(try a longer --timeout, --target HOST, or `echonet doctor`)"
         )
@@ -640,7 +635,7 @@ def _node_lines(node: DiscoveredNode, registry: Registry) -> list[str]:
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_of(args)
     if args.duration is not None and args.duration <= 0:
         raise EchonetUsageError("--duration must be positive")
     plan = _plan(args, multicast=True)
@@ -655,20 +650,20 @@ async def _watch(args: argparse.Namespace, plan: _Plan, registry: Registry) -> i
     async with await _open_controller(args, plan) as ctl:
         where = ", ".join(f"{a[0]} port {a[1]}" for a in ctl.runner.local_addresses.values())
         until = f"for {args.duration:g} s" if args.duration is not None else "until Ctrl-C"
-        _note(f"listening on {where} {until}")
+        note(f"listening on {where} {until}")
         notes = ctl.notifications()
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(args.duration):
-                    async for note in notes:
-                        _print_notification(note, registry, args.json)
+                    async for received in notes:
+                        _print_notification(received, registry, args.json)
         finally:
             await notes.aclose()
     return EXIT_OK
 
 
-def _print_notification(note: NotificationReceived, registry: Registry, as_json: bool) -> None:
-    frame, now = note.frame, time.time()
+def _print_notification(received: NotificationReceived, registry: Registry, as_json: bool) -> None:
+    frame, now = received.frame, time.time()
     seoj = frame.seoj
     esv = esv_name(frame.esv) if frame.esv is not None else "?"
     class_id = seoj.class_id if seoj is not None else -1
@@ -681,8 +676,8 @@ def _print_notification(note: NotificationReceived, registry: Registry, as_json:
         if as_json:
             record = {
                 "time": round(now, 6),
-                "host": str(note.addr[0]),
-                "port": note.addr[1],
+                "host": str(received.addr[0]),
+                "port": received.addr[1],
                 "esv": esv,
                 "seoj": str(seoj) if seoj is not None else None,
                 "class": class_name(registry, seoj),
@@ -693,7 +688,7 @@ def _print_notification(note: NotificationReceived, registry: Registry, as_json:
             stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
             value = _value_text(dv)
             print(
-                f"{stamp}  {note.addr[0]}  {esv}  {seoj} {class_name(registry, seoj)}  0x{prop.epc:02X} {dv.name}"
+                f"{stamp}  {received.addr[0]}  {esv}  {seoj} {class_name(registry, seoj)}  0x{prop.epc:02X} {dv.name}"
                 + (f" = {value}" if value else "")
                 + (f"  [{prop.edt.hex()}]" if prop.edt else ""),
                 flush=True,
@@ -704,7 +699,7 @@ def _print_notification(note: NotificationReceived, registry: Registry, as_json:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from . import netif
+    from .. import netif
 
     specs: list[str | None] = list(args.interface or []) or [None]
     try:
@@ -718,12 +713,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
             for finding in netif.diagnose(name, address=address, port=args.port):
                 findings.setdefault(finding)
     except ImportError as exc:
-        _err(f"doctor needs the {exc.name or 'netifaces'} module (pip install netifaces-plus)")
+        error(f"doctor needs the {exc.name or 'netifaces'} module (pip install netifaces-plus)")
         return EXIT_FAILED
     ordered = sorted(findings, key=lambda f: -f.severity)
     errors = sum(1 for f in ordered if f.severity == netif.Severity.ERROR)
     if args.json:
-        _dump(
+        dump(
             {
                 "ok": not errors,
                 "findings": [
@@ -752,21 +747,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------------------------- parser
 
 
-
-
-
-
-
-
-
-
 def _add_network(p: argparse.ArgumentParser, *, interfaces: bool, local_port: bool = True) -> None:
     p.add_argument("--bind", metavar="ADDR", help="local address to send from and listen on (e.g. 127.0.0.2)")
-    p.add_argument("--port", type=_peer_port, default=ECHONET_PORT, help="the peers' UDP port (default 3610)")
+    p.add_argument("--port", type=peer_port, default=ECHONET_PORT, help="the peers' UDP port (default 3610)")
     if local_port:
         p.add_argument(
             "--local-port",
-            type=_port,
+            type=port,
             metavar="N",
             help="local UDP port (default 3610, or an ephemeral one when 3610 is taken; 0: ephemeral)",
         )
@@ -781,12 +768,12 @@ def _add_network(p: argparse.ArgumentParser, *, interfaces: bool, local_port: bo
 
 
 def _add_request(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=_positive, default=3.0, metavar="S", help="seconds per attempt (default 3)")
-    p.add_argument("--retries", type=_count, default=1, metavar="N", help="extra attempts (default 1)")
+    p.add_argument("--timeout", type=positive_seconds, default=3.0, metavar="S", help="seconds per attempt (default 3)")
+    p.add_argument("--retries", type=count, default=1, metavar="N", help="extra attempts (default 1)")
 
 
 def _add_secure(p: argparse.ArgumentParser) -> None:
-    from secure.cli_support import add_secure_arguments
+    from .secure_support import add_secure_arguments
 
     add_secure_arguments(p)
 
@@ -800,9 +787,9 @@ def register(subparsers: Any) -> None:
         help="find nodes by multicast (or --target) and list their objects and property maps",
         epilog="exit codes: 0 found nodes, 1 none answered, 2 bad usage",
     )
-    p.add_argument("--timeout", type=_positive, default=1.0, metavar="S", help="seconds per round (default 1)")
-    p.add_argument("--rescans", type=_count, default=2, metavar="N", help="extra rounds (default 2)")
-    p.add_argument("--retries", type=_count, default=1, metavar="N", help="extra attempts of follow-up Gets")
+    p.add_argument("--timeout", type=positive_seconds, default=1.0, metavar="S", help="seconds per round (default 1)")
+    p.add_argument("--rescans", type=count, default=2, metavar="N", help="extra rounds (default 2)")
+    p.add_argument("--retries", type=count, default=1, metavar="N", help="extra attempts of follow-up Gets")
     p.add_argument(
         "--target",
         action="append",
@@ -845,7 +832,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_cmd_set)
 
     p = subparsers.add_parser("watch", help="print INF / INFC notifications from any node as they arrive")
-    p.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument(
+        "--duration", type=positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
+    )
     p.add_argument(
         "--ipv6", action=argparse.BooleanOptionalAction, default=False, help="also listen over IPv6 (ff02::1)"
     )

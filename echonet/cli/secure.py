@@ -3,7 +3,7 @@
 The main CLI mounts these with :func:`register` and dispatches with ``args.handler(args)`` (also available
 as ``args.func``), which returns the exit code. Every handler prints one line to stderr and returns non-zero on
 bad input, never a traceback.
-``python -m secure.cli secure ...`` runs the commands without the main CLI.
+``python -m echonet.cli.secure secure ...`` runs the commands without the main CLI.
 
 A *CA directory* is made by ``init-ca`` (see :class:`secure.credentials.CaPaths`); a *node directory* holds
 one node's key, certificate, trust anchors, allow-list, policy and audit log (see ``NodePaths`` in store).
@@ -16,9 +16,9 @@ import datetime as dt
 import getpass
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -43,10 +43,13 @@ from secure.policy import (
     risk_text,
 )
 
-__all__ = ["main", "register"]
+from ..aio import Controller, Endpoints, run
+from ..errors import EchonetError
+from ..frame import EOJ
+from ..node import NodeConfig
+from .common import Handler
 
-Handler = Callable[[argparse.Namespace], int]
-_P = TypeVar("_P", bound=argparse.ArgumentParser)
+__all__ = ["main", "register"]
 
 _REASONS = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -325,10 +328,6 @@ def _consent_grant(args: argparse.Namespace) -> int:
 def _read_version(args: argparse.Namespace) -> bytes:
     """The device's protocol version, read from its node profile 0x82 with a plain Get (reading a legacy device is
     allowed without consent), so that the user sees what the device itself says before granting anything."""
-    from echonet import EOJ
-    from echonet.aio import Controller, Endpoints, run
-    from echonet.errors import EchonetError
-    from echonet.node import NodeConfig
 
     async def read() -> bytes:
         endpoints = Endpoints(bind_v4=args.bind, port=0, join_multicast=False)
@@ -397,14 +396,15 @@ def _audit_verify(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ parsers
 
 
-def _add(commands: argparse._SubParsersAction[_Parser], name: str, handler: Handler, text: str) -> _Parser:
-    parser = commands.add_parser(name, help=text, description=text)
+def _add(commands: Any, name: str, handler: Handler, text: str) -> _Parser:
+    """A sub-command of ``commands`` (the sub-parsers of ``secure`` or of one of its groups) running ``handler``."""
+    parser: _Parser = commands.add_parser(name, help=text, description=text)
     guarded = _guarded(handler)
     parser.set_defaults(func=guarded, handler=guarded)
     return parser
 
 
-def register(subparsers: argparse._SubParsersAction[_P]) -> None:
+def register(subparsers: Any) -> None:
     """Add the ``secure`` command (with its sub-commands) to the main CLI's sub-parsers."""
     secure = subparsers.add_parser(
         "secure",
@@ -493,7 +493,7 @@ def register(subparsers: argparse._SubParsersAction[_P]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``secure ...`` commands stand-alone (``python -m secure.cli secure init-ca ...``)."""
+    """Run ``secure ...`` commands stand-alone (``python -m echonet.cli.secure secure init-ca ...``)."""
     parser = _Parser(prog="echonet")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)

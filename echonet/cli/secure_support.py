@@ -23,19 +23,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import EchonetError, EchonetUsageError
+
 # Only light imports at module level: the echonet CLI builds its parsers with add_secure_arguments() on every run,
 # and the overlay (cryptography, EDHOC) is loaded only when --secure is given.
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from echonet.aio import Endpoints, NodeRunner
-    from echonet.node import Node, NodeConfig
     from secure.aio import SecureController, SecureDeviceServer
     from secure.allowlist import AllowList
     from secure.audit import AuditLog
     from secure.credentials import EchonetIdentity
     from secure.policy import PolicyStore
     from secure.session import SecureConfig, SecureLayer
+
+    from ..aio import Endpoints, NodeRunner
+    from ..node import Node, NodeConfig
 
 __all__ = [
     "NodeSecurity",
@@ -69,19 +72,26 @@ class NodeSecurity:
 def add_secure_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--secure``, ``--identity``, ``--allow-list`` and ``--audit`` to a subcommand's parser."""
     group = parser.add_argument_group("secure overlay")
-    group.add_argument("--secure", action="store_true",
-                       help="use the secure overlay (EDHOC + OSCORE); plaintext only where the policy allows")
-    group.add_argument("--identity", metavar="DIR", default=os.environ.get("ECHONET_IDENTITY"),
-                       help="node identity directory from 'echonet secure issue' (default: $ECHONET_IDENTITY)")
-    group.add_argument("--allow-list", metavar="FILE", dest="allow_list",
-                       help="allow-list of peer keys (default: DIR/allowlist.json)")
+    group.add_argument(
+        "--secure",
+        action="store_true",
+        help="use the secure overlay (EDHOC + OSCORE); plaintext only where the policy allows",
+    )
+    group.add_argument(
+        "--identity",
+        metavar="DIR",
+        default=os.environ.get("ECHONET_IDENTITY"),
+        help="node identity directory from 'echonet secure issue' (default: $ECHONET_IDENTITY)",
+    )
+    group.add_argument(
+        "--allow-list", metavar="FILE", dest="allow_list", help="allow-list of peer keys (default: DIR/allowlist.json)"
+    )
     group.add_argument("--audit", metavar="FILE", help="audit log (default: DIR/audit.jsonl)")
 
 
 @contextmanager
 def _as_echonet_errors() -> Iterator[None]:
     """Secure-side failures become the echonet CLI's errors (usage: exit 2, other: exit 1), never a traceback."""
-    from echonet.errors import EchonetError, EchonetUsageError
     from secure.errors import SecureError, SecureUsageError
 
     try:
@@ -136,8 +146,7 @@ def load_node_security(
     local = LocalCredential(Credential.from_x509(der(cert), chain=[der(c) for c in chain]), key)
     peer_role = credentials.Role.DEVICE if side == "controller" else credentials.Role.CONTROLLER
     verifier = CertificateVerifier(roots, allowlist=allow, role=peer_role, intermediates=chain, crls=crls)
-    config = SecureConfig(credential=local, verifier=verifier, initiate=side == "controller",
-                          respond=side == "device")
+    config = SecureConfig(credential=local, verifier=verifier, initiate=side == "controller", respond=side == "device")
     if overrides:
         config = replace(config, **overrides)
     policy = PolicyStore(paths.policy, audit=log)
@@ -148,13 +157,17 @@ def security_from_args(args: argparse.Namespace, side: Side, **overrides: Any) -
     """The node's security from parsed arguments, or ``None`` without ``--secure``."""
     if not getattr(args, "secure", False):
         return None
-    from echonet.errors import EchonetUsageError
 
     if not getattr(args, "identity", None):
         raise EchonetUsageError("--secure needs --identity DIR (or $ECHONET_IDENTITY)")
     with _as_echonet_errors():
-        return load_node_security(args.identity, side, allow_list=getattr(args, "allow_list", None),
-                                  audit=getattr(args, "audit", None), **overrides)
+        return load_node_security(
+            args.identity,
+            side,
+            allow_list=getattr(args, "allow_list", None),
+            audit=getattr(args, "audit", None),
+            **overrides,
+        )
 
 
 def node_profile_identity(args: argparse.Namespace) -> bytes | None:
@@ -177,14 +190,20 @@ async def open_secure_controller(
     wall_clock: Callable[[], float] | None = None,
 ) -> SecureController:
     """A secured controller from ``--identity`` / ``--allow-list`` / ``--audit``."""
-    from echonet.errors import EchonetUsageError
     from secure.aio import open_secure_controller as open_controller
 
     security = security_from_args(args, "controller")
     if security is None:
         raise EchonetUsageError("open_secure_controller needs --secure")
-    return await open_controller(endpoints, security.config, node=node, node_config=node_config,
-                                 policy=security.policy, audit=security.audit, wall_clock=wall_clock)
+    return await open_controller(
+        endpoints,
+        security.config,
+        node=node,
+        node_config=node_config,
+        policy=security.policy,
+        audit=security.audit,
+        wall_clock=wall_clock,
+    )
 
 
 async def open_secure_server(
@@ -199,7 +218,6 @@ async def open_secure_server(
 
     The node profile's 0x83 must be the identification number the certificate binds (see
     :func:`node_profile_identity`), or controllers refuse the device after the handshake."""
-    from echonet.errors import EchonetUsageError
     from secure.aio import open_secure_server as open_server
 
     security = security_from_args(args, "device")
@@ -211,15 +229,21 @@ async def open_secure_server(
             f"node profile 0x83 {reported.hex().upper()} differs from the certificate's "
             f"{security.identity.id_number.hex().upper()}; controllers would refuse this device"
         )
-    return await open_server(node, endpoints, security.config, policy=security.policy, audit=security.audit,
-                             wall_clock=wall_clock, start=start)
+    return await open_server(
+        node,
+        endpoints,
+        security.config,
+        policy=security.policy,
+        audit=security.audit,
+        wall_clock=wall_clock,
+        start=start,
+    )
 
 
 def attach_secure_server(args: argparse.Namespace, runner: NodeRunner) -> SecureLayer:
     """Put an already open device node (e.g. ``echonet serve``'s) behind the secure layer: its node profile takes
     the identification number and manufacturer code the certificate binds, and from now on every datagram goes
     through a :class:`~secure.session.SecureLayer` (what the node sent before is not recalled)."""
-    from echonet.errors import EchonetUsageError
     from secure.session import SecureLayer
 
     security = security_from_args(args, "device")

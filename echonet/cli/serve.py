@@ -1,6 +1,6 @@
 """``echonet serve`` (simulated DRready devices on a node) and ``echonet demo`` (the DR day over UDP on loopback).
 
-Mounted by :mod:`echonet.cli`. Exit codes as there: 0 success (Ctrl-C included for ``serve``), 1 a run that went
+Mounted by :mod:`echonet.cli.main`. Exit codes as there: 0 success (Ctrl-C included for ``serve``), 1 a run that went
 wrong (cannot bind, a device not found), 2 bad usage (unknown kind, bad parameter, unreadable config).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import sys
 import tomllib
@@ -18,15 +17,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .aio import Endpoints, NodeRunner
-from .cli import EXIT_FAILED, EXIT_OK, _dump, _err
-from .cli_args import host_port
-from .describe import property_json
-from .drready.clock import SimClock, sim_time, wall_time
-from .errors import EchonetError, EchonetUsageError
-from .frame import Property
-from .node.config import ECHONET_PORT, NodeConfig
-from .node.events import Event, PropertySet
+from ..aio import Endpoints, NodeRunner
+from ..constants import ECHONET_PORT
+from ..describe import property_json
+from ..drready.clock import SimClock, sim_time, wall_time
+from ..errors import EchonetError, EchonetUsageError, require_extra
+from ..frame import Property
+from ..node.config import NodeConfig
+from ..node.events import Event, PropertySet
+from .common import EXIT_FAILED, EXIT_OK, dump, error, host_port
 
 # ---------------------------------------------------------------------------------------------------------- serve
 
@@ -103,7 +102,7 @@ def _serve_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build_devices(entries: Sequence[dict[str, Any]], clock: SimClock) -> list[Any]:
-    from .drready.sim import KINDS, resolve_kind, simulated_device
+    from ..drready.sim import KINDS, resolve_kind, simulated_device
 
     devices = []
     used: dict[int, set[int]] = {}
@@ -126,15 +125,15 @@ def _build_devices(entries: Sequence[dict[str, Any]], clock: SimClock) -> list[A
 
 
 async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devices: list[Any], clock: SimClock) -> Any:
-    """The node serving the devices; with ``--secure`` behind the secure overlay (:mod:`secure.cli_support`)."""
-    from .drready.host import SimHost
+    """The node serving the devices; with ``--secure`` behind the secure overlay (:mod:`echonet.cli.secure_support`)."""
+    from ..drready.host import SimHost
 
     bind = str(settings["bind"])
     v6 = ":" in bind
     endpoints = Endpoints(bind_v4=None if v6 else bind, bind_v6=bind if v6 else None, port=int(settings["port"]))
     prepare = None
     if getattr(args, "secure", False):
-        from secure.cli_support import attach_secure_server
+        from .secure_support import attach_secure_server
 
         def prepare(runner: NodeRunner) -> object:  # the layer is in place before the start-up announcement
             return attach_secure_server(args, runner)
@@ -165,7 +164,7 @@ def _prop_text(item: dict[str, Any]) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .drready.sim import sim_registry
+    from ..drready.sim import sim_registry
 
     settings = _serve_settings(args)
     clock = SimClock(settings["start"], settings["speed"])
@@ -175,7 +174,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     def emit(record: dict[str, Any], text: str) -> None:
         if args.json:
-            _dump(record, out)
+            dump(record, out)
         else:
             print(text, file=out)
         out.flush()
@@ -306,19 +305,19 @@ _SHORT = {"water_heater": "heater", "hybrid_water_heater": "hybrid", "battery": 
 
 
 def _demo_config(args: argparse.Namespace) -> Any:
-    from .drready.demo import DemoConfig
+    from ..drready.demo import DemoConfig
 
     return DemoConfig(speed=args.speed, bind_base=args.bind_base, port=args.port)
 
 
 async def _run_demo(config: Any, progress: Any, secure: bool = False) -> tuple[Any, Any]:
-    """Runs the demo; with ``secure`` the battery secured and the water heaters legacy (:mod:`secure.demo`), and
-    the secure side's report as the second item (``None`` otherwise)."""
+    """Runs the demo; with ``secure`` the battery secured and the water heaters legacy
+    (:mod:`echonet.drready.secure_demo`), and the secure side's report as the second item (``None`` otherwise)."""
     if secure:
-        from secure.demo import run_secure_demo
+        from ..drready.secure_demo import run_secure_demo
 
         return await run_secure_demo(config, progress=progress)
-    from .drready.demo import run_demo
+    from ..drready.demo import run_demo
 
     return await run_demo(config, progress=progress), None
 
@@ -360,7 +359,7 @@ def _result_lines(result: Any) -> list[str]:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .drready.demo import plot_demo
+    from ..drready.demo import plot_demo
 
     json_to_stdout = args.json == "-"
     text_out: TextIO | None = None if json_to_stdout else sys.stdout
@@ -369,8 +368,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     tty = view_out.isatty()
     view = _LiveView(None, False) if args.no_progress or (json_to_stdout and not tty) else _LiveView(view_out, tty)
     config = _demo_config(args)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        raise EchonetUsageError("the plot needs matplotlib (pip install matplotlib), or give --plot ''")
+    if args.plot:
+        require_extra("matplotlib", "plot", "the plot (--plot '' for none)")
     if text_out is not None:
         print(
             f"echonet demo: a water heater, a hybrid water heater and a battery on {args.bind_base} +1..+3, an "
@@ -382,7 +381,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         result, secured = asyncio.run(_run_demo(config, view, bool(args.secure)))
     except KeyboardInterrupt:
         view.finish()
-        _err("demo interrupted")
+        error("demo interrupted")
         return 130
     finally:
         view.finish()
@@ -396,7 +395,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if secured is not None:
             data["secure"] = secured.to_json()
         if json_to_stdout:
-            _dump(data)
+            dump(data)
         else:
             try:
                 Path(args.json).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -440,12 +439,12 @@ def register(sub: Any) -> None:
     p.add_argument("--tick", type=float, default=0.5, help="seconds between model updates and INFs (default 0.5)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="JSON lines: serving, then every Set received and INF sent")
-    from secure.cli_support import add_secure_arguments
+    from .secure_support import add_secure_arguments
 
     add_secure_arguments(p)
     p.set_defaults(handler=_cmd_serve)
 
-    from .drready.demo import DEFAULT_SPEED
+    from ..drready.demo import DEFAULT_SPEED
 
     p = sub.add_parser(
         "demo",

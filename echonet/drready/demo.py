@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..aio import Controller, DiscoveredNode, Endpoints, NodeRunner
+from ..constants import ECHONET_PORT
 from ..errors import EchonetError, EchonetUsageError
 from ..frame import EOJ
 from ..node.config import NodeConfig
@@ -79,7 +80,7 @@ class DemoConfig:
     start: str = DEFAULT_START
     hours: float = DEFAULT_HOURS
     bind_base: str = "127.0.0.100"
-    port: int = 3610
+    port: int = ECHONET_PORT
     poll_minutes: float = 10.0
     tick_interval: float = 0.05
     battery_reserve_wh: int = 2450

@@ -1,6 +1,6 @@
 """``echonet demo --secure``: the demo's three devices with the battery secured and the two water heaters legacy.
 
-A throwaway CA (:mod:`secure.demo_setup`) issues the battery a device certificate that binds its node's
+A throwaway CA (:mod:`echonet.drready.secure_setup`) issues the battery a device certificate that binds its node's
 identification number (0x83) and a controller certificate for the aggregator; each side enrols the other.
 
 * :class:`SecureDemoDay` plugs into :func:`echonet.drready.demo.run_demo` (:func:`run_secure_demo`): the battery's
@@ -25,20 +25,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from echonet.aio import Controller, DeviceServer, Endpoints, NodeRunner
-from echonet.errors import EchonetError
-from echonet.frame import EOJ, ESV
-from echonet.node import NodeConfig
-from echonet.node.events import Addr
 from secure import audit
 from secure.aio import PolicyDeniedError, SecureController, open_secure_controller, open_secure_server
-from secure.demo_setup import LEGACY_VERSION, DemoCredentials, audit_counts, demo_credentials
 from secure.errors import SecureUsageError
 from secure.policy import ConsentGrant, ConsentScope, Policy, PolicyStore, describe_version
 from secure.session import SecureLayer
 
+from ..aio import Controller, DeviceServer, Endpoints, NodeRunner
+from ..errors import EchonetError
+from ..frame import EOJ, ESV
+from ..node import NodeConfig
+from ..node.events import Addr
+from .secure_setup import LEGACY_VERSION, DemoCredentials, audit_counts, demo_credentials
+
 if TYPE_CHECKING:
-    from echonet.drready.demo import DemoConfig, DemoResult, Progress
+    from .demo import DemoConfig, DemoResult, Progress
 
 __all__ = [
     "DayDevice",
@@ -50,8 +51,11 @@ __all__ = [
     "secure_overview",
 ]
 
-_KINDS = (("water_heater", "water heater", False), ("hybrid_water_heater", "hybrid heater", False),
-          ("battery", "battery", True))
+_KINDS = (
+    ("water_heater", "water heater", False),
+    ("hybrid_water_heater", "hybrid heater", False),
+    ("battery", "battery", True),
+)
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,8 @@ async def secure_overview(bind_base: str = "127.0.0.100", *, workdir: Path | Non
 
 
 async def _overview(bind_base: str, tmp: Path) -> SecureOverview:
-    from echonet.drready.clock import SimClock
-    from echonet.drready.sim import simulated_device, simulated_node
+    from .clock import SimClock
+    from .sim import simulated_device, simulated_node
 
     base = [int(part) for part in bind_base.split(".")]
     ips = [".".join(str(x) for x in (*base[:3], base[3] + i)) for i in (1, 2, 3)]
@@ -119,12 +123,14 @@ async def _overview(bind_base: str, tmp: Path) -> SecureOverview:
         for (kind, label, secured), node, ip in zip(_KINDS, nodes, ips, strict=True):
             del kind, label
             if secured:
-                servers.append(await open_secure_server(node, endpoints(ip), dev_config, policy=Policy(),
-                                                        audit=dev_log))
+                servers.append(
+                    await open_secure_server(node, endpoints(ip), dev_config, policy=Policy(), audit=dev_log)
+                )
             else:
                 servers.append(await DeviceServer.open(node, endpoints(ip)))
-        controller = await open_secure_controller(endpoints(bind_base), creds.controller_config, node_config=config,
-                                                  policy=ctl_policy, audit=ctl_log)
+        controller = await open_secure_controller(
+            endpoints(bind_base), creds.controller_config, node_config=config, policy=ctl_policy, audit=ctl_log
+        )
         try:
             for (_, label, secured), node, server, ip in zip(_KINDS, nodes, servers, ips, strict=True):
                 eoj = next(o.eoj for o in node.objects if o is not node.profile)
@@ -137,17 +143,21 @@ async def _overview(bind_base: str, tmp: Path) -> SecureOverview:
                 status = controller.peer_status(ip)
                 if secured:
                     info = controller.layer.session_info(ip) or {}
-                    detail = (f"EDHOC method 0, OSCORE; 0x83 {str(info.get('id_number', '?')).upper()} "
-                              f"{'checked' if info.get('identity_checked') else 'NOT checked'}; {reading}")
+                    detail = (
+                        f"EDHOC method 0, OSCORE; 0x83 {str(info.get('id_number', '?')).upper()} "
+                        f"{'checked' if info.get('identity_checked') else 'NOT checked'}; {reading}"
+                    )
                 else:
                     detail = f"plain ECHONET Lite, read-only without consent; {reading}"
-                statuses.append(DeviceStatus(label, str(eoj), f"{addr[0]}:{addr[1]}",
-                                             "secure" if status == "secure" else status, detail))
+                statuses.append(
+                    DeviceStatus(
+                        label, str(eoj), f"{addr[0]}:{addr[1]}", "secure" if status == "secure" else status, detail
+                    )
+                )
             legacy_node, legacy_server = nodes[0], servers[0]
             eoj = next(o.eoj for o in legacy_node.objects if o is not legacy_node.profile)
             try:
-                await controller.set(legacy_server.runner.local_addresses[socket.AF_INET][:2], eoj,
-                                     {0x80: b"\x31"})
+                await controller.set(legacy_server.runner.local_addresses[socket.AF_INET][:2], eoj, {0x80: b"\x31"})
                 refused = "ACCEPTED (unexpected)"
             except PolicyDeniedError as exc:
                 refused = f"refused ({exc.decision.reason})"
@@ -165,8 +175,16 @@ async def _overview(bind_base: str, tmp: Path) -> SecureOverview:
 
 # The secured DR day --------------------------------------------------------------------------------------------------
 
-_STAT_KEYS = ("handshakes_ok", "handshakes_failed", "protected", "unprotected", "plain_in", "plain_out",
-              "downgrade_dropped", "policy_denied")
+_STAT_KEYS = (
+    "handshakes_ok",
+    "handshakes_failed",
+    "protected",
+    "unprotected",
+    "plain_in",
+    "plain_out",
+    "downgrade_dropped",
+    "policy_denied",
+)
 
 
 @dataclass(frozen=True)
@@ -232,8 +250,8 @@ class SecureDayReport:
 def _battery_id() -> bytes:
     """The 0x83 of a demo battery's node as :func:`~echonet.drready.demo.run_demo` builds it (the manufacturer code
     is the same for every one; the serial part is not)."""
-    from echonet.drready.clock import SimClock
-    from echonet.drready.sim import simulated_device, simulated_node
+    from .clock import SimClock
+    from .sim import simulated_device, simulated_node
 
     node = simulated_node([simulated_device("battery", 1, clock=SimClock(0.0))])
     return node.profile.value(0x83) or b""
@@ -261,17 +279,22 @@ class SecureDemoDay:
         self.session: dict[str, Any] = {}
 
     async def open_controller(self, endpoints: Endpoints, config: NodeConfig) -> Controller:
-        from echonet.drready.demo import HEATER_WRITES, device_address
+        from .demo import HEATER_WRITES, device_address
 
         now = time.time()
         for kind in HEATER_WRITES:  # before discovery: a plain Get to an unknown peer would start a handshake
             self.policy.classify_legacy(device_address(self.config, kind), now=now, version=LEGACY_VERSION)
-        self.controller = await open_secure_controller(endpoints, self.creds.controller_config, node_config=config,
-                                                       policy=self.policy, audit=self.creds.controller_audit)
+        self.controller = await open_secure_controller(
+            endpoints,
+            self.creds.controller_config,
+            node_config=config,
+            policy=self.policy,
+            audit=self.creds.controller_audit,
+        )
         return self.controller
 
     def prepare(self, kind: str) -> Callable[[NodeRunner], object] | None:
-        from echonet.drready.demo import BATTERY
+        from .demo import BATTERY
 
         if kind != BATTERY:
             return None
@@ -288,7 +311,7 @@ class SecureDemoDay:
 
     async def before_day(self, ctl: Controller, targets: Mapping[str, tuple[Addr, EOJ]]) -> None:
         """Consent for the DR day's writes to each heater, then one write outside it (refused)."""
-        from echonet.drready.demo import BATTERY, HEATER_WRITES, WATER_HEATER
+        from .demo import BATTERY, HEATER_WRITES, WATER_HEATER
 
         if not isinstance(ctl, SecureController):
             raise SecureUsageError("the secure demo needs a secured controller")
@@ -302,11 +325,17 @@ class SecureDemoDay:
             with contextlib.suppress(EchonetError):  # the version shown to the operator: the device's own 0x82
                 got = (await ctl.get(addr, EOJ(0x0E, 0xF0, 0x01), [0x82])).values.get(0x82)
                 version = describe_version(got) if got else version
-            scope = ConsentScope(peer=str(addr[0]), eoj=bytes(eoj), esvs=frozenset({int(ESV.SETC)}),
-                                 epcs=frozenset(epcs))
+            scope = ConsentScope(
+                peer=str(addr[0]), eoj=bytes(eoj), esvs=frozenset({int(ESV.SETC)}), epcs=frozenset(epcs)
+            )
             self.grants[kind] = self.policy.grant(
-                scope, now=time.time(), duration=self.consent_seconds, who="demo operator",
-                why="echonet demo --secure: the DR day's writes to this water heater", version=version)
+                scope,
+                now=time.time(),
+                duration=self.consent_seconds,
+                who="demo operator",
+                why="echonet demo --secure: the DR day's writes to this water heater",
+                version=version,
+            )
         addr, eoj = targets[WATER_HEATER]
         try:
             await ctl.set(addr, eoj, {0x80: b"\x31"})
@@ -315,7 +344,7 @@ class SecureDemoDay:
             self.refused_write = f"refused ({exc.decision.reason})"
 
     async def after_day(self, ctl: Controller) -> None:
-        from echonet.drready.demo import LABELS
+        from .demo import LABELS
 
         assert isinstance(ctl, SecureController)
         devices = []
@@ -325,36 +354,61 @@ class SecureDemoDay:
             grant = self.grants.get(kind)
             if grant is not None:
                 epcs = ",".join(f"0x{e:02X}" for e in sorted(grant.scope.epcs or ()))
-                detail = (f"plain ECHONET Lite; consent {grant.id[:8]}: SetC of {epcs} for "
-                          f"{(grant.expires_at - grant.granted_at) / 60:.0f} min")
+                detail = (
+                    f"plain ECHONET Lite; consent {grant.id[:8]}: SetC of {epcs} for "
+                    f"{(grant.expires_at - grant.granted_at) / 60:.0f} min"
+                )
             else:
                 info = dict(ctl.layer.session_info(ip) or {})
                 self.session = info
                 checked = "checked" if info.get("identity_checked") else "NOT checked"
-                detail = (f"EDHOC + OSCORE; 0x83 {str(info.get('id_number', '?')).upper()} {checked}; "
-                          f"{info.get('encryptions', 0)} request(s) protected")
-            devices.append(DayDevice(kind, LABELS[kind], str(eoj), f"{addr[0]}:{addr[1]}", status, detail,
-                                     grant.id if grant is not None else None))
+                detail = (
+                    f"EDHOC + OSCORE; 0x83 {str(info.get('id_number', '?')).upper()} {checked}; "
+                    f"{info.get('encryptions', 0)} request(s) protected"
+                )
+            devices.append(
+                DayDevice(
+                    kind,
+                    LABELS[kind],
+                    str(eoj),
+                    f"{addr[0]}:{addr[1]}",
+                    status,
+                    detail,
+                    grant.id if grant is not None else None,
+                )
+            )
         self.devices = tuple(devices)
 
     def finish(self) -> SecureDayReport:
         """Verify the audit chains and close the logs."""
         ctl_log, dev_log = self.creds.controller_audit, self.creds.device_audit
         self.creds.close()
-        dev_counts, dev_ok = ({}, False) if dev_log is None else (audit_counts(dev_log.path),
-                                                                  audit.verify(dev_log.path).ok)
+        dev_counts, dev_ok = (
+            ({}, False) if dev_log is None else (audit_counts(dev_log.path), audit.verify(dev_log.path).ok)
+        )
         battery = asdict(self.battery_layer.stats) if self.battery_layer is not None else {}
         aggregator = asdict(self.controller.layer.stats) if self.controller is not None else {}
         consents = tuple(
-            {"device": kind, "consent_id": g.id, "scope": g.scope.describe(), "granted_by": g.granted_by,
-             "why": g.why, "seconds": round(g.expires_at - g.granted_at, 1)}
+            {
+                "device": kind,
+                "consent_id": g.id,
+                "scope": g.scope.describe(),
+                "granted_by": g.granted_by,
+                "why": g.why,
+                "seconds": round(g.expires_at - g.granted_at, 1),
+            }
             for kind, g in self.grants.items()
         )
         return SecureDayReport(
-            self.devices, consents, self.refused_write,
-            audit_counts(ctl_log.path), audit.verify(ctl_log.path).ok,
-            dev_counts, dev_ok,
-            {k: int(battery.get(k, 0)) for k in _STAT_KEYS}, {k: int(aggregator.get(k, 0)) for k in _STAT_KEYS},
+            self.devices,
+            consents,
+            self.refused_write,
+            audit_counts(ctl_log.path),
+            audit.verify(ctl_log.path).ok,
+            dev_counts,
+            dev_ok,
+            {k: int(battery.get(k, 0)) for k in _STAT_KEYS},
+            {k: int(aggregator.get(k, 0)) for k in _STAT_KEYS},
             self.session,
         )
 
@@ -366,7 +420,7 @@ async def run_secure_demo(
     workdir: Path | None = None,
 ) -> tuple[DemoResult, SecureDayReport]:
     """The DR day with the battery secured and the water heaters legacy (with consent)."""
-    from echonet.drready.demo import run_demo
+    from .demo import run_demo
 
     with contextlib.ExitStack() as stack:
         tmp = workdir if workdir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))

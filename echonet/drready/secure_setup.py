@@ -1,7 +1,8 @@
 """Credentials for ``echonet demo --secure``: a throwaway CA, a device certificate binding a node's 0x83, a controller
 certificate, each side's allow-list enrolling the other, and each side's audit log (all in a working directory).
 
-Used by :func:`secure.demo.secure_overview` and by the secured DR day (:class:`secure.demo.SecureDemoDay`).
+Used by :func:`echonet.drready.secure_demo.secure_overview` and by the secured DR day
+(:class:`echonet.drready.secure_demo.SecureDemoDay`).
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ class DemoCredentials:
         self.now = now
         self.maker = maker
         root_key, self.root = credentials.create_root_ca(common_name="Demo Root", now=now, maker_code=maker)
-        self._ca_key, self._ca = credentials.create_device_ca(root_key=root_key, root_cert=self.root,
-                                                              common_name="Demo CA", now=now)
+        self._ca_key, self._ca = credentials.create_device_ca(
+            root_key=root_key, root_cert=self.root, common_name="Demo CA", now=now
+        )
         ctl_local, self.controller_cert = self._leaf(b"\xfe" + maker + b"AGGREGATOR000", credentials.Role.CONTROLLER)
         self.controller_audit = audit.AuditLog(workdir / f"{controller}.audit.jsonl")
         self.controller_allow = AllowList(workdir / f"{controller}.allow.json", audit=self.controller_audit)
         self.controller_config = SecureConfig(
-            credential=ctl_local, initiate=True, respond=False,
-            verifier=CertificateVerifier([self.root], allowlist=self.controller_allow, role=credentials.Role.DEVICE))
+            credential=ctl_local,
+            initiate=True,
+            respond=False,
+            verifier=CertificateVerifier([self.root], allowlist=self.controller_allow, role=credentials.Role.DEVICE),
+        )
         self.device_id = b""
         self.device_config: SecureConfig | None = None
         self.device_cert: x509.Certificate | None = None
@@ -49,9 +54,14 @@ class DemoCredentials:
 
     def _leaf(self, id_number: bytes, role: credentials.Role) -> tuple[LocalCredential, x509.Certificate]:
         key = credentials.generate_private_key()
-        cert = credentials.issue_certificate(ca_key=self._ca_key, ca_cert=self._ca, public_key=key.public_key(),
-                                             identity=credentials.EchonetIdentity(id_number, self.maker), role=role,
-                                             now=self.now)
+        cert = credentials.issue_certificate(
+            ca_key=self._ca_key,
+            ca_cert=self._ca,
+            public_key=key.public_key(),
+            identity=credentials.EchonetIdentity(id_number, self.maker),
+            role=role,
+            now=self.now,
+        )
         return LocalCredential(Credential.from_x509(_der(cert), chain=[_der(self._ca)]), key), cert
 
     def add_device(self, device_id: bytes, *, name: str = "battery") -> SecureConfig:
@@ -64,9 +74,10 @@ class DemoCredentials:
         self.controller_allow.enrol_certificate(cert, now=self.now, label=f"demo {name}")
         self.device_id, self.device_cert = device_id, cert
         self.device_config = SecureConfig(
-            credential=local, respond=True,
-            verifier=CertificateVerifier([self.root], allowlist=self.device_allow,
-                                         role=credentials.Role.CONTROLLER))
+            credential=local,
+            respond=True,
+            verifier=CertificateVerifier([self.root], allowlist=self.device_allow, role=credentials.Role.CONTROLLER),
+        )
         return self.device_config
 
     def close(self) -> None:
@@ -89,6 +100,7 @@ def demo_credentials(device_id: bytes, workdir: Path, *, now: float, device: str
 
 def audit_counts(path: Path) -> dict[str, int]:
     """Records per event type in an audit log."""
-    counts = Counter(line.split('"event":"', 1)[1].split('"', 1)[0]
-                     for line in path.read_text().splitlines() if '"event":"' in line)
+    counts = Counter(
+        line.split('"event":"', 1)[1].split('"', 1)[0] for line in path.read_text().splitlines() if '"event":"' in line
+    )
     return dict(counts)

@@ -21,7 +21,7 @@ import pytest
 from echonet import EOJ
 from echonet.aio import DeviceServer, Endpoints
 from echonet.cli import main
-from echonet.cli_node import EXIT_REFUSED, EXIT_TIMEOUT, encode_value, parse_eoj, parse_epc
+from echonet.cli.node import EXIT_REFUSED, EXIT_TIMEOUT, encode_value, parse_eoj, parse_epc
 from echonet.errors import EchonetUsageError
 from echonet.node import DeviceObject, Node, NodeConfig, NodeProfile
 from echonet.spec.registry import default_registry

@@ -20,10 +20,10 @@ import pytest
 from echonet import EOJ
 from echonet.aio import DeviceServer, Endpoints
 from echonet.aio import run as aio_run
+from echonet.cli.secure import register
 from echonet.node import DeviceObject
 from secure import audit, credentials
 from secure.allowlist import AllowList
-from secure.cli import register
 from secure.policy import PolicyStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -283,7 +283,7 @@ def test_argument_errors_are_one_line_without_traceback(pki: Path, capsys: pytes
 def test_subprocess_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -> None:
     code = (
         "import argparse, sys\n"
-        "from secure.cli import register\n"
+        "from echonet.cli.secure import register\n"
         "p = argparse.ArgumentParser(prog='echonet')\n"
         "register(p.add_subparsers(dest='command', required=True))\n"
         "a = p.parse_args(sys.argv[1:])\n"
@@ -305,7 +305,7 @@ def test_subprocess_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -
         "echonet secure: error: identification number must be 17 bytes of hex (34 hex digits), got 'nonsense'"
     ]
     module = subprocess.run(
-        [sys.executable, "-m", "secure.cli", "secure", "audit", "verify", str(tmp_path / "none.jsonl")],
+        [sys.executable, "-m", "echonet.cli.secure", "secure", "audit", "verify", str(tmp_path / "none.jsonl")],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert module.returncode == 1 and "Traceback" not in module.stderr

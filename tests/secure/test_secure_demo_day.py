@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from echonet.drready.demo import HEATER_WRITES, DemoConfig, DemoResult, plot_demo
+from echonet.drready.secure_demo import SecureDayReport, run_secure_demo
 from secure import audit
-from secure.demo import SecureDayReport, run_secure_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

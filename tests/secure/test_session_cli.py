@@ -85,12 +85,12 @@ def test_attach_secure_server_puts_a_running_simulated_node_behind_the_overlay(i
     import socket
 
     from echonet.aio import Endpoints
+    from echonet.cli.secure_support import add_secure_arguments, attach_secure_server, open_secure_controller
     from echonet.drready.clock import SimClock
     from echonet.drready.host import SimHost
     from echonet.drready.sim import simulated_device
     from echonet.frame import EOJ
     from echonet.node import NodeConfig
-    from secure.cli_support import add_secure_arguments, attach_secure_server, open_secure_controller
 
     device, controller = identities
     parser = argparse.ArgumentParser()

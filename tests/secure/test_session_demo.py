@@ -1,13 +1,14 @@
-"""The secure overview (``secure.demo.secure_overview``, the short version of ``echonet demo --secure`` without the
-DR day): the battery is secured (identity checked), the water heaters are legacy and read-only, a write without
-consent is refused, and the aggregator's audit chain verifies. The day itself: test_secure_demo_day.py."""
+"""The secure overview (``echonet.drready.secure_demo.secure_overview``, the short version of
+``echonet demo --secure`` without the DR day): the battery is secured (identity checked), the water heaters are
+legacy and read-only, a write without consent is refused, and the aggregator's audit chain verifies. The day
+itself: test_secure_demo_day.py."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from secure.demo import secure_overview
+from echonet.drready.secure_demo import secure_overview
 
 
 def test_secure_overview_shows_the_battery_secured_and_the_water_heaters_legacy(tmp_path: Path) -> None:
