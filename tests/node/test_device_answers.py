@@ -1,4 +1,4 @@
-"""The device side answers every ESV exactly as DESIGN.md section 1 says, byte for byte."""
+"""The device side answers every ESV exactly as ECHONET Lite Part 2 chapter 4 says, byte for byte."""
 
 from __future__ import annotations
 
