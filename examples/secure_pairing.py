@@ -33,9 +33,10 @@ from echonet.aio import Endpoints  # noqa: E402
 from echonet.cli.secure_support import load_node_security  # noqa: E402
 from echonet.frame import EOJ  # noqa: E402
 from echonet.node import DeviceObject, Node, NodeConfig, NodeProfile  # noqa: E402
-from secure import audit, credentials, store  # noqa: E402
-from secure.aio import open_secure_controller, open_secure_server  # noqa: E402
-from secure.allowlist import AllowList  # noqa: E402
+from secure import audit, store  # noqa: E402
+from secure.layer.aio import open_secure_controller, open_secure_server  # noqa: E402
+from secure.trust import credentials  # noqa: E402
+from secure.trust.allowlist import AllowList  # noqa: E402
 
 MAKER = bytes.fromhex("00007b")
 BATTERY_ID = credentials.EchonetIdentity(bytes.fromhex("fe00007b42415454455259303030303031"), MAKER)

@@ -43,16 +43,14 @@ from pathlib import Path
 from typing import TypeAlias
 
 from secure import store
-from secure.errors import SecureUsageError
+from secure.errors import AuditError, SecretFieldError
 
 __all__ = [
     "GENESIS",
-    "AuditError",
     "AuditEvent",
     "AuditLog",
     "AuditRecord",
     "JsonValue",
-    "SecretFieldError",
     "VerifyResult",
     "canonical_json",
     "check_fields",
@@ -112,14 +110,6 @@ class AuditEvent(StrEnum):
     IDENTITY_CHECKED = "identity_checked"
 
 
-class AuditError(SecureUsageError):
-    """The audit log cannot be written as asked (bad event, unsafe fields, corrupt tail)."""
-
-
-class SecretFieldError(AuditError):
-    """A field looks like a secret or plaintext and was refused; nothing was written."""
-
-
 @dataclass(frozen=True)
 class AuditRecord:
     seq: int
@@ -170,7 +160,7 @@ def _clean(value: object, where: str, depth: int) -> JsonValue:
     if depth > _MAX_DEPTH:
         raise AuditError(f"audit field {where} is nested too deeply")
     if isinstance(value, bytes | bytearray | memoryview):
-        raise SecretFieldError(f"audit field {where} holds raw bytes; log a fingerprint or a length instead")
+        raise SecretFieldError(f"audit field {where} holds raw bytes", advice="log a fingerprint or a length instead")
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
@@ -240,7 +230,7 @@ def _last_line(path: Path) -> bytes | None:
             return None
         handle.seek(end - 1)
         if handle.read(1) != b"\n":
-            raise AuditError(f"{path} ends with an incomplete record; run 'audit verify' before appending")
+            raise AuditError(f"{path} ends with an incomplete record", advice="run 'audit verify' before appending")
         tail = b""
         pos = end - 1
         while True:
@@ -311,9 +301,9 @@ class AuditLog:
         else:
             record = _parse_record(line)
             if record is None or not isinstance(record.get("hash"), str) or type(record.get("seq")) is not int:
-                raise AuditError(f"the last record of {self._path} is corrupt; run 'audit verify'")
+                raise AuditError(f"the last record of {self._path} is corrupt", advice="run 'audit verify'")
             if record_hash(record) != record["hash"]:
-                raise AuditError(f"the last record of {self._path} fails its hash; run 'audit verify'")
+                raise AuditError(f"the last record of {self._path} fails its hash", advice="run 'audit verify'")
             seq, digest = record["seq"], record["hash"]
             assert isinstance(seq, int) and isinstance(digest, str)
             self._seq, self._hash = seq, digest

@@ -28,15 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from secure.errors import SecureUsageError
+from secure.errors import InsecurePermissionsError, StoreError
 
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
     "FileStamp",
-    "InsecurePermissionsError",
     "NodePaths",
-    "StoreError",
     "atomic_write",
     "atomic_writer",
     "ensure_private_dir",
@@ -54,14 +52,6 @@ DIR_MODE = 0o700
 
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-
-
-class StoreError(SecureUsageError):
-    """A local file is missing, unreadable, corrupt or not where it should be."""
-
-
-class InsecurePermissionsError(StoreError):
-    """A private file is accessible by group or others, or owned by someone else."""
 
 
 FileStamp = tuple[int, int, int, int]
@@ -157,8 +147,9 @@ def read_private(path: str | os.PathLike[str]) -> bytes:
             raise StoreError(f"{path} is not a regular file")
         if info.st_mode & 0o077:
             raise InsecurePermissionsError(
-                f"{path} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):#o});"
-                f" refusing to use it, run: chmod 600 {path}"
+                f"{path} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):#o}); refusing to use it",
+                advice=f"run: chmod 600 {path}",
+                form="{problem}, {advice}",
             )
         if info.st_uid not in (os.geteuid(), 0):
             raise InsecurePermissionsError(f"{path} is owned by another user (uid {info.st_uid})")

@@ -27,7 +27,7 @@ from echonet.spec.identity import (
     version_text,
 )
 from secure.errors import SecureUsageError
-from secure.policy import describe_version
+from secure.policy.values import describe_version
 
 bytes_ = st.integers(0, 255)
 #: Conformant EDTs of each type.
@@ -206,8 +206,8 @@ def test_the_decoder_shows_the_typed_values() -> None:
     ]
     assert frame_lines(battery, registry)[1:] == [
         "  0x82 Standard version information = Release R rev. 1",
-        "  0x83 Identification number = " + " ".join(["00"] * 17)
-        + "  (does not fit its definition: identification number starts with 0x00, expected 0xFE)",
+        "  0x83 Identification number = invalid 0x" + "00" * 17
+        + ": identification number starts with 0x00, expected 0xFE",
     ]  # fmt: skip
 
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
-from secure.oscore import ALGORITHMS, AeadAlgorithm, SecurityContext
+from secure.records.oscore import ALGORITHMS, AeadAlgorithm, SecurityContext
 
 FRAME_SIZES = (64, 200)
 TARGET_US = 15.0

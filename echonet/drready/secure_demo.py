@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from secure import audit
-from secure.aio import PolicyDeniedError, SecureController, open_secure_controller, open_secure_server
-from secure.errors import SecureUsageError
-from secure.policy import ConsentGrant, ConsentScope, Policy, PolicyStore, describe_version
-from secure.session import SecureLayer
+from secure.errors import PolicyDeniedError, SecureUsageError
+from secure.layer.aio import SecureController, open_secure_controller, open_secure_server
+from secure.layer.core import SecureLayer
+from secure.policy.consent import ConsentGrant, ConsentScope
+from secure.policy.rules import Policy, PolicyStore
+from secure.policy.values import describe_version
 
 from ..aio import Controller, DeviceServer, Endpoints, NodeRunner
 from ..errors import EchonetError

@@ -14,10 +14,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from secure import audit, credentials
-from secure.allowlist import AllowList
-from secure.cose import Credential, LocalCredential
-from secure.session import CertificateVerifier, SecureConfig
+from secure import audit
+from secure.handshake.cose import Credential, LocalCredential
+from secure.layer.config import SecureConfig
+from secure.trust import credentials
+from secure.trust.allowlist import AllowList
+from secure.trust.verifiers import CertificateVerifier
 
 __all__ = ["LEGACY_VERSION", "DemoCredentials", "audit_counts", "demo_credentials"]
 

@@ -477,11 +477,11 @@ def test_a_silent_device_is_reported_as_not_answering_by_the_library_and_exit_co
 
 
 def test_a_device_answering_the_handshake_record_with_a_cookie_is_reported_as_offering_the_overlay() -> None:
-    from secure.cose import Credential, LocalCredential, make_ccs
-    from secure.edhoc import Responder
-    from secure.edhoc_messages import Method
-    from secure.records import HandshakeRecord, encode_cookie
-    from secure.records import decode as decode_record
+    from secure.handshake.cose import Credential, LocalCredential, make_ccs
+    from secure.handshake.edhoc import Responder
+    from secure.handshake.messages import Method
+    from secure.records.framing import HandshakeRecord, encode_cookie
+    from secure.records.framing import decode as decode_record
 
     hellos: list[HandshakeRecord] = []
 
@@ -516,7 +516,7 @@ def test_a_device_answering_the_handshake_record_with_a_cookie_is_reported_as_of
 
 
 def test_overlay_records_of_any_kind_count_and_plain_answers_do_not() -> None:
-    from secure.records import encode_handshake
+    from secure.records.framing import encode_handshake
 
     async def scenario() -> tuple[Any, Any]:
         async with fake_device(sna_to_everything, lambda _: [encode_handshake(b"\x07", b"\x58\x20" + bytes(32))]) as (
@@ -534,15 +534,16 @@ def test_overlay_records_of_any_kind_count_and_plain_answers_do_not() -> None:
 
 
 def test_our_secure_only_device_is_reported_as_offering_the_overlay_and_unreadable_in_plain(tmp_path: Path) -> None:
-    secure_aio = pytest.importorskip("secure.aio")
+    secure_aio = pytest.importorskip("secure.layer.aio")
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from echonet.drready.sim import simulated_node
-    from secure.allowlist import AllowList
     from secure.audit import AuditLog
-    from secure.cose import Credential, LocalCredential, make_ccs
-    from secure.edhoc_messages import Method
-    from secure.session import PinnedKeyVerifier, SecureConfig
+    from secure.handshake.cose import Credential, LocalCredential, make_ccs
+    from secure.handshake.messages import Method
+    from secure.layer.config import SecureConfig
+    from secure.trust.allowlist import AllowList
+    from secure.trust.verifiers import PinnedKeyVerifier
 
     key = ec.generate_private_key(ec.SECP256R1())
     local = LocalCredential(Credential.from_ccs(make_ccs(key.public_key(), kid=b"\x11", subject="device")), key)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from secure.cose import Credential, LocalCredential
+from secure.handshake.cose import Credential, LocalCredential
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 TRACES_MD = SHARED / "rfc" / "rfc9529-edhoc-traces.md"

@@ -17,14 +17,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from echonet.aio import Endpoints
 from echonet.frame import EOJ
 from echonet.node import DeviceObject, Node, NodeConfig, NodeProfile
-from secure import credentials as cred
-from secure.aio import SecureController, SecureDeviceServer, open_secure_controller, open_secure_server
-from secure.allowlist import AllowList
 from secure.audit import AuditLog
-from secure.cose import Credential, LocalCredential, make_ccs
-from secure.edhoc_messages import Method
-from secure.policy import Policy
-from secure.session import CertificateVerifier, PinnedKeyVerifier, SecureConfig, key_fingerprint
+from secure.handshake.cose import Credential, LocalCredential, make_ccs
+from secure.handshake.messages import Method
+from secure.layer.aio import SecureController, SecureDeviceServer, open_secure_controller, open_secure_server
+from secure.layer.config import SecureConfig
+from secure.policy.rules import Policy
+from secure.trust import credentials as cred
+from secure.trust.allowlist import AllowList
+from secure.trust.verifiers import CertificateVerifier, PinnedKeyVerifier, key_fingerprint
 
 T0 = 1_800_000_000.0
 MAKER = bytes.fromhex("00007b")

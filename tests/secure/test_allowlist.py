@@ -10,10 +10,9 @@ import pytest
 from cryptography import x509
 
 from secure import audit
-from secure import credentials as cred
-from secure.allowlist import AllowList
-from secure.errors import SecureUsageError
-from secure.store import StoreError
+from secure.errors import SecureUsageError, StoreError
+from secure.trust import credentials as cred
+from secure.trust.allowlist import AllowList
 
 T0 = 1_800_000_000.0
 MAKER = bytes.fromhex("00007b")

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from secure import audit
 from secure.audit import AuditEvent, AuditLog
+from secure.errors import AuditError, SecretFieldError
 
 T0 = 1_800_000_000.0
 
@@ -228,7 +229,7 @@ def test_log_and_anchor_are_private_files(tmp_path: Path) -> None:
 )
 def test_secret_looking_fields_are_refused_and_nothing_is_written(tmp_path: Path, fields: dict[str, object]) -> None:
     path = tmp_path / "audit.jsonl"
-    with AuditLog(path) as log, pytest.raises(audit.SecretFieldError):
+    with AuditLog(path) as log, pytest.raises(SecretFieldError):
         log.append(AuditEvent.INTEGRITY_FAILURE, fields, now=T0)
     assert path.read_bytes() == b""
 
@@ -253,7 +254,7 @@ def test_harmless_fields_are_accepted(tmp_path: Path) -> None:
 
 
 def test_unknown_event_type_is_refused(tmp_path: Path) -> None:
-    with AuditLog(tmp_path / "a.jsonl") as log, pytest.raises(audit.AuditError, match="unknown audit event"):
+    with AuditLog(tmp_path / "a.jsonl") as log, pytest.raises(AuditError, match="unknown audit event"):
         log.append("coffee_made", {}, now=T0)
 
 
@@ -271,25 +272,25 @@ def test_every_event_type_of_the_design_exists() -> None:
         "consent_revoked",
         "rekey",
         "legacy_use",
-        "session_closed",  # added by the secure layer (secure.session)
+        "session_closed",  # added by the secure layer (secure.layer.core)
         "identity_checked",
     }
 
 
 def test_unsupported_values_are_refused(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "a.jsonl") as log:
-        with pytest.raises(audit.AuditError):
+        with pytest.raises(AuditError):
             log.append(AuditEvent.REPLAY, {"x": object()}, now=T0)
-        with pytest.raises(audit.AuditError):
+        with pytest.raises(AuditError):
             log.append(AuditEvent.REPLAY, {"x": float("nan")}, now=T0)
-        with pytest.raises(audit.AuditError):
+        with pytest.raises(AuditError):
             log.append(AuditEvent.REPLAY, {"x": "y" * 5000}, now=T0)
 
 
 def test_appending_after_a_corrupt_tail_is_refused(log_path: Path) -> None:
     data = log_path.read_bytes()
     log_path.write_bytes(data[:-20])
-    with AuditLog(log_path) as log, pytest.raises(audit.AuditError, match="incomplete"):
+    with AuditLog(log_path) as log, pytest.raises(AuditError, match="incomplete"):
         log.append(AuditEvent.REKEY, {}, now=T0)
 
 

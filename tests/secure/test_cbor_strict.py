@@ -5,8 +5,8 @@ from __future__ import annotations
 import cbor2
 import pytest
 
-from secure import cbor
 from secure.errors import ProtocolError
+from secure.handshake import cbor
 
 # RFC 8949 appendix A examples that are in deterministic (preferred) encoding
 RFC8949_EXAMPLES: list[tuple[object, str]] = [

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from secure import credentials as cred
 from secure import store
-from secure.errors import ProtocolError, SecureUsageError
+from secure.errors import CertificateError, InsecurePermissionsError, ProtocolError, SecureUsageError
+from secure.trust import credentials as cred
 
 T0 = 1_800_000_000.0
 DAY = 86400.0
@@ -61,7 +61,7 @@ def verify(pki: Pki, now: float = T0 + DAY, **kwargs: object) -> cred.VerifiedPe
     return cred.verify_chain(pki.leaf, roots=[pki.root], intermediates=[pki.ca], now=now, **kwargs)  # type: ignore[arg-type]
 
 
-def reason_of(excinfo: pytest.ExceptionInfo[cred.CertificateError]) -> str:
+def reason_of(excinfo: pytest.ExceptionInfo[CertificateError]) -> str:
     return excinfo.value.reason
 
 
@@ -100,13 +100,13 @@ def test_controller_certificate_validates_with_controller_role(pki: Pki) -> None
 
 
 def test_expired_leaf_is_rejected(pki: Pki) -> None:
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         verify(pki, now=pki.leaf.not_valid_after_utc.timestamp() + 1)
     assert reason_of(excinfo) == "expired"
 
 
 def test_not_yet_valid_leaf_is_rejected(pki: Pki) -> None:
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         verify(pki, now=T0 - 1)
     assert reason_of(excinfo) == "not_yet_valid"
 
@@ -124,7 +124,7 @@ def test_expired_device_ca_is_rejected() -> None:
         now=T0,
         days=365,
     )
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(leaf, roots=[root], intermediates=[ca], now=T0 + 11 * DAY)
     assert reason_of(excinfo) == "expired"
     assert "CA" in str(excinfo.value)
@@ -132,7 +132,7 @@ def test_expired_device_ca_is_rejected() -> None:
 
 def test_chain_to_a_different_root_is_rejected(pki: Pki) -> None:
     other = make_pki()
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(pki.leaf, roots=[other.root], intermediates=[pki.ca], now=T0 + DAY)
     assert reason_of(excinfo) == "untrusted_root"
 
@@ -140,13 +140,13 @@ def test_chain_to_a_different_root_is_rejected(pki: Pki) -> None:
 def test_impostor_root_with_the_same_name_is_rejected(pki: Pki) -> None:
     _key, impostor = cred.create_root_ca(common_name="Acme Root", now=T0, maker_code=MAKER)
     assert impostor.subject == pki.root.subject
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(pki.leaf, roots=[impostor], intermediates=[pki.ca], now=T0 + DAY)
     assert reason_of(excinfo) == "untrusted_root"
 
 
 def test_missing_intermediate_is_rejected(pki: Pki) -> None:
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(pki.leaf, roots=[pki.root], now=T0 + DAY)
     assert reason_of(excinfo) == "untrusted_root"
 
@@ -176,7 +176,7 @@ def _sign_child_with_leaf(pki: Pki) -> tuple[x509.Certificate, ec.EllipticCurveP
 
 def test_leaf_used_as_a_ca_is_rejected(pki: Pki) -> None:
     forged, _key = _sign_child_with_leaf(pki)
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(forged, roots=[pki.root], intermediates=[pki.leaf, pki.ca], now=T0 + DAY)
     assert reason_of(excinfo) == "not_a_ca"
 
@@ -194,14 +194,14 @@ def test_issuing_api_refuses_a_leaf_as_issuer(pki: Pki) -> None:
 
 
 def test_ca_certificate_presented_as_leaf_is_rejected(pki: Pki) -> None:
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(pki.ca, roots=[pki.root], now=T0 + DAY)
     assert reason_of(excinfo) == "leaf_is_ca"
 
 
 def test_path_length_constraint_of_the_root_is_enforced() -> None:
     tight = make_pki(root_path_length=0)
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(tight.leaf, roots=[tight.root], intermediates=[tight.ca], now=T0 + DAY)
     assert reason_of(excinfo) == "path_length"
 
@@ -215,7 +215,7 @@ def test_revoked_leaf_is_rejected_by_the_device_ca_crl(pki: Pki) -> None:
         number=1,
     )
     assert cred.is_revoked(crl, pki.leaf)
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         verify(pki, now=T0 + 2 * DAY, crls=[crl])
     assert reason_of(excinfo) == "revoked"
 
@@ -230,7 +230,7 @@ def test_crl_signed_by_another_key_is_rejected(pki: Pki) -> None:
     forged_ca_key, forged_ca = cred.create_root_ca(common_name="Acme Device CA", now=T0, organization=None)
     assert forged_ca.subject == pki.ca.subject
     crl = cred.issue_crl(ca_key=forged_ca_key, ca_cert=forged_ca, revoked=[], now=T0, number=1)
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         verify(pki, now=T0 + DAY, crls=[crl])
     assert reason_of(excinfo) == "crl_bad_signature"
 
@@ -238,19 +238,19 @@ def test_crl_signed_by_another_key_is_rejected(pki: Pki) -> None:
 def test_stale_crl_fails_closed(pki: Pki) -> None:
     crl = cred.issue_crl(ca_key=pki.ca_key, ca_cert=pki.ca, revoked=[], now=T0, number=1, valid_for=DAY)
     verify(pki, now=T0 + DAY, crls=[crl])
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         verify(pki, now=T0 + DAY + 1, crls=[crl])
     assert reason_of(excinfo) == "crl_stale"
 
 
 def test_required_crl_missing_is_rejected(pki: Pki) -> None:
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         verify(pki, require_crl=True)
     assert reason_of(excinfo) == "crl_missing"
 
 
 def test_wrong_role_is_rejected(pki: Pki) -> None:
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         verify(pki, role=cred.Role.CONTROLLER)
     assert reason_of(excinfo) == "wrong_role"
 
@@ -290,7 +290,7 @@ def test_non_p256_leaf_is_rejected(pki: Pki) -> None:
         .not_valid_after(dt.datetime.fromtimestamp(T0 + DAY * 30, tz=dt.UTC))
     )
     cert = builder.sign(pki.ca_key, hashes.SHA256())
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(cert, roots=[pki.root], intermediates=[pki.ca], now=T0 + DAY)
     assert reason_of(excinfo) == "bad_key"
 
@@ -313,13 +313,13 @@ def test_unknown_critical_extension_is_rejected(pki: Pki) -> None:
         )
     )
     cert = builder.sign(pki.ca_key, hashes.SHA256())
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(cert, roots=[pki.root], intermediates=[pki.ca], now=T0 + DAY)
     assert reason_of(excinfo) == "unknown_critical_extension"
 
 
 def test_certificate_errors_are_protocol_errors() -> None:
-    assert issubclass(cred.CertificateError, ProtocolError)
+    assert issubclass(CertificateError, ProtocolError)
 
 
 # --------------------------------------------------------------------------------------------- binding
@@ -367,7 +367,7 @@ def _leaf_with(pki: Pki, uri: str | None, binding: bytes | None) -> x509.Certifi
 
 
 def test_certificate_without_binding_is_rejected(pki: Pki) -> None:
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.bound_identity(_leaf_with(pki, None, None))
     assert reason_of(excinfo) == "binding"
 
@@ -375,13 +375,13 @@ def test_certificate_without_binding_is_rejected(pki: Pki) -> None:
 def test_san_and_extension_that_disagree_are_rejected(pki: Pki) -> None:
     other = bytes.fromhex("fe00007b") + b"\x99" * 13
     cert = _leaf_with(pki, cred.URN_PREFIX + other.hex(), cred._encode_binding(MAKER, ID))
-    with pytest.raises(cred.CertificateError, match="disagree"):
+    with pytest.raises(CertificateError, match="disagree"):
         cred.bound_identity(cert)
 
 
 def test_extension_with_maker_not_matching_id_is_rejected(pki: Pki) -> None:
     cert = _leaf_with(pki, cred.URN_PREFIX + ID.hex(), cred._encode_binding(bytes.fromhex("000005"), ID))
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.bound_identity(cert)
     assert reason_of(excinfo) == "binding"
 
@@ -398,7 +398,7 @@ def test_extension_with_maker_not_matching_id_is_rejected(pki: Pki) -> None:
     ],
 )
 def test_malformed_binding_extension_is_rejected(value: bytes) -> None:
-    with pytest.raises(cred.CertificateError):
+    with pytest.raises(CertificateError):
         cred._decode_binding(value)
 
 
@@ -426,10 +426,10 @@ def test_identity_parses_separators_and_defaults_maker_from_id() -> None:
 def test_cross_check_against_node_profile(pki: Pki) -> None:
     identity = cred.bound_identity(pki.leaf)
     cred.cross_check_node_profile(identity, ID, MAKER)
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.cross_check_node_profile(identity, ID[:-1] + b"\x00", MAKER)
     assert reason_of(excinfo) == "binding_mismatch"
-    with pytest.raises(cred.CertificateError):
+    with pytest.raises(CertificateError):
         cred.cross_check_node_profile(identity, ID, bytes.fromhex("000005"))
 
 
@@ -476,7 +476,7 @@ def test_group_readable_private_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "node.key.pem"
     cred.save_private_key(path, cred.generate_private_key())
     path.chmod(0o640)
-    with pytest.raises(store.InsecurePermissionsError):
+    with pytest.raises(InsecurePermissionsError):
         cred.load_private_key(path)
 
 
@@ -539,7 +539,7 @@ def test_ca_directory_issue_revoke_and_publish_crl(tmp_path: Path) -> None:
     revoked = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
     assert revoked is not None
     assert revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.key_compromise
-    with pytest.raises(cred.CertificateError) as excinfo:
+    with pytest.raises(CertificateError) as excinfo:
         cred.verify_chain(leaf, roots=[root], intermediates=[ca_cert], now=T0 + 2 * DAY, crls=[crl])
     assert reason_of(excinfo) == "revoked"
 

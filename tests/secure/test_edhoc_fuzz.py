@@ -9,12 +9,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secure import cbor
-from secure.cose import Credential, CredentialKind, IdCred, LocalCredential, lookup_in, make_ccs
-from secure.edhoc import Initiator, InitiatorState, Responder, ResponderState
-from secure.edhoc_messages import ErrorMessage, Message1, Plaintext2, Plaintext3, decode_plaintext_4
-from secure.edhoc_suites import PublicKey
 from secure.errors import EdhocError, ProtocolError
+from secure.handshake import cbor
+from secure.handshake.cose import Credential, CredentialKind, IdCred, LocalCredential, lookup_in, make_ccs
+from secure.handshake.edhoc import Initiator, InitiatorState, Responder, ResponderState
+from secure.handshake.messages import ErrorMessage, Message1, Plaintext2, Plaintext3, decode_plaintext_4
+from secure.handshake.suites import PublicKey
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -66,9 +66,9 @@ def _only_protocol_errors(decoder: Callable[[bytes], object], data: bytes) -> No
 @given(messy_bytes)
 def test_decoders_raise_only_protocol_errors_on_random_bytes(data: bytes) -> None:
     for decoder in (cbor.decode_sequence, cbor.decode, Message1.decode, Plaintext2.decode, Plaintext3.decode,
-                    decode_plaintext_4, ErrorMessage.decode, IdCred._from_peer,
-                    lambda raw: Credential._from_peer(CredentialKind.CCS, raw),
-                    lambda raw: Credential._from_peer(CredentialKind.X509, raw)):
+                    decode_plaintext_4, ErrorMessage.decode, IdCred.from_peer,
+                    lambda raw: Credential.from_peer(CredentialKind.CCS, raw),
+                    lambda raw: Credential.from_peer(CredentialKind.X509, raw)):
         _only_protocol_errors(decoder, data)
 
 

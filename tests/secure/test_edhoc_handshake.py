@@ -10,18 +10,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 from edhoc_fixtures import Pki
 
 from secure import SecureError, SecureUsageError
-from secure.cbor import decode_sequence, encode
-from secure.cose import Credential, IdCred, LocalCredential, lookup_in, make_ccs
-from secure.edhoc import (
-    CredentialTransfer,
-    EdhocResult,
-    Initiator,
-    InitiatorState,
-    Responder,
-    ResponderState,
-)
-from secure.edhoc_keys import keystream_2
-from secure.edhoc_messages import (
+from secure.errors import EdhocError, EdhocPeerError, OutOfOrderMessage, ProtocolError
+from secure.handshake.cbor import decode_sequence, encode
+from secure.handshake.cose import Credential, IdCred, LocalCredential, lookup_in, make_ccs
+from secure.handshake.edhoc import CredentialTransfer, EdhocResult, Initiator, InitiatorState, Responder, ResponderState
+from secure.handshake.keys import keystream_2
+from secure.handshake.messages import (
     EadItem,
     ErrCode,
     ErrorMessage,
@@ -31,8 +25,7 @@ from secure.edhoc_messages import (
     decode_cid,
     encode_cid,
 )
-from secure.edhoc_suites import SUITES, Curve, PrivateKey, PublicKey, SigAlg, edhoc_kdf
-from secure.errors import EdhocError, EdhocPeerError, OutOfOrderMessage, ProtocolError
+from secure.handshake.suites import SUITES, Curve, PrivateKey, PublicKey, SigAlg, edhoc_kdf
 
 
 def trust(cred: Credential) -> PublicKey:

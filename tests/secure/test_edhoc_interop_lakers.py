@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from secure.cose import Credential, LocalCredential, lookup_in, make_ccs
-from secure.edhoc import Initiator, Responder
-from secure.edhoc_messages import EadItem, Method
-from secure.edhoc_suites import PublicKey
 from secure.errors import EdhocError
+from secure.handshake.cose import Credential, LocalCredential, lookup_in, make_ccs
+from secure.handshake.edhoc import Initiator, Responder
+from secure.handshake.messages import EadItem, Method
+from secure.handshake.suites import PublicKey
 
 lakers: Any = pytest.importorskip("lakers", reason="lakers-python is not installed")
 

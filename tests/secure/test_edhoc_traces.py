@@ -13,12 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from edhoc_fixtures import INVALID, TRACE_1, TRACE_2, Traces, load_traces
 
-from secure import edhoc_keys as ks
-from secure.cbor import CborError, encode_bstr
-from secure.cose import Credential, IdCred, LocalCredential, enc_structure, lookup_in, make_ccs, sig_structure
-from secure.edhoc import Initiator, InitiatorState, Responder, ResponderState
-from secure.edhoc_messages import ErrCode, ErrorMessage, Message1, Method, Plaintext2, Plaintext3
-from secure.edhoc_suites import (
+from secure.errors import CborError, EdhocError, EdhocPeerError, ProtocolError
+from secure.handshake import keys as ks
+from secure.handshake.cbor import encode_bstr
+from secure.handshake.cose import Credential, IdCred, LocalCredential, enc_structure, lookup_in, make_ccs, sig_structure
+from secure.handshake.edhoc import Initiator, InitiatorState, Responder, ResponderState
+from secure.handshake.messages import ErrCode, ErrorMessage, Message1, Method, Plaintext2, Plaintext3
+from secure.handshake.suites import (
     SUITES,
     CipherSuite,
     EphemeralKey,
@@ -28,7 +29,6 @@ from secure.edhoc_suites import (
     kdf_info,
     sign,
 )
-from secure.errors import EdhocError, EdhocPeerError, ProtocolError
 
 SUITE_0, SUITE_2 = SUITES[0], SUITES[2]
 

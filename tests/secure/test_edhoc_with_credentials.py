@@ -9,12 +9,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from secure import credentials as cred
-from secure.cose import Credential, LocalCredential, lookup_in
-from secure.edhoc import CredentialTransfer, Initiator, Responder
-from secure.edhoc_messages import Method
-from secure.edhoc_suites import PublicKey
 from secure.errors import EdhocError
+from secure.handshake.cose import Credential, LocalCredential, lookup_in
+from secure.handshake.edhoc import CredentialTransfer, Initiator, Responder
+from secure.handshake.messages import Method
+from secure.handshake.suites import PublicKey
+from secure.trust import credentials as cred
 
 T0 = 1_800_000_000.0
 DAY = 86400.0

@@ -6,19 +6,18 @@ from typing import Any
 
 import pytest
 
-from secure.errors import ProtocolError, SecureError, SecureUsageError
-from secure.oscore import (
-    ALGORITHMS,
-    AeadAlgorithm,
+from secure.errors import (
     KeyLimitError,
-    KeyLimits,
+    ProtocolError,
     RecipientKeyLimitError,
-    RekeyReason,
-    SecurityContext,
+    RejectReason,
+    SecureError,
+    SecureUsageError,
     SenderKeyLimitError,
 )
-from secure.records import MAX_PIV, RejectReason
-from secure.sequence import MemorySequence
+from secure.records.framing import MAX_PIV
+from secure.records.oscore import ALGORITHMS, AeadAlgorithm, KeyLimits, RekeyReason, SecurityContext
+from secure.records.sequence import MemorySequence
 
 SECRET = bytes(range(16))
 FRAME = bytes.fromhex("1081000105ff01027d0162018000")

@@ -13,8 +13,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secure.errors import ProtocolError, SecureUsageError
-from secure.oscore import (
+from secure.errors import (
+    IntegrityError,
+    MalformedRecordError,
+    ProtocolError,
+    RecordError,
+    RejectReason,
+    ReplayError,
+    SecureUsageError,
+)
+from secure.records.framing import (
+    FLAG_KID,
+    MAX_PIV,
+    CloseReason,
+    ProtectedRecord,
+    RecordFormat,
+    RecordKind,
+    decode,
+    decode_close_reason,
+)
+from secure.records.oscore import (
     ALGORITHMS,
     AeadAlgorithm,
     SecurityContext,
@@ -23,22 +41,7 @@ from secure.oscore import (
     build_nonce,
     derive_keys,
 )
-from secure.records import (
-    FLAG_KID,
-    MAX_PIV,
-    CloseReason,
-    IntegrityError,
-    MalformedRecordError,
-    ProtectedRecord,
-    RecordError,
-    RecordFormat,
-    RecordKind,
-    RejectReason,
-    ReplayError,
-    decode,
-    decode_close_reason,
-)
-from secure.sequence import MemorySequence
+from secure.records.sequence import MemorySequence
 
 SECRET = bytes.fromhex("5f0a3c9e21b84d7763e0aa1f09c2d45e")
 SALT = bytes.fromhex("a1b2c3d4")

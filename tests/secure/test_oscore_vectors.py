@@ -12,7 +12,7 @@ from typing import NamedTuple
 import cbor2
 import pytest
 
-from secure.oscore import (
+from secure.records.oscore import (
     AeadAlgorithm,
     SecurityContext,
     aead_decrypt,

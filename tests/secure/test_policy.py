@@ -14,22 +14,18 @@ from hypothesis import strategies as st
 from secure import audit
 from secure.audit import AuditEvent
 from secure.errors import SecureUsageError
-from secure.policy import (
+from secure.policy.consent import ConsentGrant, ConsentScope, risk_text
+from secure.policy.rules import Decision, Policy, PolicyStore
+from secure.policy.values import (
     SET_ESVS,
     Action,
-    ConsentGrant,
-    ConsentScope,
-    Decision,
     Direction,
     PeerKind,
-    Policy,
-    PolicyStore,
     describe_version,
     parse_duration,
     parse_eoj,
     parse_epcs,
     parse_esvs,
-    risk_text,
 )
 
 T0 = 1_800_000_000.0

@@ -8,13 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secure.errors import SecureUsageError
-from secure.records import (
+from secure.errors import MalformedRecordError, SecureUsageError
+from secure.records.framing import (
     DEFAULT_FORMAT,
     CloseReason,
     CookieRecord,
     HandshakeRecord,
-    MalformedRecordError,
     ProtectedRecord,
     RecordFormat,
     RecordKind,

@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secure.errors import ProtocolError, SecureUsageError
-from secure.records import RejectReason
-from secure.replay import ReplayError, ReplayWindow
+from secure.errors import ProtocolError, RejectReason, ReplayError, SecureUsageError
+from secure.records.replay import ReplayWindow
 
 
 def test_an_empty_window_accepts_any_partial_iv() -> None:

@@ -11,14 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from secure.errors import SecureUsageError
-from secure.records import MAX_PIV
-from secure.sequence import (
-    MemorySequence,
-    SequenceExhaustedError,
-    SequenceStore,
-    SequenceStoreError,
-)
+from secure.errors import SecureUsageError, SequenceExhaustedError, SequenceStoreError
+from secure.records.framing import MAX_PIV
+from secure.records.sequence import MemorySequence, SequenceStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,9 +145,9 @@ def test_invalid_store_parameters_are_usage_errors(tmp_path: Path) -> None:
 
 CHILD = r"""
 import sys
-from secure.oscore import SecurityContext
-from secure.records import decode
-from secure.sequence import SequenceStore
+from secure.records.framing import decode
+from secure.records.oscore import SecurityContext
+from secure.records.sequence import SequenceStore
 
 store = SequenceStore(sys.argv[1], chunk=int(sys.argv[2]))
 ctx = SecurityContext(bytes(range(16)), sender_id=b"\x01", recipient_id=b"\x02", now=0.0, sequence=store)

@@ -23,13 +23,14 @@ from echonet.aio import NodeRunner
 from echonet.frame import Property
 from echonet.node import Node
 from echonet.node.events import Addr
-from secure.aio import SecureController
 from secure.audit import AuditEvent
-from secure.oscore import KeyLimits, SecurityContext
-from secure.policy import Policy
-from secure.records import IntegrityError, ReplayError
-from secure.replay import ReplayWindow
-from secure.session import SecureConfig, SecureLayer
+from secure.errors import IntegrityError, ReplayError
+from secure.layer.aio import SecureController
+from secure.layer.config import SecureConfig
+from secure.layer.core import SecureLayer
+from secure.policy.rules import Policy
+from secure.records.oscore import KeyLimits, SecurityContext
+from secure.records.replay import ReplayWindow
 
 CTL: Addr = ("127.0.0.1", 40000)
 DEV: Addr = ("127.0.0.2", 3610)
@@ -282,8 +283,9 @@ class _CountingAead:
 
 
 def test_replays_are_refused_before_any_decryption() -> None:
-    """SecurityContext._open inlines the replay window's check and update: a replay of the highest partial IV, of
-    one inside the window, or of one left of it, costs no AEAD work; the window moves only after a tag verifies."""
+    """SecurityContext.unprotect checks the replay window before decrypting (skipping the check for a partial IV above
+    the window's top) and updates it after: a replay of the highest partial IV, of one inside the window, or of one
+    left of it, costs no AEAD work; the window moves only after a tag verifies."""
     frame = PLAIN_GET
     window = ReplayWindow(4)
     a = SecurityContext(b"\x01" * 16, b"\x02" * 8, sender_id=b"\x01", recipient_id=b"\x02", now=0.0)

@@ -8,11 +8,12 @@ from pathlib import Path
 from session_support import BATTERY, FAST, certificate_sides, device_node, wall
 
 from echonet.node import Node
-from secure.edhoc import Initiator
-from secure.edhoc_messages import Method
-from secure.oscore import KeyLimits
-from secure.records import CookieRecord, HandshakeRecord, decode, encode_cookie, encode_handshake
-from secure.session import SecureConfig, SecureLayer
+from secure.handshake.edhoc import Initiator
+from secure.handshake.messages import Method
+from secure.layer.config import SecureConfig
+from secure.layer.core import SecureLayer
+from secure.records.framing import CookieRecord, HandshakeRecord, decode, encode_cookie, encode_handshake
+from secure.records.oscore import KeyLimits
 
 CTL = ("127.0.0.1", 40000)
 DEV = ("127.0.0.2", 3610)

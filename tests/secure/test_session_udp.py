@@ -25,18 +25,20 @@ from session_support import (
     wall,
 )
 
-import secure.session as session_module
+import secure.layer.core as layer_core
 from echonet.aio import DeviceServer
 from echonet.codec import encode
 from echonet.frame import EOJ, ESV, Frame, Property
 from echonet.node import Node
 from secure import audit as audit_mod
-from secure.aio import PolicyDeniedError, SecureSessionError
-from secure.edhoc import Initiator
-from secure.edhoc_messages import Method
-from secure.oscore import KeyLimits, SecurityContext, derive_keys
-from secure.policy import ConsentScope, Direction
-from secure.records import decode, encode_cookie, encode_handshake
+from secure.errors import PolicyDeniedError, SecureSessionError
+from secure.handshake.edhoc import Initiator, Responder
+from secure.handshake.messages import Method
+from secure.layer.core import SecureLayer
+from secure.policy.consent import ConsentScope
+from secure.policy.values import Direction
+from secure.records.framing import CookieRecord, HandshakeRecord, decode, encode_cookie, encode_handshake
+from secure.records.oscore import KeyLimits, SecurityContext, derive_keys
 
 CONTROLLER_EOJ = EOJ(0x05, 0xFF, 0x01)
 
@@ -63,7 +65,7 @@ class ContextSpy:
                 spy.secrets += [master_secret, master_salt, keys.sender_key, keys.recipient_key, keys.common_iv]
                 super().__init__(master_secret, master_salt, **kwargs)
 
-        monkeypatch.setattr(session_module, "SecurityContext", Spied)
+        monkeypatch.setattr(layer_core, "SecurityContext", Spied)
 
 
 class ResponderSpy:
@@ -74,7 +76,7 @@ class ResponderSpy:
         self.message_2 = 0
         spy = self
 
-        class Spied(session_module.Responder):
+        class Spied(Responder):
             def __init__(self, **kwargs: Any) -> None:
                 spy.created += 1
                 super().__init__(**kwargs)
@@ -83,13 +85,13 @@ class ResponderSpy:
                 spy.message_2 += 1
                 return super().create_message_2(**kwargs)
 
-        monkeypatch.setattr(session_module, "Responder", Spied)
+        monkeypatch.setattr(layer_core, "Responder", Spied)
 
 
 class Tap:
     """Keeps a copy of every datagram a layer sends."""
 
-    def __init__(self, layer: session_module.SecureLayer) -> None:
+    def __init__(self, layer: SecureLayer) -> None:
         self.sent: list[tuple[bytes, Any]] = []
         original = layer.datagrams_to_send
 
@@ -251,7 +253,7 @@ def test_unknown_peer_gets_a_cookie_before_any_public_key_work_and_at_most_3x_it
             attacker.send(encode_handshake(b"", message_1), addr)
             [challenge] = await attacker.collect()
             record = decode(challenge)
-            assert isinstance(record, session_module.CookieRecord) and record.payload == b""
+            assert isinstance(record, CookieRecord) and record.payload == b""
             assert spy.created == 0 and spy.message_2 == 0 and server.layer.stats.responder_runs == 0
             assert attacker.bytes_received <= 3 * attacker.sent
             # A forged cookie buys nothing either.
@@ -261,7 +263,7 @@ def test_unknown_peer_gets_a_cookie_before_any_public_key_work_and_at_most_3x_it
             # Echoing the real cookie proves the address: now the responder does the work and answers.
             attacker.send(encode_cookie(record.cookie, message_1), addr)
             [answer] = await attacker.collect()
-            assert isinstance(decode(answer), session_module.HandshakeRecord)
+            assert isinstance(decode(answer), HandshakeRecord)
             assert spy.message_2 == 1
             attacker.close()
         finally:
@@ -272,7 +274,7 @@ def test_unknown_peer_gets_a_cookie_before_any_public_key_work_and_at_most_3x_it
 
 
 async def session_module_open_server(side: Any, ip: str) -> Any:
-    from secure.aio import open_secure_server
+    from secure.layer.aio import open_secure_server
 
     return await open_secure_server(device_node(), endpoints(ip), side.config, policy=side.policy,
                                     audit=side.audit, wall_clock=wall)
@@ -349,7 +351,7 @@ def test_legacy_device_is_read_only_until_a_scoped_consent_and_again_after_revoc
     legacy_ip = "127.0.61.20"
 
     async def scenario() -> None:
-        from secure.aio import open_secure_controller
+        from secure.layer.aio import open_secure_controller
 
         legacy = await DeviceServer.open(Node([battery()], config=FAST), endpoints(legacy_ip))
         controller = await open_secure_controller(endpoints("127.0.61.19"), ctl.config, node_config=FAST,
@@ -454,7 +456,7 @@ def _ipv6_loopback() -> bool:
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
 def test_controller_reads_a_battery_securely_over_ipv6(tmp: Path) -> None:
     from echonet.aio import Endpoints
-    from secure.aio import open_secure_controller, open_secure_server
+    from secure.layer.aio import open_secure_controller, open_secure_server
 
     ctl, dev = certificate_sides(tmp)
 

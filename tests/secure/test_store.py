@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from secure import store
-from secure.errors import SecureUsageError
+from secure.errors import InsecurePermissionsError, SecureUsageError, StoreError
 
 
 def mode(path: Path) -> int:
@@ -104,7 +104,7 @@ def test_private_file_accessible_by_group_or_others_is_refused(tmp_path: Path, b
     key = tmp_path / "node.key.pem"
     store.atomic_write(key, b"-----BEGIN PRIVATE KEY-----")
     key.chmod(bad_mode)
-    with pytest.raises(store.InsecurePermissionsError, match="chmod 600"):
+    with pytest.raises(InsecurePermissionsError, match="chmod 600"):
         store.read_private(key)
 
 
@@ -119,7 +119,7 @@ def test_private_file_through_symlink_is_refused(tmp_path: Path) -> None:
     store.atomic_write(key, b"secret")
     link = tmp_path / "link.pem"
     link.symlink_to(key)
-    with pytest.raises(store.StoreError):
+    with pytest.raises(StoreError):
         store.read_private(link)
 
 
@@ -131,7 +131,7 @@ def test_missing_file_is_a_usage_error_naming_it(tmp_path: Path) -> None:
 def test_corrupt_json_is_a_store_error(tmp_path: Path) -> None:
     target = tmp_path / "broken.json"
     store.atomic_write(target, b"{not json")
-    with pytest.raises(store.StoreError, match="not valid JSON"):
+    with pytest.raises(StoreError, match="not valid JSON"):
         store.read_json(target)
 
 
@@ -146,7 +146,7 @@ def test_file_stamp_changes_when_file_is_replaced(tmp_path: Path) -> None:
 
 def test_directory_path_occupied_by_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"")
-    with pytest.raises(store.StoreError, match="not a directory"):
+    with pytest.raises(StoreError, match="not a directory"):
         store.ensure_private_dir(tmp_path / "f" / "sub")
 
 

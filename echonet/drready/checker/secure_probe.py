@@ -13,10 +13,10 @@ def overlay_hello(suite: int = 2) -> bytes:
     throwaway static-DH credential (method 3) for ``suite``."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from secure.cose import Credential, LocalCredential, make_ccs
-    from secure.edhoc import Initiator
-    from secure.edhoc_messages import Method
-    from secure.records import encode_handshake
+    from secure.handshake.cose import Credential, LocalCredential, make_ccs
+    from secure.handshake.edhoc import Initiator
+    from secure.handshake.messages import Method
+    from secure.records.framing import encode_handshake
 
     key = ec.generate_private_key(ec.SECP256R1())
     credential = LocalCredential(Credential.from_ccs(make_ccs(key.public_key(), kid=b"\x2c")), key)
@@ -29,7 +29,7 @@ def overlay_hello(suite: int = 2) -> bytes:
 def record_kind(data: bytes) -> str:
     """The kind of overlay record ``data`` is (``handshake``, ``cookie``, ...), or ``malformed (...)``."""
     try:
-        from secure.records import CookieRecord, HandshakeRecord, decode
+        from secure.records.framing import CookieRecord, HandshakeRecord, decode
 
         record = decode(data)
     except Exception as exc:  # remote garbage: MalformedRecordError, or anything the decoder did not foresee

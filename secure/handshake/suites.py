@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
-from secure.cbor import encode_bstr, encode_int, encode_uint
 from secure.errors import ProtocolError, SecureUsageError
+from secure.handshake.cbor import encode_bstr, encode_int, encode_uint
 
 __all__ = [
     "DEFAULT_SUITE",

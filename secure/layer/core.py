@@ -12,15 +12,17 @@ The node is not changed: incoming secured records are unprotected and the ECHONE
 the node with the peer's address; what the node sends is protected for peers with a session, queued (bounded)
 while a handshake runs, and sent plain only where the policy allows it. There is no silent fallback.
 
-Incoming datagrams are classified by their first byte: the overlay's EHD1 (records, see :mod:`secure.records`),
-0x10 (plain ECHONET Lite frames, passed on only if :mod:`secure.policy` allows), anything else (junk, dropped).
+Incoming datagrams are classified by their first byte: the overlay's EHD1 (records, see :mod:`secure.records.framing`),
+0x10 (plain ECHONET Lite frames, passed on only if :mod:`secure.policy.rules` allows), anything else (junk,
+dropped).
 
 Handshakes (EDHOC, RFC 9528) run in handshake records: ``cid`` empty for message_1; message_2 is addressed to C_I,
 message_3 to C_R, message_4 (key confirmation) to C_I. The OSCORE context comes from the EDHOC exporter (RFC 9528
 appendix A.1): the Sender ID is the peer's connection identifier, so the kid in a received data record is the
 receiver's own connection identifier, which finds the session without any table scan.
 
-Denial of service (DTLS 1.3 section 5.1 and RFC 9528 section 9.7 in spirit):
+Denial of service (DTLS 1.3 section 5.1 and RFC 9528 section 9.7 in spirit; the guards are in
+:mod:`secure.layer.guards`):
 
 * token buckets per source address and global, on handshake and cookie records;
 * a stateless cookie (HMAC-SHA-256 under a rotating secret over the source address and message_1) is demanded
@@ -29,7 +31,7 @@ Denial of service (DTLS 1.3 section 5.1 and RFC 9528 section 9.7 in spirit):
 * at most ``max_half_open`` responder handshakes waiting for message_3 (and ``max_half_open_per_source`` each);
 * before the address is validated by a cookie, never more than 3x the bytes received are sent to it.
 
-Rekey: the initiator starts a new handshake a margin before the key-usage limits of :mod:`secure.oscore`
+Rekey: the initiator starts a new handshake a margin before the key-usage limits of :mod:`secure.records.oscore`
 (encryptions, failed decryptions, sequence numbers) and after ``KeyLimits.max_age``; the old context keeps
 verifying for ``rekey_grace`` seconds. A responder whose own counters near a limit asks for a rekey with a close
 record (reason REKEY). A data record under the new keys that arrives before message_4 completes the initiator's
@@ -48,18 +50,13 @@ counted in :class:`LayerStats`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import secrets
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from echonet.codec import decode as decode_frame
 from echonet.codec import encode as encode_frame
@@ -67,18 +64,28 @@ from echonet.errors import EchonetError
 from echonet.frame import EOJ, Frame, Property
 from echonet.node import FAST_DONE, FAST_PUMP, Node, is_multicast
 from echonet.node.events import Addr, Event
-from secure import credentials
-from secure.allowlist import AllowList
 from secure.audit import AuditEvent, AuditLog
-from secure.cose import Credential, CredentialKind, LocalCredential
-from secure.edhoc import CredentialTransfer, Initiator, LookupPeer, OscoreParameters, Responder
-from secure.edhoc_messages import Method
-from secure.edhoc_suites import PublicKey
-from secure.errors import EdhocError, OutOfOrderMessage, ProtocolError, SecureError, SecureUsageError
-from secure.oscore import KeyLimits, RecipientKeyLimitError, RekeyReason, SecurityContext, SenderKeyLimitError
-from secure.policy import Action, Decision, PeerKind, Policy, PolicyStore
-from secure.records import (
-    DEFAULT_FORMAT,
+from secure.errors import (
+    EdhocError,
+    IntegrityError,
+    OutOfOrderMessage,
+    ProtocolError,
+    RecipientKeyLimitError,
+    RecordError,
+    ReplayError,
+    SecureError,
+    SecureUsageError,
+    SenderKeyLimitError,
+)
+from secure.handshake.cose import Credential
+from secure.handshake.edhoc import Initiator, OscoreParameters, Responder
+from secure.handshake.messages import Method
+from secure.handshake.suites import PublicKey
+from secure.layer.config import SecureConfig
+from secure.layer.guards import MAX_TRACKED_SOURCES, CookieJar, SourceGuard, TokenBucket
+from secure.policy.rules import Decision, Policy, PolicyStore
+from secure.policy.values import Action, PeerKind
+from secure.records.framing import (
     FLAG_KID,
     FLAG_RESERVED_MASK,
     MAX_KID_LEN,
@@ -87,37 +94,22 @@ from secure.records import (
     CloseReason,
     CookieRecord,
     HandshakeRecord,
-    IntegrityError,
     ProtectedRecord,
-    RecordError,
-    RecordFormat,
-    ReplayError,
     decode,
     decode_close_reason,
     encode_cookie,
     encode_handshake,
 )
+from secure.records.oscore import RekeyReason, SecurityContext
+from secure.trust import credentials
+from secure.trust.verifiers import VerifiedCredential
 
-__all__ = [
-    "AMPLIFICATION_FACTOR",
-    "CertificateVerifier",
-    "LayerStats",
-    "PeerVerifier",
-    "PinnedKeyVerifier",
-    "SecureConfig",
-    "SecureLayer",
-    "TokenBucket",
-    "VerifiedCredential",
-    "key_fingerprint",
-]
+__all__ = ["LayerStats", "SecureLayer"]
 
-AMPLIFICATION_FACTOR = 3
 _ECHONET_LITE_EHD1 = 0x10
 _NODE_PROFILE = EOJ(0x0E, 0xF0, 0x01)
 _GET, _GET_RES, _GET_SNA = 0x62, 0x72, 0x52
-_COOKIE_MAC_LEN = 16
 _ONE_BYTE_CIDS = tuple(bytes((b,)) for b in (*range(0x00, 0x18), *range(0x20, 0x38)))
-_MAX_TRACKED_SOURCES = 4096
 _NOISY = frozenset(
     {
         AuditEvent.REPLAY,
@@ -127,168 +119,6 @@ _NOISY = frozenset(
         AuditEvent.HANDSHAKE_FAILED,
     }
 )
-
-
-# ------------------------------------------------------------------------------------------- peer checks
-
-
-def key_fingerprint(public_key: PublicKey) -> bytes:
-    """SHA-256 over the DER SubjectPublicKeyInfo of any supported public key (the allow-list's pin)."""
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).digest()
-
-
-@dataclass(frozen=True)
-class VerifiedCredential:
-    """What the application established about a peer credential; nothing secret."""
-
-    public_key: PublicKey = field(repr=False)
-    fingerprint: bytes
-    identity: credentials.EchonetIdentity | None = None
-    role: credentials.Role | None = None
-
-
-class PeerVerifier(Protocol):
-    """Validates a peer credential at wall-clock time ``now``; raises :class:`ProtocolError` to reject it."""
-
-    def __call__(self, credential: Credential, now: float) -> VerifiedCredential: ...
-
-
-class _Rejected(ProtocolError):
-    pass
-
-
-class CertificateVerifier:
-    """X.509 peers: the chain must validate to one of ``roots`` with the expected ``role``, and the leaf's key must
-    be on the allow-list (when one is given; ``None`` trusts every valid certificate, for tests and demos)."""
-
-    def __init__(
-        self,
-        roots: Sequence[x509.Certificate],
-        *,
-        allowlist: AllowList | None,
-        role: credentials.Role | None,
-        intermediates: Sequence[x509.Certificate] = (),
-        crls: Sequence[x509.CertificateRevocationList] = (),
-    ) -> None:
-        if not roots:
-            raise SecureUsageError("a certificate verifier needs at least one trusted root")
-        self.roots = tuple(roots)
-        self.allowlist = allowlist
-        self.role = role
-        self.intermediates = tuple(intermediates)
-        self.crls = tuple(crls)
-
-    def __call__(self, credential: Credential, now: float) -> VerifiedCredential:
-        if credential.kind is not CredentialKind.X509:
-            raise _Rejected("an X.509 certificate is required")
-        try:
-            leaf = x509.load_der_x509_certificate(credential.value)
-            chain = [x509.load_der_x509_certificate(der) for der in credential.chain]
-        except ValueError:
-            raise _Rejected("unparsable certificate") from None
-        verified = credentials.verify_chain(
-            leaf,
-            roots=self.roots,
-            intermediates=[*chain, *self.intermediates],
-            crls=self.crls,
-            now=now,
-            role=self.role,
-        )
-        if self.allowlist is not None:
-            if not self.allowlist.is_allowed(verified.fingerprint):
-                raise _Rejected("certificate key is not on the allow-list")
-            if self.allowlist.is_revoked(leaf):
-                raise _Rejected("certificate is revoked")
-        return VerifiedCredential(credential.public_key, verified.fingerprint, verified.identity, verified.role)
-
-
-class PinnedKeyVerifier:
-    """Raw-key peers (CCS, method 3): the public key's fingerprint must be on the allow-list."""
-
-    def __init__(self, allowlist: AllowList | Collection[bytes]) -> None:
-        self.allowlist = allowlist
-
-    def __call__(self, credential: Credential, now: float) -> VerifiedCredential:
-        fingerprint = key_fingerprint(credential.public_key)
-        allowed = (
-            self.allowlist.is_allowed(fingerprint)
-            if isinstance(self.allowlist, AllowList)
-            else fingerprint in self.allowlist
-        )
-        if not allowed:
-            raise _Rejected("peer key is not on the allow-list")
-        return VerifiedCredential(credential.public_key, fingerprint)
-
-
-# ------------------------------------------------------------------------------------------------ config
-
-
-@dataclass(frozen=True)
-class SecureConfig:
-    """Tunables of a :class:`SecureLayer`.
-
-    * ``initiate``: start handshakes to peers this node sends to (a controller); ``respond``: accept handshakes
-      (a device). Both may be set.
-    * ``method`` (initiator) and ``accept_methods`` (responder): EDHOC methods; ``suites`` in preference order.
-    * ``handshake_timeout`` (first retransmission; doubles) and ``handshake_retries``.
-    * ``max_queue``: frames held per peer while its handshake runs (more are dropped and counted).
-    * ``cookie``: ``"auto"`` (demanded from sources not validated in the last ``validated_ttl`` seconds and from
-      excessive ones) or ``"always"``. ``cookie_lifetime``: seconds per cookie secret (two are accepted).
-    * ``source_rate``/``source_burst`` and ``global_rate``/``global_burst``: token buckets for handshake and cookie
-      records (per second / bucket size).
-    * ``max_half_open`` / ``max_half_open_per_source``: responder handshakes waiting for message_3.
-    * ``limits``: key-usage limits and ``max_age`` (rekey after that many seconds); ``rekey_grace``: seconds the
-      old context still verifies after a rekey.
-    * ``recheck_interval``: seconds between re-validations of every session's peer credential (allow-list removal,
-      revocation, expiry end the session within that time); ``None``: never.
-    * ``cross_check``: read and compare the peer's 0x83 / 0x8A after a handshake with a bound identity.
-    * ``plain_multicast``: let the node's multicast (announcements, discovery) out in plain; off by default.
-    * ``audit_rate`` / ``audit_burst``: budget of noisy audit records (replays, failures, denials) per second.
-    """
-
-    credential: LocalCredential | Sequence[LocalCredential]
-    verifier: PeerVerifier
-    initiate: bool = False
-    respond: bool = True
-    method: Method = Method.SIG_SIG
-    accept_methods: frozenset[Method] = frozenset({Method.SIG_SIG, Method.STATIC_STATIC})
-    suites: tuple[int, ...] = (2,)
-    send_credential: CredentialTransfer = CredentialTransfer.BY_VALUE
-    lookup_peer: LookupPeer | None = None
-    fmt: RecordFormat = DEFAULT_FORMAT
-    limits: KeyLimits = field(default_factory=KeyLimits)
-    handshake_timeout: float = 1.0
-    handshake_retries: int = 3
-    identity_timeout: float = 3.0
-    max_queue: int = 32
-    cookie: str = "auto"
-    cookie_lifetime: float = 30.0
-    validated_ttl: float = 600.0
-    source_rate: float = 5.0
-    source_burst: float = 10.0
-    global_rate: float = 100.0
-    global_burst: float = 200.0
-    max_half_open: int = 32
-    max_half_open_per_source: int = 2
-    rekey_grace: float = 10.0
-    recheck_interval: float | None = 5.0
-    cross_check: bool = True
-    plain_multicast: bool = False
-    audit_rate: float = 20.0
-    audit_burst: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.cookie not in ("auto", "always"):
-            raise SecureUsageError("cookie must be 'auto' or 'always'")
-        if not (self.initiate or self.respond):
-            raise SecureUsageError("a secure layer initiates, responds, or both")
-        if self.handshake_timeout <= 0 or self.handshake_retries < 0 or self.max_queue < 0:
-            raise SecureUsageError("handshake_timeout must be positive, retries and max_queue not negative")
-        if min(self.source_rate, self.source_burst, self.global_rate, self.global_burst) <= 0:
-            raise SecureUsageError("token bucket rates and sizes must be positive")
-        if self.max_half_open < 1 or self.max_half_open_per_source < 1:
-            raise SecureUsageError("half-open caps must be at least 1")
 
 
 @dataclass
@@ -324,73 +154,6 @@ class LayerStats:
     closes_received: int = 0
     identity_mismatches: int = 0
     audit_suppressed: int = 0
-
-
-class TokenBucket:
-    """``rate`` tokens per second up to ``burst``; :meth:`take` spends one if available."""
-
-    __slots__ = ("burst", "last", "rate", "tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.last = now
-
-    def _refill(self, now: float) -> None:
-        if now > self.last:
-            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-
-    def take(self, now: float, amount: float = 1.0) -> bool:
-        self._refill(now)
-        if self.tokens >= amount:
-            self.tokens -= amount
-            return True
-        return False
-
-    def level(self, now: float) -> float:
-        self._refill(now)
-        return self.tokens / self.burst
-
-
-class _CookieJar:
-    """Stateless cookies: ``epoch(1) | HMAC-SHA-256(secret[epoch], ip | port | message_1)[:16]``."""
-
-    def __init__(self, lifetime: float) -> None:
-        self.lifetime = lifetime
-        self._secrets: dict[int, bytes] = {}
-
-    def _secret(self, epoch: int) -> bytes:
-        secret = self._secrets.get(epoch)
-        if secret is None:
-            secret = secrets.token_bytes(32)
-            self._secrets[epoch] = secret
-            for old in [e for e in self._secrets if e < epoch - 1]:
-                del self._secrets[old]
-        return secret
-
-    @staticmethod
-    def _input(addr: Addr, message_1: bytes) -> bytes:
-        ip = str(addr[0]).encode()
-        return bytes((len(ip),)) + ip + int(addr[1]).to_bytes(2, "big") + message_1
-
-    def make(self, addr: Addr, message_1: bytes, now: float) -> bytes:
-        epoch = int(now // self.lifetime)
-        mac = hmac.new(self._secret(epoch), self._input(addr, message_1), hashlib.sha256).digest()
-        return bytes((epoch & 0xFF,)) + mac[:_COOKIE_MAC_LEN]
-
-    def check(self, cookie: bytes, addr: Addr, message_1: bytes, now: float) -> bool:
-        if len(cookie) != 1 + _COOKIE_MAC_LEN:
-            return False
-        current = int(now // self.lifetime)
-        for epoch in (current, current - 1):
-            if (epoch & 0xFF) != cookie[0] or epoch not in self._secrets:
-                continue
-            mac = hmac.new(self._secrets[epoch], self._input(addr, message_1), hashlib.sha256).digest()
-            if hmac.compare_digest(mac[:_COOKIE_MAC_LEN], cookie[1:]):
-                return True
-        return False
 
 
 # --------------------------------------------------------------------------------------------- sessions
@@ -483,10 +246,10 @@ def _frame_fields(frame: Frame) -> tuple[int | None, bytes | None, tuple[int, ..
 class SecureLayer:
     """Wraps a :class:`~echonet.node.Node` with the secure overlay (see the module documentation).
 
-    ``policy``: a :class:`~secure.policy.PolicyStore` (persisted, re-read when changed elsewhere) or an in-memory
-    :class:`~secure.policy.Policy`. ``audit``: where security events go (``None``: counted only). ``wall_clock``:
-    seconds since the epoch, for certificate validity, consent expiry and audit timestamps; every other ``now``
-    is the caller's (monotonic) clock, as for the node.
+    ``policy``: a :class:`~secure.policy.rules.PolicyStore` (persisted, re-read when changed elsewhere) or an
+    in-memory :class:`~secure.policy.rules.Policy`. ``audit``: where security events go (``None``: counted only).
+    ``wall_clock``: seconds since the epoch, for certificate validity, consent expiry and audit timestamps; every
+    other ``now`` is the caller's (monotonic) clock, as for the node.
     """
 
     def __init__(
@@ -507,7 +270,8 @@ class SecureLayer:
         self._fmt = config.fmt
         self._ehd1 = config.fmt.ehd1
         self._data = config.fmt.data
-        self._cookies = _CookieJar(config.cookie_lifetime)
+        self._cookies = CookieJar(config.cookie_lifetime)
+        self._guard = SourceGuard(config)
         self._out: list[tuple[bytes, Addr]] = []
         self._sessions: dict[bytes, _Session] = {}  # local cid -> session (also retiring ones)
         self._current: dict[str, _Session] = {}  # peer IP -> session used for sending
@@ -519,10 +283,6 @@ class SecureLayer:
         self._by_c_i: dict[bytes, _Handshake] = {}
         self._half_open: dict[bytes, _HalfOpen] = {}  # C_R -> responder run
         self._queues: dict[str, deque[tuple[bytes, Addr]]] = {}
-        self._validated: dict[str, float] = {}  # IP -> validated until
-        self._amplification: OrderedDict[Addr, list[int]] = OrderedDict()  # unvalidated: [received, sent]
-        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-        self._global_bucket: TokenBucket | None = None
         self._audit_bucket: TokenBucket | None = None
         self._serial = 0
         self._deadline_serial = -1  # _own_deadline() is cached until the next _bump()
@@ -681,8 +441,8 @@ class SecureLayer:
         if len(data) < 3 or data[0] != self._ehd1 or data[1] != self._data:
             self._receive_not_data(data, addr, now)
             return None
-        # A data record (the hot path, inline). The layout of secure.records.split_protected, parsed here once:
-        # the kid finds the session.
+        # A data record (the hot path, inline). The layout of secure.records.framing.split_protected, parsed here
+        # once: the kid finds the session.
         flags = data[2]
         n = flags & PIV_LEN_MASK
         pos = 3 + n
@@ -769,7 +529,7 @@ class SecureLayer:
             self._receive_close(record, addr, now)
             return
         # Handshake and cookie records cost work: rate limits first.
-        if not self._admit(str(addr[0]), now):
+        if not self._guard.admit(str(addr[0]), now):
             self.stats.rate_limited += 1
             self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": str(addr[0]), "reason": "rate-limited"}, now)
             return
@@ -778,48 +538,18 @@ class SecureLayer:
         elif isinstance(record, CookieRecord):
             self._receive_cookie(record, data, addr, now)
 
-    def _admit(self, ip: str, now: float) -> bool:
-        cfg = self.config
-        if self._global_bucket is None:
-            self._global_bucket = TokenBucket(cfg.global_rate, cfg.global_burst, now)
-        bucket = self._buckets.get(ip)
-        if bucket is None:
-            bucket = self._buckets[ip] = TokenBucket(cfg.source_rate, cfg.source_burst, now)
-            if len(self._buckets) > _MAX_TRACKED_SOURCES:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(ip)
-        if not bucket.take(now):
-            return False
-        return self._global_bucket.take(now)
-
     def _excessive(self, ip: str, now: float) -> bool:
-        bucket = self._buckets.get(ip)
-        if bucket is not None and bucket.level(now) < 0.5:
+        if self._guard.is_running_low(ip, now):
             return True
         if len(self._half_open) * 2 >= self.config.max_half_open:
             return True
         return sum(1 for ho in self._half_open.values() if ho.addr[0] == ip) >= self.config.max_half_open_per_source
 
-    def _is_validated(self, ip: str, now: float) -> bool:
-        until = self._validated.get(ip)
-        return until is not None and until > now
-
-    def _track_received(self, addr: Addr, size: int) -> None:
-        entry = self._amplification.get(addr)
-        if entry is None:
-            entry = self._amplification[addr] = [0, 0]
-            if len(self._amplification) > _MAX_TRACKED_SOURCES:
-                self._amplification.popitem(last=False)
-        entry[0] += size
-
     def _send_unvalidated(self, data: bytes, addr: Addr) -> bool:
         """Send to an address whose cookie is not confirmed: only within 3x the bytes received from it."""
-        entry = self._amplification.get(addr)
-        if entry is None or entry[1] + len(data) > AMPLIFICATION_FACTOR * entry[0]:
+        if not self._guard.may_send(addr, len(data)):
             self.stats.amplification_refused += 1
             return False
-        entry[1] += len(data)
         self._send(data, addr)
         return True
 
@@ -867,14 +597,13 @@ class SecureLayer:
             return
         if not self.config.respond:
             return
-        self._track_received(addr, len(data))
+        self._guard.track_received(addr, len(data))
         if not self._cookies.check(cookie, addr, payload, now):
             self.stats.cookies_rejected += 1
             self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": str(addr[0]), "reason": "bad-cookie"}, now)
             return
         self.stats.cookies_accepted += 1
-        self._validated[str(addr[0])] = now + self.config.validated_ttl
-        self._amplification.pop(addr, None)
+        self._guard.validate(addr, now)
         self._message_1(payload, data, addr, now, cookie_ok=True)
 
     # ------------------------------------------------------------------------------------------ responder
@@ -902,8 +631,8 @@ class SecureLayer:
         ip = str(addr[0])
         cfg = self.config
         if not cookie_ok:
-            self._track_received(addr, len(data))
-            if cfg.cookie == "always" or not self._is_validated(ip, now) or self._excessive(ip, now):
+            self._guard.track_received(addr, len(data))
+            if cfg.cookie == "always" or not self._guard.is_validated(ip, now) or self._excessive(ip, now):
                 challenge = encode_cookie(self._cookies.make(addr, message_1, now), b"", self._fmt)
                 if self._send_unvalidated(challenge, addr):
                     self.stats.cookies_sent += 1
@@ -1072,7 +801,7 @@ class SecureLayer:
         ip = str(hs.addr[0])
         self.stats.handshakes_failed += 1
         self.last_failure[ip] = f"handshake failed ({reason})" if reason != "timeout" else "handshake unanswered"
-        if len(self.last_failure) > _MAX_TRACKED_SOURCES:
+        if len(self.last_failure) > MAX_TRACKED_SOURCES:
             self.last_failure.pop(next(iter(self.last_failure)))
         fields: dict[str, object] = {"peer": ip, "role": "initiator", "reason": reason}
         if stage:

@@ -57,7 +57,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
 from secure import store
-from secure.errors import ProtocolError, SecureUsageError
+from secure.errors import CertificateError, SecureUsageError, StoreError
 
 __all__ = [
     "ECHONET_ARC",
@@ -66,7 +66,7 @@ __all__ = [
     "KP_DEVICE_OID",
     "URN_PREFIX",
     "CaPaths",
-    "CertificateError",
+    "CertificateError",  # defined in secure.errors; named here too, as the error verify_chain raises
     "EchonetIdentity",
     "RevokedEntry",
     "Role",
@@ -130,20 +130,6 @@ class Role(StrEnum):
 
 
 _ROLE_OID = {Role.DEVICE: KP_DEVICE_OID, Role.CONTROLLER: KP_CONTROLLER_OID}
-
-
-class CertificateError(ProtocolError):
-    """A certificate, chain or CRL is unacceptable. ``reason`` is a short machine-readable word.
-
-    Reasons: malformed, bad_key, bad_signature, untrusted_root, expired, not_yet_valid, not_a_ca,
-    leaf_is_ca, path_length, key_usage, unknown_critical_extension, binding, binding_mismatch, wrong_role,
-    maker_constraint, revoked, crl_bad_signature, crl_stale, crl_missing.
-    """
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 # ------------------------------------------------------------------------------------ identity binding
@@ -904,7 +890,7 @@ def load_revoked(directory: str | os.PathLike[str]) -> tuple[int, list[RevokedEn
             for item in document["revoked"]
         ]
     except (AssertionError, KeyError, TypeError, ValueError):
-        raise store.StoreError(f"{paths.revoked} is corrupt") from None
+        raise StoreError(f"{paths.revoked} is corrupt") from None
     return number, entries
 
 

@@ -42,9 +42,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NoReturn, TypeVar
 
-from secure import edhoc_keys as ks
-from secure.cbor import encode_bstr
-from secure.cose import (
+from secure.errors import EdhocError, EdhocPeerError, OutOfOrderMessage, ProtocolError, SecureUsageError
+from secure.handshake import keys as ks
+from secure.handshake.cbor import encode_bstr
+from secure.handshake.cose import (
     Credential,
     CredentialKind,
     IdCred,
@@ -54,7 +55,7 @@ from secure.cose import (
     make_ccs,
     sig_structure,
 )
-from secure.edhoc_messages import (
+from secure.handshake.messages import (
     EAD_PADDING,
     EadItem,
     ErrCode,
@@ -69,7 +70,7 @@ from secure.edhoc_messages import (
     encode_ead,
     is_error_message,
 )
-from secure.edhoc_suites import (
+from secure.handshake.suites import (
     DEFAULT_SUITE,
     SUITES,
     AeadAlg,
@@ -88,7 +89,6 @@ from secure.edhoc_suites import (
     sign,
     verify_signature,
 )
-from secure.errors import EdhocError, EdhocPeerError, OutOfOrderMessage, ProtocolError, SecureUsageError
 
 __all__ = [
     "DEFAULT_SUITES",

@@ -1,8 +1,9 @@
 """Thin asyncio adapters: a secured :class:`~echonet.aio.Controller` and :class:`~echonet.aio.DeviceServer`.
 
-The sockets are :class:`echonet.aio.NodeRunner`'s; the runner drives a :class:`~secure.session.SecureLayer` in place
-of the node (:meth:`~echonet.aio.NodeRunner.use_layer`), so every protocol decision stays in the pure layer, the
-layer's fast lane included (:meth:`~secure.session.SecureLayer.fast_receiver`).
+The sockets are :class:`echonet.aio.NodeRunner`'s; the runner drives a :class:`~secure.layer.core.SecureLayer` in
+place of the node (:meth:`~echonet.aio.NodeRunner.use_layer`), so every protocol decision stays in the pure layer,
+the layer's fast lane included (:meth:`~secure.layer.core.SecureLayer.fast_receiver`). A request that fails for
+the overlay's reasons raises :class:`~secure.errors.PolicyDeniedError` or :class:`~secure.errors.SecureSessionError`.
 
 ::
 
@@ -16,44 +17,16 @@ import asyncio
 from collections.abc import Callable, Iterable
 
 from echonet.aio import Controller, DeviceServer, Endpoints, NodeRunner
-from echonet.errors import EchonetError
 from echonet.frame import EOJ
 from echonet.node import DeviceObject, Node, NodeConfig
 from echonet.node.events import Addr, RequestTimedOut
 from secure.audit import AuditLog
-from secure.errors import SecureError
-from secure.policy import Decision, Policy, PolicyStore
-from secure.session import SecureConfig, SecureLayer
+from secure.errors import PolicyDeniedError, SecureSessionError
+from secure.layer.config import SecureConfig
+from secure.layer.core import SecureLayer
+from secure.policy.rules import Policy, PolicyStore
 
-__all__ = [
-    "PolicyDeniedError",
-    "SecureController",
-    "SecureDeviceServer",
-    "SecureSessionError",
-    "open_secure_controller",
-    "open_secure_server",
-]
-
-
-class PolicyDeniedError(SecureError, EchonetError):
-    """The policy refuses this request (for instance a write to a legacy device without consent)."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(f"policy denies {decision.direction.value} request to {decision.peer}: {decision.reason}")
-        self.decision = decision
-
-
-class SecureSessionError(SecureError, EchonetError):
-    """A request got no answer because no secure session could be set up with the peer (the handshake failed or
-    went unanswered, or the identity cross-check failed). ``reason`` is the layer's last failure for the peer."""
-
-    def __init__(self, peer: str, reason: str) -> None:
-        super().__init__(
-            f"no secure session with {peer}: {reason} (see the audit log; a plain ECHONET Lite device must be "
-            "classified as legacy, e.g. with 'echonet secure consent grant')"
-        )
-        self.peer = peer
-        self.reason = reason
+__all__ = ["SecureController", "SecureDeviceServer", "open_secure_controller", "open_secure_server"]
 
 
 async def _send_closes(layer: SecureLayer, runner: NodeRunner) -> None:
@@ -70,6 +43,8 @@ class SecureController(Controller):
     Writes the policy refuses raise :class:`PolicyDeniedError` at once instead of timing out; a request that got
     no answer because no session could be set up raises :class:`SecureSessionError`.
     """
+
+    _checks = True
 
     def __init__(self, runner: NodeRunner, layer: SecureLayer) -> None:
         super().__init__(runner)

@@ -33,9 +33,9 @@ sender's own Sender ID and partial IV, and the AAD is the COSE ``Enc_structure``
 
 so every header byte is authenticated: the three leading bytes through ``options``, the partial IV through
 ``request_piv`` and the nonce, the kid through ``request_kid`` (the receiver always uses the Sender ID of its
-peer there, whether or not the kid is sent) and the nonce.  The AEAD work lives in :mod:`secure.oscore`.
+peer there, whether or not the kid is sent) and the nonce.  The AEAD work lives in :mod:`secure.records.oscore`.
 
-Decoding never raises anything but :class:`MalformedRecordError` on remote bytes; encoding raises
+Decoding never raises anything but :class:`~secure.errors.MalformedRecordError` on remote bytes; encoding raises
 :class:`~secure.errors.SecureUsageError` on bad local arguments.
 """
 
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from echonet.constants import EHD1_ECHONET_LITE, OVERLAY_EHD1
-from secure.errors import ProtocolError, SecureUsageError
+from secure.errors import MalformedRecordError, SecureUsageError
 
 __all__ = [
     "DEFAULT_EHD1",
@@ -60,15 +60,10 @@ __all__ = [
     "CloseReason",
     "CookieRecord",
     "HandshakeRecord",
-    "IntegrityError",
-    "MalformedRecordError",
     "ProtectedRecord",
     "Record",
-    "RecordError",
     "RecordFormat",
     "RecordKind",
-    "RejectReason",
-    "ReplayError",
     "decode",
     "decode_close_reason",
     "encode_close_reason",
@@ -88,50 +83,6 @@ PIV_LEN_MASK = 0x07
 FLAG_KID = 0x08
 FLAG_RESERVED_MASK = 0xF0
 _ECHONET_LITE_EHD1 = EHD1_ECHONET_LITE
-
-
-# --------------------------------------------------------------------------------------------------- errors
-
-
-class RejectReason(enum.StrEnum):
-    """Why a received datagram was dropped; stable strings for "dropped" events and audit records."""
-
-    MALFORMED = "malformed"
-    WRONG_KID = "wrong-kid"
-    REPLAY = "replay"
-    TOO_OLD = "too-old"
-    INTEGRITY = "integrity"
-    KEY_LIMIT = "key-limit"
-    EXPIRED = "expired"
-
-
-class RecordError(ProtocolError):
-    """A received record was rejected.  ``reason`` says why; the message never contains key material."""
-
-    default_reason: RejectReason = RejectReason.MALFORMED
-
-    def __init__(self, detail: str, reason: RejectReason | None = None) -> None:
-        self.reason: RejectReason = self.default_reason if reason is None else reason
-        self.detail = detail
-        super().__init__(f"{self.reason.value}: {detail}")
-
-
-class MalformedRecordError(RecordError):
-    """The datagram does not parse as a record of this format (or carries a kid for another context)."""
-
-    default_reason = RejectReason.MALFORMED
-
-
-class ReplayError(RecordError):
-    """The partial IV was already accepted (``replay``) or lies left of the replay window (``too-old``)."""
-
-    default_reason = RejectReason.REPLAY
-
-
-class IntegrityError(RecordError):
-    """The AEAD tag did not verify: forged, corrupted or protected under another key."""
-
-    default_reason = RejectReason.INTEGRITY
 
 
 # --------------------------------------------------------------------------------------------------- format

@@ -19,9 +19,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 
-from secure.cbor import CborError, CborKey, CborValue, decode, encode, is_int
-from secure.edhoc_suites import Curve, HashAlg, PrivateKey, PublicKey
-from secure.errors import ProtocolError, SecureUsageError
+from secure.errors import CborError, ProtocolError, SecureUsageError
+from secure.handshake.cbor import CborKey, CborValue, decode, encode, is_int
+from secure.handshake.suites import Curve, HashAlg, PrivateKey, PublicKey
 
 __all__ = [
     "HEADER_KCCS",
@@ -219,7 +219,10 @@ class Credential:
         return cls(CredentialKind.CCS, bytes(encoded))
 
     @classmethod
-    def _from_peer(cls, kind: CredentialKind, value: bytes, chain: tuple[bytes, ...] = ()) -> Credential:
+    def from_peer(cls, kind: CredentialKind, value: bytes, chain: tuple[bytes, ...] = ()) -> Credential:
+        """A credential a peer sent (by value in ID_CRED): content that does not make a credential raises
+        :class:`~secure.errors.ProtocolError` (the peer's fault), where the constructor raises
+        :class:`~secure.errors.SecureUsageError`."""
         try:
             return cls(kind, value, chain)
         except SecureUsageError as exc:
@@ -284,7 +287,10 @@ class IdCred:
         return cls(bytes(encoded))
 
     @classmethod
-    def _from_peer(cls, encoded: bytes) -> IdCred:
+    def from_peer(cls, encoded: bytes) -> IdCred:
+        """An ID_CRED map as a peer sent it: a map that is not a valid ID_CRED raises
+        :class:`~secure.errors.ProtocolError` (the peer's fault), where :meth:`from_encoded` raises
+        :class:`~secure.errors.SecureUsageError`."""
         try:
             return cls(encoded)
         except SecureUsageError as exc:
@@ -351,9 +357,9 @@ class IdCred:
                 certs = tuple(c for c in chain if isinstance(c, bytes))
             else:
                 raise ProtocolError("x5chain must be a bstr or an array of two or more bstr")
-            return Credential._from_peer(CredentialKind.X509, certs[0], certs[1:])
+            return Credential.from_peer(CredentialKind.X509, certs[0], certs[1:])
         if HEADER_KCCS in self.params:
-            return Credential._from_peer(CredentialKind.CCS, encode(self.params[HEADER_KCCS]))
+            return Credential.from_peer(CredentialKind.CCS, encode(self.params[HEADER_KCCS]))
         return None
 
     def matches(self, credential: Credential) -> bool:

@@ -14,7 +14,7 @@ share a nonce and each uses its own key.
 
 AAD (section 5.4): ``["Encrypt0", h'', bstr .cbor [1, [alg_aead], request_kid, request_piv, options]]`` with
 ``request_kid`` = the Sender ID of the record's sender, ``request_piv`` = its partial IV as sent and
-``options`` = the three record header bytes (EHD1, type, flags).  See :mod:`secure.records` for the datagram
+``options`` = the three record header bytes (EHD1, type, flags).  See :mod:`secure.records.framing` for the datagram
 layout.
 
 Algorithms: AES-CCM-16-64-128 (COSE 10, mandatory and default), A128GCM (1) and ChaCha20/Poly1305 (24).
@@ -44,23 +44,27 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from secure.errors import SecureError, SecureUsageError
-from secure.records import (
+from secure.errors import (
+    IntegrityError,
+    MalformedRecordError,
+    RecipientKeyLimitError,
+    RejectReason,
+    SecureUsageError,
+    SenderKeyLimitError,
+    SequenceExhaustedError,
+)
+from secure.records.framing import (
     DEFAULT_FORMAT,
     FLAG_KID,
     MAX_PIV_LEN,
     CloseReason,
-    IntegrityError,
-    MalformedRecordError,
     ProtectedRecord,
-    RecordError,
     RecordFormat,
-    RejectReason,
     encode_close_reason,
     split_protected,
 )
-from secure.replay import DEFAULT_WINDOW_SIZE, ReplayWindow
-from secure.sequence import MAX_SEQUENCE_NUMBER, SequenceExhaustedError, SequenceSource
+from secure.records.replay import DEFAULT_WINDOW_SIZE, ReplayWindow
+from secure.records.sequence import MAX_SEQUENCE_NUMBER, SequenceSource
 
 __all__ = [
     "ALGORITHMS",
@@ -68,13 +72,10 @@ __all__ = [
     "AeadAlgorithm",
     "AlgorithmParams",
     "DerivedKeys",
-    "KeyLimitError",
     "KeyLimits",
     "KeyUsage",
-    "RecipientKeyLimitError",
     "RekeyReason",
     "SecurityContext",
-    "SenderKeyLimitError",
     "aead_decrypt",
     "aead_encrypt",
     "build_aad",
@@ -336,20 +337,6 @@ class KeyUsage(NamedTuple):
     age: float
 
 
-class KeyLimitError(SecureError):
-    """The key may no longer be used (usage limit reached, context expired or sequence numbers exhausted)."""
-
-
-class SenderKeyLimitError(KeyLimitError, SecureUsageError):
-    """:meth:`SecurityContext.protect` refused: the caller should have rekeyed (see ``needs_rekey``)."""
-
-
-class RecipientKeyLimitError(KeyLimitError, RecordError):
-    """:meth:`SecurityContext.unprotect` refused: the record is dropped; a new handshake is needed."""
-
-    default_reason = RejectReason.KEY_LIMIT
-
-
 def _soft(limit: int, margin: float) -> int:
     return max(0, limit - max(1, int(limit * margin)))
 
@@ -363,7 +350,7 @@ class SecurityContext:
 
     ``now`` is the creation time used for ``max_age`` and ``lifetime``.  ``sequence`` defaults to an in-memory
     counter starting at 0, which is only safe for a context that never outlives the process; pass a
-    :class:`secure.sequence.SequenceStore` for a context that does.  ``send_kid`` puts the Sender ID in every
+    :class:`secure.records.sequence.SequenceStore` for a context that does.  ``send_kid`` puts the Sender ID in every
     record so the receiver can tell contexts apart (for example old and new keys during a rekey).
     """
 
@@ -390,7 +377,6 @@ class SecurityContext:
         "_r_nonce_base",
         "_recipient_id",
         "_replay",
-        "_replay_inline",
         "_s_aad_prefix",
         "_s_aead",
         "_s_nonce_base",
@@ -446,7 +432,6 @@ class SecurityContext:
         # it): the count of records sealed is the next partial IV, and nothing is called per record for it.
         self._sequence: SequenceSource | None = sequence
         self._replay = ReplayWindow(DEFAULT_WINDOW_SIZE) if replay_window is None else replay_window
-        self._replay_inline = type(self._replay) is ReplayWindow  # _open may inline its check and update
         self._nonce_len = p.nonce_len
         self._tag_len = p.tag_len
         self._max_plaintext = p.max_plaintext
@@ -579,9 +564,9 @@ class SecurityContext:
         place.)"""
         headers = self._data_headers if _headers is None else _headers
         if self._count_q >= self._limit_q:
-            raise SenderKeyLimitError("encryption limit of this sender key reached; rekey")
+            raise SenderKeyLimitError("encryption limit of this sender key reached", advice="rekey")
         if now >= self._expires_at:
-            raise SenderKeyLimitError("security context expired; rekey")
+            raise SenderKeyLimitError("security context expired", advice="rekey")
         if len(frame) > self._max_plaintext:
             raise SecureUsageError(f"frame longer than {self._max_plaintext} bytes")
         next_number = self._next_sequence_number
@@ -591,7 +576,7 @@ class SecurityContext:
             try:
                 piv = next_number()
             except SequenceExhaustedError as exc:
-                raise SenderKeyLimitError("sender sequence numbers exhausted; rekey") from exc
+                raise SenderKeyLimitError("sender sequence numbers exhausted", advice="rekey") from exc
         self._count_q += 1  # counted before encrypting (key-limits draft)
         n = (piv.bit_length() + 7) >> 3 or 1
         partial_iv = piv.to_bytes(n, "big")
@@ -609,7 +594,7 @@ class SecurityContext:
     def unprotect(self, datagram: bytes, now: float) -> bytes:
         """Verify and decrypt a data record datagram; return the ECHONET Lite frame.
 
-        Raises a :class:`~secure.records.RecordError` (a ``ProtocolError``) with a ``reason`` for anything
+        Raises a :class:`~secure.errors.RecordError` (a ``ProtocolError``) with a ``reason`` for anything
         received that is not acceptable: malformed, wrong kid, replayed, too old, forged, or key retired.
         """
         if type(datagram) is not bytes:
@@ -620,7 +605,7 @@ class SecurityContext:
         return self._open(header, partial_iv, kid, ciphertext, now)
 
     def unprotect_record(self, record: ProtectedRecord, now: float) -> bytes:
-        """Verify and decrypt a decoded data or close record (see :func:`secure.records.decode`)."""
+        """Verify and decrypt a decoded data or close record (see :func:`secure.records.framing.decode`)."""
         if len(record.header) != 3 or not 0 < len(record.partial_iv) <= MAX_PIV_LEN:
             raise MalformedRecordError("bad record header")
         return self._open(record.header, record.partial_iv, record.kid, record.ciphertext, now)
@@ -640,10 +625,7 @@ class SecurityContext:
             raise MalformedRecordError("ciphertext length out of range")
         piv = int.from_bytes(partial_iv, "big")
         replay = self._replay
-        # ReplayWindow.check and .update inlined for the common case, a partial IV right of the window (the
-        # window's own methods otherwise): nothing changes the window between the check and the update.
-        offset = replay._top - piv if self._replay_inline else 0
-        if offset >= 0:
+        if replay.top >= piv:  # (a partial IV above the window's top is always new: nothing to check)
             replay.check(piv)
         aad = b"".join((self._r_aad_prefix[len(partial_iv)], partial_iv, b"\x43", header))
         nonce = (self._r_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
@@ -652,15 +634,11 @@ class SecurityContext:
         except InvalidTag:
             self._count_v += 1
             raise IntegrityError("authentication tag does not verify") from None
-        if offset < 0 and replay._top - piv == offset:
-            shift = -offset
-            replay._bitmap = ((replay._bitmap << shift) | 1) & replay._full if shift < replay._size else 1
-            replay._top = piv
-        else:
-            replay.update(piv)
+        replay.update(piv)  # (takes the common case, a partial IV above the top, first)
         return plaintext
 
     #: :meth:`unprotect` for a data record the caller already split into its 3 header bytes, partial IV (1-5 bytes
-    #: without leading zeros), kid and ciphertext exactly as :func:`secure.records.split_protected` does: an adapter
-    #: that parsed the kid to find the context saves the second parse. (An alias: no extra call on the hot path.)
+    #: without leading zeros), kid and ciphertext exactly as :func:`secure.records.framing.split_protected` does: an
+    #: adapter that parsed the kid to find the context saves the second parse. (An alias: no extra call on the hot
+    #: path.)
     unprotect_parts = _open

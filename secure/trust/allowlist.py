@@ -28,9 +28,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from secure import credentials, store
+from secure import store
 from secure.audit import AuditEvent, AuditLog
-from secure.errors import SecureUsageError
+from secure.errors import CertificateError, SecureUsageError, StoreError
+from secure.trust import credentials
 
 __all__ = ["AllowEntry", "AllowList"]
 
@@ -137,7 +138,7 @@ class AllowList:
                 raise ValueError("entries is not a list")
             entries = [AllowEntry.from_document(item) for item in items]
         except (KeyError, TypeError, ValueError) as exc:
-            raise store.StoreError(f"{self._path} is not a valid allow-list ({exc})") from None
+            raise StoreError(f"{self._path} is not a valid allow-list ({exc})") from None
         self._entries = {e.fingerprint: e for e in entries}
         self._stamp = stamp
 
@@ -209,7 +210,7 @@ class AllowList:
             raise SecureUsageError("that certificate is revoked")
         try:
             identity: credentials.EchonetIdentity | None = credentials.bound_identity(cert)
-        except credentials.CertificateError:
+        except CertificateError:
             identity = None
         entry = AllowEntry(
             fingerprint=credentials.spki_sha256(cert),

@@ -1,17 +1,17 @@
 """The EDHOC key schedule (RFC 9528 section 4, figure 6, appendices A.1, G and H) as pure functions.
 
 Every value the traces of RFC 9529 print can be recomputed here from its inputs, which is how the tests check
-the intermediate values one by one. :mod:`secure.edhoc` drives these functions from its state machines.
+the intermediate values one by one. :mod:`secure.handshake.edhoc` drives these functions from its state machines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from secure.cbor import encode_bstr
-from secure.cose import IdCred
-from secure.edhoc_messages import EadItem, encode_cid, encode_ead
-from secure.edhoc_suites import CipherSuite, edhoc_extract, edhoc_kdf, hash_bytes
+from secure.handshake.cbor import encode_bstr
+from secure.handshake.cose import IdCred
+from secure.handshake.messages import EadItem, encode_cid, encode_ead
+from secure.handshake.suites import CipherSuite, edhoc_extract, edhoc_kdf, hash_bytes
 
 __all__ = [
     "context_2",

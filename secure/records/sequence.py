@@ -22,31 +22,21 @@ import tempfile
 from types import TracebackType
 from typing import Protocol
 
-from secure.errors import SecureUsageError
-from secure.records import MAX_PIV
+from secure.errors import SecureUsageError, SequenceExhaustedError, SequenceStoreError
+from secure.records.framing import MAX_PIV
 
 __all__ = [
     "DEFAULT_CHUNK",
     "MAX_SEQUENCE_NUMBER",
     "MemorySequence",
-    "SequenceExhaustedError",
     "SequenceSource",
     "SequenceStore",
-    "SequenceStoreError",
 ]
 
 MAX_SEQUENCE_NUMBER = MAX_PIV
 DEFAULT_CHUNK = 1024
 _MAGIC = "echonet-da-seq"
 _VERSION = 1
-
-
-class SequenceExhaustedError(SecureUsageError):
-    """No sequence number is left below the limit: the security context must be replaced (new handshake)."""
-
-
-class SequenceStoreError(SecureUsageError):
-    """The store file is unreadable, corrupt, in use by another process, or could not be written."""
 
 
 class SequenceSource(Protocol):

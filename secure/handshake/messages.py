@@ -1,7 +1,7 @@
 """EDHOC wire formats (RFC 9528 sections 3, 5 and 6; CDDL in appendix C.2): pure encode/decode, no crypto.
 
 Decoders take untrusted bytes and raise only :class:`~secure.errors.ProtocolError` (mostly its subclass
-:class:`~secure.cbor.CborError`). They enforce the CDDL and deterministic CBOR, including the rules that the
+:class:`~secure.errors.CborError`). They enforce the CDDL and deterministic CBOR, including the rules that the
 invalid traces of RFC 9529 section 4 exercise: a message is a CBOR sequence (not an array), a connection
 identifier or compact 'kid' that has a one-byte integer form must use it, a single suite is an int and an
 array of suites has at least two elements, and ``{4: kid}`` in a plaintext must be sent in compact form.
@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from secure.cbor import CborError, CborValue, Item, decode_sequence, encode, encode_bstr, encode_int, is_int
-from secure.cose import IdCred
-from secure.errors import ProtocolError, SecureUsageError
+from secure.errors import CborError, ProtocolError, SecureUsageError
+from secure.handshake.cbor import CborValue, Item, decode_sequence, encode, encode_bstr, encode_int, is_int
+from secure.handshake.cose import IdCred
 
 __all__ = [
     "EAD_PADDING",
@@ -104,7 +104,7 @@ def _encode_id_cred_plaintext(id_cred: IdCred) -> bytes:
 
 def _decode_id_cred_plaintext(item: Item) -> IdCred:
     if isinstance(item.value, dict):
-        id_cred = IdCred._from_peer(item.raw)
+        id_cred = IdCred.from_peer(item.raw)
         if id_cred.is_compact_kid:
             raise CborError("ID_CRED {4: kid} must use the compact kid encoding")
         return id_cred

@@ -3,7 +3,7 @@
 EDHOC messages are CBOR sequences that must be deterministically encoded (RFC 9528 section 3.1). The decoder
 here rejects what a generic decoder would silently accept: non-shortest integer and length arguments,
 indefinite lengths, trailing bytes, duplicate map keys, excessive nesting and lengths that run past the input.
-It only ever raises :class:`CborError`, a :class:`~secure.errors.ProtocolError`.
+It only ever raises :class:`~secure.errors.CborError`, a :class:`~secure.errors.ProtocolError`.
 
 Decoded values map to Python as: unsigned/negative integers -> ``int``, byte strings -> ``bytes``, text
 strings -> ``str``, arrays -> ``list``, maps -> ``dict`` (key order preserved), ``false``/``true`` ->
@@ -22,12 +22,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from secure.errors import ProtocolError, SecureUsageError
+from secure.errors import CborError, SecureUsageError
 
 __all__ = [
     "MAX_DEPTH",
     "UNDEFINED",
-    "CborError",
     "CborKey",
     "CborValue",
     "Item",
@@ -45,10 +44,6 @@ __all__ = [
 
 MAX_DEPTH = 16
 """Maximum nesting of arrays, maps and tags accepted by the decoder."""
-
-
-class CborError(ProtocolError):
-    """Received bytes are not well-formed deterministic CBOR (or do not match the expected structure)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""Peer verifiers: what the secure layer asks, for every peer credential an EDHOC handshake brings (and again every
+``SecureConfig.recheck_interval`` seconds while the session lasts), whether that peer may have a session.
+
+* :class:`CertificateVerifier`: X.509 peers (method 0); the chain must validate to a trusted root with the expected
+  role (:func:`secure.trust.credentials.verify_chain`: validity, CRLs, identity binding), and the leaf's key must be
+  on the allow-list (:mod:`secure.trust.allowlist`), unrevoked there.
+* :class:`PinnedKeyVerifier`: raw-key peers (CCS, method 3); the key's fingerprint must be on the allow-list.
+
+A verifier returns a :class:`VerifiedCredential` or raises :class:`~secure.errors.ProtocolError`: a
+:class:`~secure.errors.CertificateError` for a chain that does not validate, a
+:class:`~secure.errors.CredentialRejectedError` for the rest. The allow-list is asked at every call (it re-reads its
+file when that changed), so a removal or a revocation made there takes effect at the next handshake or re-check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from secure.errors import CredentialRejectedError, SecureUsageError
+from secure.handshake.cose import Credential, CredentialKind
+from secure.handshake.suites import PublicKey
+from secure.trust import credentials
+from secure.trust.allowlist import AllowList
+
+__all__ = ["CertificateVerifier", "PeerVerifier", "PinnedKeyVerifier", "VerifiedCredential", "key_fingerprint"]
+
+
+def key_fingerprint(public_key: PublicKey) -> bytes:
+    """SHA-256 over the DER SubjectPublicKeyInfo of any supported public key (the allow-list's pin)."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).digest()
+
+
+@dataclass(frozen=True)
+class VerifiedCredential:
+    """What the application established about a peer credential; nothing secret."""
+
+    public_key: PublicKey = field(repr=False)
+    fingerprint: bytes
+    identity: credentials.EchonetIdentity | None = None
+    role: credentials.Role | None = None
+
+
+class PeerVerifier(Protocol):
+    """Validates a peer credential at wall-clock time ``now``; raises :class:`~secure.errors.ProtocolError` to
+    reject it."""
+
+    def __call__(self, credential: Credential, now: float) -> VerifiedCredential: ...
+
+
+class CertificateVerifier:
+    """X.509 peers: the chain must validate to one of ``roots`` with the expected ``role``, and the leaf's key must
+    be on the allow-list (when one is given; ``None`` trusts every valid certificate, for tests and demos)."""
+
+    def __init__(
+        self,
+        roots: Sequence[x509.Certificate],
+        *,
+        allowlist: AllowList | None,
+        role: credentials.Role | None,
+        intermediates: Sequence[x509.Certificate] = (),
+        crls: Sequence[x509.CertificateRevocationList] = (),
+    ) -> None:
+        if not roots:
+            raise SecureUsageError("a certificate verifier needs at least one trusted root")
+        self.roots = tuple(roots)
+        self.allowlist = allowlist
+        self.role = role
+        self.intermediates = tuple(intermediates)
+        self.crls = tuple(crls)
+
+    def __call__(self, credential: Credential, now: float) -> VerifiedCredential:
+        if credential.kind is not CredentialKind.X509:
+            raise CredentialRejectedError("an X.509 certificate is required")
+        try:
+            leaf = x509.load_der_x509_certificate(credential.value)
+            chain = [x509.load_der_x509_certificate(der) for der in credential.chain]
+        except ValueError:
+            raise CredentialRejectedError("unparsable certificate") from None
+        verified = credentials.verify_chain(
+            leaf,
+            roots=self.roots,
+            intermediates=[*chain, *self.intermediates],
+            crls=self.crls,
+            now=now,
+            role=self.role,
+        )
+        if self.allowlist is not None:
+            if not self.allowlist.is_allowed(verified.fingerprint):
+                raise CredentialRejectedError("certificate key is not on the allow-list")
+            if self.allowlist.is_revoked(leaf):
+                raise CredentialRejectedError("certificate is revoked")
+        return VerifiedCredential(credential.public_key, verified.fingerprint, verified.identity, verified.role)
+
+
+class PinnedKeyVerifier:
+    """Raw-key peers (CCS, method 3): the public key's fingerprint must be on the allow-list."""
+
+    def __init__(self, allowlist: AllowList | Collection[bytes]) -> None:
+        self.allowlist = allowlist
+
+    def __call__(self, credential: Credential, now: float) -> VerifiedCredential:
+        fingerprint = key_fingerprint(credential.public_key)
+        allowed = (
+            self.allowlist.is_allowed(fingerprint)
+            if isinstance(self.allowlist, AllowList)
+            else fingerprint in self.allowlist
+        )
+        if not allowed:
+            raise CredentialRejectedError("peer key is not on the allow-list")
+        return VerifiedCredential(credential.public_key, fingerprint)
