@@ -112,6 +112,8 @@ def equivalent(ours: ValueType, theirs: ValueType, path: str = "value") -> list[
         differ("scale", ours.scale, theirs.scale)
         differ("unit", ours.unit, theirs.unit)
         differ("allowed", ours.allowed, theirs.allowed)
+        differ("special codes", [(s.code, str(s)) for s in ours.specials], [(s.code, str(s)) for s in theirs.specials])
+        differ("coefficient EPCs", ours.coefficients, theirs.coefficients)
     elif isinstance(ours, Enum) and isinstance(theirs, Enum):
         differ("size", ours.size, theirs.size)
         differ("codes", sorted(ours.values), sorted(theirs.values))
@@ -192,6 +194,45 @@ def test_table_equals_the_mra_at_release_r(cls: ClassDef, mra: dict[int, ClassDe
     problems = compare_class(cls, theirs)
     report = "\n".join(problems)
     assert not problems, f"{cls.code_text} {cls.name}: {len(problems)} difference(s) from the MRA:\n{report}"
+
+
+def special_codes(t: ValueType, path: str = "") -> set[tuple[str, int, int, str]]:
+    """Every special code of a type (path, size, code, name): numbers' overflow / underflow codes and the named
+    codes beside a value in a one-of type, at any depth."""
+    found: set[tuple[str, int, int, str]] = set()
+    if isinstance(t, Number):
+        found |= {(path, s.size, s.code, str(s)) for s in t.specials}
+    elif isinstance(t, OneOf):
+        found |= {(path, s.size, s.code, str(s)) for s in t.specials}
+        for option in t.options:
+            found |= special_codes(option, path)
+    elif isinstance(t, Array):
+        found |= special_codes(t.item, path + "[]")
+    elif isinstance(t, Object):
+        for f in t.fields:
+            found |= special_codes(f.type, f"{path}.{f.name}")
+    return found
+
+
+@pytest.mark.parametrize("cls", BUILTIN_CLASSES, ids=lambda c: f"{c.code_text}-{c.key}")
+def test_tables_have_every_special_code_of_the_mra_and_no_other(cls: ClassDef, mra: dict[int, ClassDef]) -> None:
+    theirs = mra[cls.class_id]
+    problems = []
+    for epc in sorted(set(cls.properties) & set(theirs.properties)):
+        ours_codes = special_codes(cls.properties[epc].type)
+        mra_codes = special_codes(theirs.properties[epc].type)
+        problems += [f"0x{epc:02X}: missing here {c}" for c in sorted(mra_codes - ours_codes)]
+        problems += [f"0x{epc:02X}: not in the MRA {c}" for c in sorted(ours_codes - mra_codes)]
+    assert not problems, "\n".join(problems)
+
+
+def test_special_code_comparison_sees_overflow_codes_and_named_codes() -> None:
+    temperature = ELECTRIC_WATER_HEATER.properties[0xB3].type
+    assert special_codes(temperature) == {
+        ("", 1, 0xFD, "undefined"),
+        ("", 1, 0xFE, "underflow"),
+        ("", 1, 0xFF, "overflow"),
+    }
 
 
 def test_key_exceptions_name_only_unusable_mra_names(mra: dict[int, ClassDef]) -> None:

@@ -16,6 +16,7 @@ from echonet.spec.types import (
     Number,
     NumericCode,
     Raw,
+    Special,
     Text,
     Time,
     ValueType,
@@ -54,10 +55,11 @@ def test_number_check_gives_the_reason_a_device_refuses_a_set() -> None:
     assert "expected 1" in (percent.check(b"\x00\x01") or "")
 
 
-def test_enum_decodes_names_unknown_codes_as_ints_and_refuses_read_only_codes() -> None:
+def test_enum_decodes_names_refuses_unknown_codes_and_refuses_read_only_codes() -> None:
     mode = enum({0x41: "rapidCharging", 0x42: "charging", 0x47: "readOnlyThing"}, read_only=frozenset({0x47}))
     assert mode.decode(b"\x42") == "charging"
-    assert mode.decode(b"\x99") == 0x99
+    with pytest.raises(ValueDecodeError, match="not a defined code"):
+        mode.decode(b"\x99")
     assert mode.encode("charging") == b"\x42"
     assert "not one of" in (mode.check(b"\x99") or "")
     assert "cannot be set" in (mode.check(b"\x47") or "")
@@ -199,3 +201,154 @@ def test_mra_loader_refuses_a_directory_that_is_not_an_appendix(tmp_path: object
 
     with pytest.raises(EchonetUsageError, match="not a Machine Readable Appendix"):
         load_mra(Path(str(tmp_path)))
+
+
+# Values tell the truth ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "overflow", "underflow"),
+    [
+        ("uint8", "ff", "fe"),
+        ("uint16", "ffff", "fffe"),
+        ("uint32", "ffffffff", "fffffffe"),
+        ("int8", "7f", "80"),
+        ("int16", "7fff", "8000"),
+        ("int32", "7fffffff", "80000000"),
+    ],
+)
+def test_each_number_format_has_the_appendix_overflow_and_underflow_codes_outside_its_range(
+    fmt: str, overflow: str, underflow: str
+) -> None:
+    size = len(overflow) // 2
+    number = Number(fmt, 0, 100)
+    over, under = number.decode(bytes.fromhex(overflow)), number.decode(bytes.fromhex(underflow))
+    assert isinstance(over, Special) and (str(over), over.code, over.size) == ("overflow", int(overflow, 16), size)
+    assert (
+        isinstance(under, Special) and str(under) == "underflow" and under.text == f"underflow (0x{underflow.upper()})"
+    )
+    assert number.encode("overflow") == bytes.fromhex(overflow)
+
+
+def test_a_number_without_overflow_codes_reads_them_as_out_of_range() -> None:
+    counter = Number("uint32", 0, 99_999_999, "kWh", overflow=False, underflow=False)
+    with pytest.raises(ValueDecodeError, match=r"out of range 0-99999999 kWh"):
+        counter.decode(bytes.fromhex("ffffffff"))
+    assert counter.specials == ()
+
+
+def test_a_code_inside_the_range_is_a_value_not_a_special_code() -> None:
+    assert Number("uint8", 0, 255).decode(b"\xff") == 255
+
+
+def test_out_of_range_numbers_raise_with_the_range_as_people_write_it() -> None:
+    with pytest.raises(ValueDecodeError, match=r"^out of range 0-100 %$"):
+        u8(0, 100, "%").decode(b"\x65")
+    with pytest.raises(ValueDecodeError, match=r"^out of range -999999999\.\.999999999 W$"):
+        s32(-999_999_999, 999_999_999, "W").decode((1_000_000_000).to_bytes(4, "big"))
+    with pytest.raises(ValueDecodeError, match=r"^out of range 0\.0-3276\.6 A$"):
+        u16(0, 32766, "A", 0.1).decode(bytes.fromhex("7fff"))
+    with pytest.raises(ValueDecodeError, match=r"one of 1, 20, 24"):
+        Number("uint8", 1, 24, allowed=frozenset({1, 20, 24})).decode(b"\x15")
+
+
+def test_special_codes_are_refused_for_a_set() -> None:
+    assert u8(0, 100, "%").check(b"\xff") == "overflow (0xFF) is a code a device reports, not a value to set"
+    energy = one_of(u32(0, 999_999_999, "Wh"), enum({0xFFFFFFFE: "noData"}, size=4, read_only=frozenset({0xFFFFFFFE})))
+    assert energy.check(bytes.fromhex("fffffffe")) is not None
+
+
+def test_one_of_prefers_a_value_any_option_reads_over_a_numbers_limit_code() -> None:
+    signed_amount = one_of(u32(1, 999_999_999, "Wh"), s32(-999_999_999, -1, "Wh"))
+    assert signed_amount.decode(bytes.fromhex("ffffffff")) == -1  # the uint32 overflow code is -1 Wh signed
+    assert str(signed_amount.decode(bytes.fromhex("80000000"))) == "underflow"
+    with pytest.raises(ValueDecodeError, match=r"out of range 1-999999999 Wh; out of range -999999999\.\.-1 Wh"):
+        signed_amount.decode(bytes(4))
+
+
+def test_named_codes_beside_a_value_decode_to_special_codes() -> None:
+    stop_days = one_of(u8(0, 252, "days"), enum({0xFD: "infinite"}))
+    infinite = stop_days.decode(b"\xfd")
+    assert isinstance(infinite, Special) and infinite == "infinite" and infinite.code_text == "0xFD"
+    assert stop_days.encode("infinite") == b"\xfd"
+    two_enums = one_of(enum({0x09: "at0900"}), enum({0x00: "cleared"}))
+    assert not isinstance(two_enums.decode(b"\x00"), Special)  # codes with no value beside them are plain names
+
+
+def test_special_codes_compare_hash_and_pickle_as_their_names() -> None:
+    import pickle
+
+    code = Special("noData", 0xFFFE, 2)
+    assert code == "noData" and hash(code) == hash("noData") and {code: 1}["noData"] == 1
+    again = pickle.loads(pickle.dumps(code))
+    assert isinstance(again, Special) and again.text == "noData (0xFFFE)"
+
+
+def test_enum_aliases_are_accepted_for_parsing_but_never_decoded() -> None:
+    status = enum({0x30: "on", 0x31: "off"}, aliases={"true": 0x30, "false": 0x31})
+    assert status.encode("true") == status.encode("TRUE") == status.encode("On") == b"\x30"
+    assert status.decode(b"\x30") == "on"
+    assert status.aliases_of(0x30) == ["true"]
+    renamed = enum({0x41: "true", 0x42: "false"}).renamed({0x41: "on", 0x42: "off"})
+    assert renamed.values == {0x41: "on", 0x42: "off"} and renamed.encode("false") == b"\x42"
+
+
+def test_levels_bitmaps_dates_times_and_text_outside_their_definition_raise() -> None:
+    with pytest.raises(ValueDecodeError, match="not a level"):
+        Level(0x31, 8).decode(b"\x39")
+    alarm = Bitmap(1, (BitField("heater", 0, 0b1, {1: "on", 0: "off"}), BitField("stage", 0, 0b110, {0: "idle"})))
+    with pytest.raises(ValueDecodeError, match="bits 0b10000000 of byte 0 are not defined"):
+        alarm.decode(b"\x80")
+    with pytest.raises(ValueDecodeError, match="stage: 1 is not a defined value"):
+        alarm.decode(b"\x02")
+    assert Date().decode(bytes.fromhex("07e8021d")) == "2024-02-29"  # a leap year
+    with pytest.raises(ValueDecodeError, match="day 29 is not a day of 2023-02"):
+        Date().decode(bytes.fromhex("07e7021d"))
+    with pytest.raises(ValueDecodeError, match="month 0"):
+        Date(3).decode(bytes.fromhex("07e700"))
+    with pytest.raises(ValueDecodeError, match="minutes or seconds above 59"):
+        Time(3).decode(bytes((12, 30, 60)))
+    with pytest.raises(ValueDecodeError, match="not a date and time: hour 24"):
+        DateTime(7).decode(bytes.fromhex("07ea0b17181e05"))
+    with pytest.raises(ValueDecodeError, match="byte 0x07 at offset 2"):
+        Text(4, 4).decode(b"AB\x07D")
+    with pytest.raises(EchonetUsageError, match="not printable ASCII"):
+        Text(4, 4).encode("AB\tD")
+
+
+def test_arrays_and_objects_name_the_item_or_field_that_is_invalid() -> None:
+    with pytest.raises(ValueDecodeError) as item:
+        array(u16(0, 1000), 2, max_items=3).decode(bytes.fromhex("000a2000"))
+    assert (item.value.reason, item.value.offset) == ("item 1 (0x2000): out of range 0-1000", 2)
+    with pytest.raises(ValueDecodeError) as field:
+        obj(("min", u8(0, 100)), ("max", u8(0, 100))).decode(b"\x00\x65")
+    assert (field.value.reason, field.value.offset) == ("max (0x65): out of range 0-100", 1)
+
+
+def test_coefficients_rescale_numbers_wherever_they_sit() -> None:
+    energy = Number("uint32", 0, 99_999_999, "kWh", coefficients=(0xE2,))
+    log = array(one_of(energy, enum({0xFFFFFFFE: "noData"}, size=4)), 4, 2, 2)
+    assert log.coefficients == (0xE2,)
+    scaled = log.rescaled({0xE2: 0.01})
+    assert scaled.decode((12345).to_bytes(4, "big") + bytes.fromhex("fffffffe")) == [123.45, "noData"]
+    assert scaled.coefficients == () and log.decode((12345).to_bytes(4, "big") * 2) == [12345, 12345]
+    assert "times 0xE2" in energy.describe() and energy.schema()["coefficients"] == ["0xE2"]
+
+
+def test_the_mra_loader_keeps_coefficients_and_the_absence_of_overflow_codes() -> None:
+    from echonet.spec.mra import load_mra
+
+    classes = load_mra(mra_dir())
+    meter = classes[0x0280].properties[0xE0].type
+    assert isinstance(meter, Number) and meter.coefficients == (0xE2,) and meter.specials == ()
+    smart = classes[0x0288].properties[0xE0].type
+    assert smart.coefficients == (0xD3, 0xE1)
+    battery = classes[0x027D].properties[0xD3].type
+    assert isinstance(battery, Number) and [str(s) for s in battery.specials] == ["overflow", "underflow"]
+
+
+def test_why_invalid_accepts_what_a_device_may_report_and_check_what_a_controller_may_set() -> None:
+    target = one_of(u8(0, 100, "Celsius"), enum({0xFD: "undefined"}, read_only=frozenset({0xFD})))
+    assert target.why_invalid(b"\xfd") is None and target.check(b"\xfd") is not None  # reported, never set
+    assert target.why_invalid(b"\xff") is None and target.check(b"\xff") is not None  # the overflow code
+    assert target.why_invalid(b"\x65") == "out of range 0-100 Celsius, and not undefined (0xFD)"

@@ -79,6 +79,11 @@ class PropertyDef:
     since: str = "A"  #: first Appendix release that has this EPC
     standard: bool = True  #: False for the project's manufacturer-specific extensions (0xF0-0xFF)
     note: str = ""
+    #: EPCs whose values scale this property's numbers (computed from the type once).
+    coefficients: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coefficients", self.type.coefficients)
 
     @property
     def size_text(self) -> str:

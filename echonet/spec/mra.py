@@ -5,12 +5,19 @@ Point ``ECHONET_MRA_DIR`` (or ``echonet --mra DIR``) at the MRA directory (the o
 MRA is not shipped with this project; the built-in tables are written here and checked against it by the tests.
 
 For each EPC the loader keeps the definition valid at the requested release (Release R by default) and records the
-first release in which the EPC appeared.
+first release in which the EPC appeared. It keeps what the Appendix says of a number beside its ``$ref``: the EPCs
+whose values multiply it (``"coefficient": ["0xE2"]``) and whether it has overflow and underflow codes
+(``"overflowCode": false`` where it has none, e.g. counters that wrap to 0).
+
+Names: a state named ``true`` / ``false`` whose descriptions say ON / OFF is named ``on`` / ``off`` (the Appendix's
+names stay accepted as aliases), as the built-in tables name ON / OFF everywhere;
+:meth:`.registry.Registry.with_appendix` gives the other classes the built-in names where they share the meaning.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,9 +67,13 @@ class _Converter:
         self.definitions = definitions
 
     def resolve(self, node: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The definition a ``$ref`` points at, with the keys written beside the ``$ref`` (coefficient, overflow
+        and underflow codes) added."""
         ref = node.get("$ref")
         if ref:
-            return self.resolve(self.definitions[ref.rsplit("/", 1)[-1]])
+            target = self.resolve(self.definitions[ref.rsplit("/", 1)[-1]])
+            extra = {k: v for k, v in node.items() if k != "$ref"}
+            return {**target, **extra} if extra else target
         return node
 
     def convert(self, node: Mapping[str, Any]) -> ValueType:
@@ -71,11 +82,19 @@ class _Converter:
             return OneOf(tuple(self.convert(o) for o in node["oneOf"]))
         kind = node["type"]
         if kind == "number":
+            overflow = node.get("overflowCode", True) is not False
+            underflow = node.get("underflowCode", True) is not False
+            coefficients = tuple(_hex(epc) for epc in node.get("coefficient", ()))
+            unit = node.get("unit", "")
             if "enum" in node:  # a number restricted to listed values: keep it a number with the range of them
                 listed = [int(v) for v in node["enum"]]
-                return Number(node["format"], min(listed), max(listed), node.get("unit", ""), allowed=frozenset(listed))
+                allowed = frozenset(listed)
+                return Number(
+                    node["format"], min(listed), max(listed), unit, 1, allowed, overflow, underflow, coefficients
+                )
             scale = node.get("multiple", node.get("multipleOf", 1))
-            return Number(node["format"], node.get("minimum"), node.get("maximum"), node.get("unit", ""), scale)
+            lo, hi = node.get("minimum"), node.get("maximum")
+            return Number(node["format"], lo, hi, unit, scale, None, overflow, underflow, coefficients)
         if kind == "state":
             size = node.get("size", 1)
             values = {_hex(e["edt"]): e["name"] for e in node["enum"] if "..." not in e["edt"]}
@@ -86,7 +105,9 @@ class _Converter:
                 for lo, hi in [e["edt"].split("...")]
             )
             read_only = frozenset(_hex(e["edt"]) for e in node["enum"] if e.get("readOnly") and "..." not in e["edt"])
-            return Enum(size, values, read_only, ranges)
+            state = Enum(size, values, read_only, ranges)
+            on_off = _on_off_names(node["enum"])
+            return state.renamed(on_off) if on_off else state
         if kind == "numericValue":
             return NumericCode(node.get("size", 1), {_hex(e["edt"]): e["numericValue"] for e in node["enum"]})
         if kind == "level":
@@ -118,6 +139,24 @@ class _Converter:
         if kind == "object":
             return Object(tuple(Field(p["shortName"], self.convert(p["element"])) for p in node["properties"]))
         raise EchonetUsageError(f"MRA data type {kind!r} is not supported")
+
+
+def _last_word(entry: Mapping[str, Any]) -> str:
+    """The last word of a state's English description, lower case, without parenthesised remarks."""
+    text = re.sub(r"\([^)]*\)", " ", str(entry.get("descriptions", {}).get("en", ""))).lower()
+    words = re.findall(r"[a-z]+", text)
+    return words[-1] if words else ""
+
+
+def _on_off_names(entries: list[Mapping[str, Any]]) -> dict[int, str]:
+    """``{code: "on", code: "off"}`` for a state of the two names ``true`` / ``false`` whose descriptions end in
+    ON / OFF ("On", "Reservation OFF", "ON (permitted)"); empty for any other state."""
+    if len(entries) != 2 or sorted(str(e["name"]) for e in entries) != ["false", "true"]:
+        return {}
+    by_name = {e["name"]: e for e in entries}
+    if (_last_word(by_name["true"]), _last_word(by_name["false"])) != ("on", "off"):
+        return {}
+    return {_hex(by_name["true"]["edt"]): "on", _hex(by_name["false"]["edt"]): "off"}
 
 
 def _property(conv: _Converter, entry: Mapping[str, Any], since: str) -> PropertyDef:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EchonetUsageError, ValueDecodeError
 from .model import ClassDef, PropertyDef
-from .types import Number, OneOf
+from .names import aliased_class, renamed_class
+from .types import Number, OneOf, Special, ValueType
 
 SUPER_CLASS_ID = 0x0000
 NODE_PROFILE_ID = 0x0EF0
@@ -19,13 +20,26 @@ DEVICE_GROUPS = range(0x00, 0x07)
 
 @dataclass(frozen=True)
 class DecodedValue:
-    """The outcome of decoding one EDT through the tables."""
+    """The outcome of decoding one EDT through the tables: a value, a special code, or an invalid EDT.
+
+    * a value: ``value`` is the typed value (numbers scaled, with :attr:`unit`);
+    * a special code (overflow, underflow, "no data", ...): ``value`` is a :class:`~.types.Special`, a ``str``
+      holding the code's name that keeps the code (:attr:`special` is true, :attr:`unit` empty);
+    * invalid (an EDT that means no value of its definition: out of range, a code the definition lacks, a wrong
+      size): ``error`` says why and ``value`` is the raw EDT;
+    * a number whose coefficient properties were not at hand (``missing`` lists their EPCs): ``value`` is the
+      number before them, without a unit, and :attr:`note` says which unit is unknown.
+
+    EPCs no table defines (vendor EPCs 0xF0-0xFF included) decode to their raw EDT with no definition.
+    docs/json-values.md gives the text and JSON forms of each case.
+    """
 
     epc: int
     edt: bytes
     definition: PropertyDef | None
-    value: Any  #: the typed value, or the raw EDT when there is no definition or it did not decode
-    error: str | None = None  #: why the EDT does not fit its definition
+    value: Any  #: the typed value, or the raw EDT when there is no definition or the EDT is invalid
+    error: str | None = None  #: why the EDT means no value of its definition
+    missing: tuple[int, ...] = ()  #: coefficient EPCs whose values were not at hand (the value is unscaled)
 
     @property
     def name(self) -> str:
@@ -38,22 +52,40 @@ class DecodedValue:
         return self.definition.standard if self.definition is not None else self.epc < 0xF0
 
     @property
+    def valid(self) -> bool:
+        """False for an EDT that does not fit its definition."""
+        return self.error is None
+
+    @property
+    def special(self) -> bool:
+        """True when the EDT is a special code (overflow, underflow, "no data", ...) rather than a value."""
+        return isinstance(self.value, Special)
+
+    @property
+    def note(self) -> str | None:
+        """What keeps a valid value from being complete: ``unit 0xE2 unknown`` for a number whose coefficient
+        properties were not in the frame (or the values at hand)."""
+        if not self.missing:
+            return None
+        return "unit " + ", ".join(f"0x{epc:02X}" for epc in self.missing) + " unknown"
+
+    @property
     def unit(self) -> str:
-        """The unit of the value; for alternatives (a number range or special codes), the unit of the number
-        option the EDT decoded as, and none for a special code."""
-        if self.definition is None or self.error is not None:
+        """The unit of a number value; empty for a special code, an invalid EDT, an unscaled number and every
+        value that is not a number. For alternatives (a number range or codes), the unit of the number option."""
+        value = self.value
+        if self.definition is None or self.error is not None or self.missing:
+            return ""
+        if isinstance(value, str | bool) or not isinstance(value, int | float):
             return ""
         t = self.definition.type
-        if not isinstance(t, OneOf):
-            return str(getattr(t, "unit", ""))
-        if isinstance(self.value, str):  # a special code's name, not a number
-            return ""
-        for option in t.options:
-            if isinstance(option, Number) and option.unit and option.check(self.edt) is None:
-                return option.unit
-        return ""
+        if isinstance(t, OneOf):
+            return t.unit_of(value, self.edt)
+        return t.unit if isinstance(t, Number) else str(getattr(t, "unit", ""))
 
     def json_value(self) -> Any:
+        """The value as JSON: the typed value (a special code as its name), or the EDT in hex when there is no
+        definition or the EDT is invalid."""
         if self.definition is None or self.error is not None:
             return self.edt.hex()
         return self.definition.type.to_json(self.value)
@@ -67,6 +99,7 @@ class Registry:
         for cls in classes:
             self._classes[cls.class_id] = cls
         self._merged: dict[int, dict[int, PropertyDef]] = {}
+        self._rescaled: dict[tuple[int, int, tuple[tuple[int, float], ...]], ValueType] = {}
 
     def with_classes(self, classes: Iterable[ClassDef], *, override: bool = False) -> Registry:
         """A new registry adding ``classes``; existing (built-in) classes win unless ``override``."""
@@ -75,6 +108,25 @@ class Registry:
             if override or cls.class_id not in merged:
                 merged[cls.class_id] = cls
         return Registry(merged.values())
+
+    def with_appendix(self, appendix: Mapping[int, ClassDef]) -> Registry:
+        """A new registry adding the Appendix's classes under one set of names (:mod:`.names`): the classes of this
+        registry win and accept the Appendix's names of their codes as aliases; an Appendix class takes this
+        registry's names of the super class's (device groups) or node profile's codes it shares."""
+        classes = [
+            aliased_class(cls, appendix[cls.class_id]) if cls.class_id in appendix else cls
+            for cls in self._classes.values()
+        ]
+        ours = Registry(classes)
+        for class_id, cls in sorted(appendix.items()):
+            if ours.get_class(class_id) is not None:
+                continue
+            if (class_id >> 8) in DEVICE_GROUPS and class_id != SUPER_CLASS_ID:
+                shared = ours.get_class(SUPER_CLASS_ID)
+            else:
+                shared = ours.get_class(NODE_PROFILE_ID) if class_id == NODE_PROFILE_ID else None
+            classes.append(renamed_class(cls, shared.properties) if shared is not None else cls)
+        return Registry(classes)
 
     def __iter__(self) -> Iterator[ClassDef]:
         return iter(sorted(self._classes.values(), key=lambda c: c.class_id))
@@ -127,15 +179,60 @@ class Registry:
     def property(self, class_id: int, epc: int) -> PropertyDef | None:
         return self.properties(class_id).get(epc)
 
-    def decode_value(self, class_id: int, epc: int, edt: bytes) -> DecodedValue:
-        """Decode one EDT; unknown classes and EPCs (vendor 0xF0-0xFF included) come back as raw bytes."""
+    def decode_value(
+        self, class_id: int, epc: int, edt: bytes, others: Mapping[int, bytes] | None = None
+    ) -> DecodedValue:
+        """Decode one EDT; unknown classes and EPCs (vendor 0xF0-0xFF included) come back as raw bytes.
+
+        ``others`` are the other EDTs at hand for the same object (the rest of the frame, or the values read
+        before): a number the Appendix scales by other properties (a watt-hour meter's 0xE0 by its unit 0xE2) is
+        scaled only when they are there; otherwise it comes back unscaled with :attr:`DecodedValue.missing` set.
+        """
         definition = self.property(class_id, epc)
         if definition is None:
             return DecodedValue(epc, edt, None, bytes(edt))
+        t = definition.type
+        missing: tuple[int, ...] = ()
+        if definition.coefficients:
+            t, missing = self._scaled_type(class_id, definition, others)
         try:
-            return DecodedValue(epc, edt, definition, definition.decode(edt))
+            return DecodedValue(epc, edt, definition, t.decode(edt), None, missing)
         except ValueDecodeError as exc:
-            return DecodedValue(epc, edt, definition, bytes(edt), str(exc))
+            return DecodedValue(epc, edt, definition, bytes(edt), exc.reason)
+
+    def decode_values(self, class_id: int, values: Mapping[int, bytes]) -> dict[int, DecodedValue]:
+        """Decode every EDT of one object (EPC -> EDT), each with the others at hand for its coefficients."""
+        return {epc: self.decode_value(class_id, epc, edt, values) for epc, edt in values.items()}
+
+    def _scaled_type(
+        self, class_id: int, definition: PropertyDef, others: Mapping[int, bytes] | None
+    ) -> tuple[ValueType, tuple[int, ...]]:
+        """The definition's type with its coefficient properties' values applied, or the type as it is with the
+        EPCs that were not at hand (or did not hold a number)."""
+        factors: dict[int, float] = {}
+        missing: list[int] = []
+        for epc in definition.coefficients:
+            edt = others.get(epc) if others else None
+            factor_def = self.property(class_id, epc)
+            factor: Any = None
+            if edt and factor_def is not None:
+                try:
+                    factor = factor_def.type.decode(edt)
+                except ValueDecodeError:
+                    factor = None
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or isinstance(factor, Special):
+                missing.append(epc)
+            else:
+                factors[epc] = factor
+        if missing:
+            return definition.type, tuple(missing)
+        key = (class_id, definition.epc, tuple(sorted(factors.items())))
+        scaled = self._rescaled.get(key)
+        if scaled is None:
+            if len(self._rescaled) >= 4096:  # meters change their unit rarely: a bound, not an eviction policy
+                self._rescaled.clear()
+            scaled = self._rescaled[key] = definition.type.rescaled(factors)
+        return scaled, ()
 
 
 _DEFAULT: Registry | None = None
@@ -157,6 +254,6 @@ def default_registry(mra_dir: str | None = None) -> Registry:
         if directory:
             from .mra import load_mra
 
-            registry = registry.with_classes(load_mra(directory).values())
+            registry = registry.with_appendix(load_mra(directory))
         _DEFAULT, _DEFAULT_MRA = registry, directory
     return _DEFAULT

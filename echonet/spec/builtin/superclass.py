@@ -11,8 +11,9 @@ from ..types import FAULT, ON_OFF, PROPERTY_MAP, Date, Text, Time, enum, obj, on
 
 # Shared value types ------------------------------------------------------------------------------------------------
 
-#: A function switched on (0x41) or off (0x42); distinct from ON_OFF (0x30 / 0x31, operation status).
-FUNCTION_ON_OFF = enum({0x41: "on", 0x42: "off"})
+#: A function switched on (0x41) or off (0x42); distinct from ON_OFF (0x30 / 0x31, operation status). The Appendix
+#: calls them ``true`` / ``false``.
+FUNCTION_ON_OFF = enum({0x41: "on", 0x42: "off"}, aliases={"true": 0x41, "false": 0x42})
 #: A permission setting.
 PERMISSION = enum({0x41: "permitted", 0x42: "prohibited"})
 
