@@ -195,7 +195,7 @@ class DeviceObject:
             if edt is None:
                 edt = bytes(values[epc])
                 if check:
-                    reason = layout.definitions[epc].type.check(edt)
+                    reason = layout.definitions[epc].type.why_invalid(edt)
                     if reason is not None:
                         raise EchonetUsageError(f"{eoj} EPC 0x{epc:02X} initial value {edt.hex()}: {reason}")
             stored.append(edt)
@@ -306,7 +306,7 @@ class DeviceObject:
             raise EchonetUsageError("the property maps 0x9D-0x9F are derived and cannot be updated")
         edt = bytes(edt)
         if check:
-            reason = self._layout.definitions[epc].type.check(edt)
+            reason = self._layout.definitions[epc].type.why_invalid(edt)
             if reason is not None:
                 raise EchonetUsageError(f"{self.eoj} EPC 0x{epc:02X} value {edt.hex()}: {reason}")
         return self._store(epc, edt)

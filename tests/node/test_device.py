@@ -81,7 +81,9 @@ def test_update_records_an_announcement_only_for_announced_epcs_that_change() ->
 def test_update_validates_values_and_refuses_maps() -> None:
     obj = battery()
     with pytest.raises(EchonetUsageError):
-        obj.update(0xE4, b"\xff")  # above 100 %
+        obj.update(0xE4, b"\x65")  # above 100 % and no special code
+    assert obj.update(0xE4, b"\xff")  # the overflow code: a value a device may report (never one a peer may set)
+    assert obj.write(0xE4, b"\xff") is not None
     with pytest.raises(EchonetUsageError):
         obj.update(0x9F, b"\x00")
     with pytest.raises(EchonetUsageError):
@@ -94,7 +96,7 @@ def test_construction_refuses_bad_instances_values_and_unknown_epcs() -> None:
     with pytest.raises(EchonetUsageError):
         DeviceObject(BATTERY.with_instance(0x80), battery_values(), REGISTRY)
     with pytest.raises(EchonetUsageError):
-        DeviceObject(BATTERY, {**battery_values(), 0xE4: b"\xff"}, REGISTRY)
+        DeviceObject(BATTERY, {**battery_values(), 0xE4: b"\x65"}, REGISTRY)  # above 100 %, no special code
     with pytest.raises(EchonetUsageError):
         DeviceObject(BATTERY, {**battery_values(), 0xB0: b"\x00"}, REGISTRY)  # no definition
     with pytest.raises(EchonetUsageError):
