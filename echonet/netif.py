@@ -9,16 +9,18 @@ data (:class:`Finding`) for ``echonet doctor`` and other front ends.
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from .constants import ECHONET_PORT, MULTICAST_V4, MULTICAST_V6
+from .constants import ECHONET_PORT, MULTICAST_V4
 from .errors import EchonetUsageError
 
 _IFF_UP = 0x1
@@ -225,6 +227,194 @@ def firewall_findings(rules: str, port: int = ECHONET_PORT) -> list[Finding]:
     return findings
 
 
+# Who else holds the port ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortHolder:
+    """A UDP socket bound to a port: its local address, the socket's inode, and its process where that is visible."""
+
+    address: str
+    port: int
+    inode: int
+    pid: int | None = None
+    command: str | None = None
+
+    @property
+    def wildcard(self) -> bool:
+        return self.address in ("0.0.0.0", "::")
+
+    @property
+    def who(self) -> str:
+        if self.pid is None:
+            return "a program whose process is not visible here (run as root to see which)"
+        return f"pid {self.pid} ({self.command})" if self.command else f"pid {self.pid}"
+
+
+def parse_udp_table(text: str, port: int, *, v6: bool = False) -> list[PortHolder]:
+    """The unconnected sockets bound to ``port`` in the text of ``/proc/net/udp`` (``v6``: ``/proc/net/udp6``).
+
+    Addresses there are hex words in the host's byte order; the port is plain hex."""
+    holders = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local, _, hex_port = fields[1].partition(":")
+        remote_port = fields[2].partition(":")[2]
+        try:
+            if int(hex_port, 16) != port or int(remote_port or "0", 16) != 0:
+                continue
+            raw = b"".join(int(local[i : i + 8], 16).to_bytes(4, sys.byteorder) for i in range(0, len(local), 8))
+            address = socket.inet_ntop(socket.AF_INET6 if v6 else socket.AF_INET, raw)
+            inode = int(fields[9])
+        except (ValueError, OSError, OverflowError):
+            continue
+        holders.append(PortHolder(address, port, inode))
+    return holders
+
+
+def _link(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:  # closed meanwhile (the listing's own descriptor among them)
+        return None
+
+
+def socket_owners(inodes: Iterable[int], proc_root: Path = Path("/proc")) -> dict[int, tuple[int, str]]:
+    """inode -> (pid, command line) for the sockets among ``inodes`` whose process can be seen (``/proc/*/fd``)."""
+    wanted = {f"socket:[{inode}]": inode for inode in inodes}
+    found: dict[int, tuple[int, str]] = {}
+    if not wanted:
+        return found
+    try:
+        processes = [d for d in proc_root.iterdir() if d.name.isdigit()]
+    except OSError:
+        return found
+    for process in processes:
+        try:
+            fds = list((process / "fd").iterdir())
+        except OSError:
+            continue
+        hits = [wanted[link] for link in map(_link, fds) if link in wanted]
+        if not hits:
+            continue
+        try:
+            raw = (process / "cmdline").read_bytes()
+        except OSError:
+            raw = b""
+        command = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+        for inode in hits:
+            found.setdefault(inode, (int(process.name), command))
+    return found
+
+
+def port_holders(port: int = ECHONET_PORT, proc_root: Path = Path("/proc")) -> list[PortHolder] | None:
+    """The UDP sockets of this host (this network namespace) bound to ``port``, with their processes where visible;
+    ``None`` when neither ``/proc/net/udp`` nor ``/proc/net/udp6`` can be read."""
+    holders: list[PortHolder] = []
+    readable = False
+    for name, v6 in (("udp", False), ("udp6", True)):
+        try:
+            text = (proc_root / "net" / name).read_text()
+        except OSError:
+            continue
+        readable = True
+        holders += parse_udp_table(text, port, v6=v6)
+    if not readable:
+        return None
+    owners = socket_owners((h.inode for h in holders), proc_root)
+    return [PortHolder(h.address, h.port, h.inode, *owners[h.inode]) if h.inode in owners else h for h in holders]
+
+
+def port_findings(
+    holders: Sequence[PortHolder],
+    *,
+    port: int = ECHONET_PORT,
+    address: str | None = None,
+    local_addresses: Iterable[str] = (),
+) -> list[Finding]:
+    """What the sockets already bound to ``port`` break for a controller of this host (pure).
+
+    ``address`` is the address the controller binds (``None``: the wildcard, the command line's default);
+    ``local_addresses`` are the interfaces' addresses (where answers to a wildcard-bound controller arrive).
+
+    * a holder on the wildcard (0.0.0.0): a wildcard controller on ``port`` shares the port with it (SO_REUSEADDR)
+      and each datagram to the port reaches one of the two sockets, so requests or their answers go astray and the
+      controller times out (an error); on ``::``, the same for IPv6 (a warning); beside an address of the same
+      family the controller binds, a note (that bind fails, or the command line falls back to an ephemeral port);
+    * a holder on the very address the controller binds: an error;
+    * a holder on an interface's address (127.0.0.1, a LAN address): answers arriving there go to it, not to a
+      wildcard controller (a warning). Holders on loopback addresses of their own (127.0.0.2) are the way to share a
+      host, and no finding."""
+    fix = (
+        "give the controller a port of its own (--local-port 0: answers come back to it), or serve on a loopback "
+        "address of its own (echonet serve --bind 127.0.0.2) and ask it there"
+    )
+    chosen = None if address is None or address in ("0.0.0.0", "::") else address
+    interface_addresses = {a.split("%", 1)[0] for a in local_addresses}
+    findings = []
+    for holder in holders:
+        where = f"[{holder.address}]:{port}" if ":" in holder.address else f"{holder.address}:{port}"
+        held = f"UDP {where} is held by {holder.who}"
+        if chosen is not None and _same_address(chosen, holder.address):
+            findings.append(
+                Finding(
+                    "port-in-use",
+                    Severity.ERROR,
+                    f"{held}: a controller bound to {chosen} port {port} cannot have it to itself; bind another "
+                    f"address of this host, or --local-port 0",
+                )
+            )
+        elif holder.wildcard and chosen is None:
+            family = "IPv6 " if holder.address == "::" else ""
+            findings.append(
+                Finding(
+                    "port-in-use",
+                    Severity.WARNING if family else Severity.ERROR,
+                    f"{held}: a {family}controller of this host on {holder.address} port {port} (as `echonet "
+                    f"discover` binds by default) shares the port with it (SO_REUSEADDR); each datagram to the port "
+                    f"then reaches only one of the two sockets, so requests or answers go astray and the controller "
+                    f"times out: {fix}",
+                )
+            )
+        elif holder.wildcard and chosen is not None and (":" in holder.address) == (":" in chosen):
+            findings.append(
+                Finding(
+                    "port-in-use",
+                    Severity.INFO,
+                    f"{held}: binding {chosen} port {port} fails beside it unless both set SO_REUSEADDR, and the "
+                    f"command line then falls back to an ephemeral port (devices that answer to port {port} only "
+                    f"are not heard)",
+                )
+            )
+        elif chosen is None and holder.address in interface_addresses:
+            findings.append(
+                Finding(
+                    "port-in-use",
+                    Severity.WARNING,
+                    f"{held}: answers to a controller bound to the wildcard address that arrive at {holder.address} "
+                    f"go to it instead: {fix}",
+                )
+            )
+    return list(dict.fromkeys(findings))  # one line per program and address, however many sockets it holds
+
+
+def port_conflict_findings(
+    port: int = ECHONET_PORT,
+    *,
+    address: str | None = None,
+    available: Sequence[Interface] | None = None,
+    proc_root: Path = Path("/proc"),
+) -> list[Finding]:
+    """:func:`port_findings` for the sockets bound to ``port`` on this host now (none when ``/proc`` cannot tell)."""
+    holders = port_holders(port, proc_root)
+    if not holders:
+        return []
+    items = list(available) if available is not None else interfaces()
+    return port_findings(holders, port=port, address=address, local_addresses=[a for i in items for a in i.addresses])
+
+
 def diagnose(
     interface: str | None = None,
     *,
@@ -239,7 +429,8 @@ def diagnose(
 
     ``interface`` (name) and ``address`` are what the user chose, if anything. ``available`` replaces the live
     interface list, ``proc_root`` the ``/proc`` tree, ``firewall`` the rules text (``True``: read them with
-    ``iptables-save`` / ``nft`` where possible; ``False``/``None``: skip).
+    ``iptables-save`` / ``nft`` where possible; ``False``/``None``: skip). Sockets of other programs already bound
+    to ``port`` on this host come last (:func:`port_conflict_findings`).
     """
     items = list(available) if available is not None else interfaces()
     findings: list[Finding] = []
@@ -340,5 +531,6 @@ def diagnose(
         rules = None
     if rules:
         findings += firewall_findings(rules, port)
+    findings += port_conflict_findings(port, address=address, available=items, proc_root=proc_root)
     findings.sort(key=lambda f: -f.severity)
     return findings

@@ -11,7 +11,8 @@ from echonet.spec import default_registry
 async def main(host: str = "127.0.0.2", port: int = 3610) -> None:
     battery = EOJ.parse("027D01")
     tables = default_registry()  # decodes and encodes values by class and EPC
-    async with await Controller.open(Endpoints(port=0), config=NodeConfig(timeout=2.0)) as ctl:
+    local = Endpoints(bind_v4="127.0.0.1", port=0)  # this host only: no multicast group joined, nothing on the LAN
+    async with await Controller.open(local, config=NodeConfig(timeout=2.0)) as ctl:
         got = await ctl.get((host, port), battery, [0x80, 0xE4, 0xDA])
         for epc, edt in got.values.items():
             value = tables.decode_value(battery.class_id, epc, edt)

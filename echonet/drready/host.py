@@ -26,6 +26,11 @@ from .clock import SimClock
 from .sim import SimulatedDevice, simulated_node
 
 
+def endpoint_seed(endpoints: Endpoints) -> str:
+    """What of ``endpoints`` tells one simulated node from another on the same devices: the addresses and the port."""
+    return f"v4={endpoints.bind_v4} v6={endpoints.bind_v6} port={endpoints.port}"
+
+
 class SimHost:
     """Simulated devices served on one node, ticked every ``tick_interval`` seconds of real time."""
 
@@ -50,18 +55,25 @@ class SimHost:
         registry: Registry | None = None,
         tick_interval: float = 0.05,
         prepare: Callable[[NodeRunner], object] | None = None,
+        identification: bytes | None = None,
     ) -> SimHost:
         """Open the sockets, announce the node (INF of 0xD5) and start ticking.
 
         ``prepare`` runs on the open runner before the node starts, so that e.g. a secure layer is in place before
-        the node's first datagram (its start-up announcement) leaves."""
+        the node's first datagram (its start-up announcement) leaves.
+
+        ``identification``: the node profile's 0x83, 17 bytes (or its 13 unique bytes). By default it is derived
+        from the endpoints as configured (the bind address of each family and the port) and the devices' EOJs, see
+        :func:`~.sim.node_identity`: the same configuration gives the same number after a restart, and two hosts
+        on different addresses, or with other devices, give different ones (a controller merges by 0x83)."""
         items = list(devices)
         if not items:
             raise EchonetUsageError("nothing to serve: give at least one simulated device")
         if tick_interval <= 0:
             raise EchonetUsageError("the tick interval must be positive")
         sim_clock = clock if clock is not None else items[0].clock
-        node = simulated_node(items, config=config, registry=registry)
+        seed = endpoint_seed(endpoints if endpoints is not None else Endpoints())
+        node = simulated_node(items, config=config, registry=registry, identification=identification, seed=seed)
         server = await DeviceServer.open(node, endpoints, start=False)
         if prepare is not None:
             try:

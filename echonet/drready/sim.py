@@ -14,11 +14,13 @@ asks it whenever it needs the time:
 
 :func:`simulated_device` builds one from a kind name (``"water_heater"``, ``"hybrid_water_heater"``,
 ``"battery"``, or a class code such as ``"0x027D"``) and model parameters; :func:`simulated_node` puts devices on a
-sans-I/O :class:`~echonet.node.Node` with a node profile of their own.
+sans-I/O :class:`~echonet.node.Node` with a node profile of their own, whose identification number (0x83) is
+given or derived from the devices and a seed (the bound address and port, for :class:`~.host.SimHost`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -28,7 +30,7 @@ from ..frame import EOJ, Property
 from ..node.config import NodeConfig
 from ..node.core import Node
 from ..node.device import DeviceObject
-from ..node.profile import NodeProfile
+from ..node.profile import NodeProfile, identification_number
 from ..propmap import PROPERTY_MAP_EPCS
 from ..spec.registry import Registry, default_registry
 from .base import DrModel, Identity
@@ -280,12 +282,38 @@ def simulated_device(
     return SimulatedDevice(model, instance, clock=clock, registry=registry)
 
 
-def node_identity(devices: Iterable[SimulatedDevice]) -> bytes:
-    """13 unique bytes for the node profile's 0x83, derived from the first device's identity."""
-    first = next(iter(devices), None)
-    if first is None:
+def node_identity(devices: Iterable[SimulatedDevice], seed: str = "") -> bytes:
+    """13 unique bytes for the node profile's 0x83: ``DRN`` and the first 10 bytes of the SHA-256 of ``seed`` and the
+    hosted objects (each one's EOJ and manufacturer code, in order).
+
+    The same devices with the same ``seed`` give the same bytes in every run (the devices' own serial numbers are
+    left out: they count up within a process). :class:`~.host.SimHost` passes the endpoints it binds (addresses and
+    port as configured), so that two simulated nodes on different addresses are two nodes to a controller, which
+    merges what it discovers by 0x83."""
+    items = list(devices)
+    if not items:
         raise EchonetUsageError("a simulated node needs at least one device")
-    return b"DRN" + first.model.identity.unique[3:]
+    digest = hashlib.sha256(b"echonet-da simulated node\0" + seed.encode() + b"\0")
+    for device in items:
+        digest.update(bytes(device.eoj) + device.model.identity.maker_code)
+    return b"DRN" + digest.digest()[:10]
+
+
+def node_identification(
+    devices: Iterable[SimulatedDevice], identification: bytes | None = None, seed: str = ""
+) -> bytes:
+    """The node profile's 0x83 (17 bytes) for ``devices``: ``identification`` as given (17 bytes: the whole number;
+    13 bytes: the unique part, after 0xFE and the first device's manufacturer code), or derived from ``seed`` and
+    the devices (:func:`node_identity`)."""
+    items = list(devices)
+    maker = items[0].model.identity.maker_code if items else b"\xff\xff\xff"
+    if identification is None:
+        return identification_number(maker, node_identity(items, seed))
+    if len(identification) == 17:
+        return bytes(identification)
+    if len(identification) == 13:
+        return identification_number(maker, bytes(identification))
+    raise EchonetUsageError(f"an identification number is 17 bytes (or its 13 unique bytes), got {len(identification)}")
 
 
 def simulated_node(
@@ -293,14 +321,18 @@ def simulated_node(
     *,
     config: NodeConfig | None = None,
     registry: Registry | None = None,
+    identification: bytes | None = None,
+    seed: str = "",
 ) -> Node:
-    """A sans-I/O node hosting ``devices``, with a node profile (manufacturer code 0xFFFFFF, unregistered) whose
-    identification number follows the first device's."""
+    """A sans-I/O node hosting ``devices``, with a node profile (the first device's manufacturer code, by default
+    0xFFFFFF, unregistered) whose identification number 0x83 is ``identification`` (17 bytes, or the 13 unique
+    ones) or else derived from ``seed`` and the devices (:func:`node_identity`: stable for the same devices and
+    seed, different for another seed)."""
     items = list(devices)
+    if not items:
+        raise EchonetUsageError("a simulated node needs at least one device")
     reg = registry if registry is not None else default_registry()
-    profile = NodeProfile(
-        reg, maker_code=items[0].model.identity.maker_code if items else b"\xff\xff\xff", unique_id=node_identity(items)
-    )
+    profile = NodeProfile(reg, identification=node_identification(items, identification, seed))
     return Node(items, config=config, registry=reg, profile=profile)
 
 
@@ -316,6 +348,7 @@ __all__ = [
     "coerce_parameters",
     "kind_of_class",
     "model_parameters",
+    "node_identification",
     "node_identity",
     "resolve_kind",
     "sim_registry",

@@ -79,7 +79,8 @@ def test_npm_controller_loses_our_answers_sent_back_to_its_source_port(host: Loo
     [done] = tagged(device, "DONE")
     requests = [f for f in done["frames"] if f["dir"] == "in"]
     answers = [f for f in done["frames"] if f["dir"] == "out" and f["peer"].startswith(NPM_CONTROLLER)]
-    # our node answered every request, to the port it came from (our default, docs/architecture.md field rules), where the library hears nothing
+    # our node answered every request, to the port it came from (our default, docs/architecture.md field rules),
+    # where the library hears nothing
     assert requests and len(answers) == len(requests)
     assert {a["peer"] for a in answers} == {r["peer"] for r in requests} == {f"{NPM_CONTROLLER}:23610"}
     # its SetC was applied all the same

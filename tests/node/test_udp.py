@@ -1,10 +1,10 @@
-"""Our controller and our device over real UDP sockets on loopback (and a real interface where one is usable)."""
+"""Our controller and our device over real UDP sockets on loopback only (multicast over a real link, in network
+namespaces of the test's own: tests/node/test_netns_multicast.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -239,45 +239,23 @@ def test_discover_deduplicates_by_identification_and_keeps_nodes_without_one() -
     go(scenario())
 
 
-def _multicast_interface(v6: bool) -> tuple[str, str] | None:
-    from echonet import netif
-
-    for iface in netif.interfaces():
-        addresses = [a for a in iface.ipv6 if not a.startswith("fe80")] if v6 else list(iface.ipv4)
-        if iface.up and iface.multicast and not iface.loopback and addresses:
-            return iface.name, addresses[0]
-    return None
-
-
-@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
-def test_discover_by_multicast_on_a_real_interface(v6: bool) -> None:
-    chosen = _multicast_interface(v6)
-    if chosen is None:
-        pytest.skip("no multicast-capable interface with an address of that family")
-    name, address = chosen
-    port = 20000 + os.getpid() % 20000 + int(v6)  # not 3610: other programs on this host may use it
-
+def test_a_loopback_bound_runner_sends_multicast_out_of_lo_even_when_asked_to_join() -> None:
     async def scenario() -> None:
-        config = NodeConfig(port=port, timeout=1.0)
-        wildcard = Endpoints(
-            bind_v4=None if v6 else "0.0.0.0", bind_v6="::" if v6 else None, port=port, interfaces=(name,)
-        )
-        server = await DeviceServer.open(device_node(port=port), wildcard)
-        if server.runner.warnings:
-            await server.close()
-            pytest.skip("; ".join(server.runner.warnings))
-        own = Endpoints(bind_v4=None if v6 else address, bind_v6=address if v6 else None, port=0, interfaces=(name,))
-        ctl = await Controller.open(own, config=config)
         try:
-            found = await ctl.discover(window=0.5, rescans=1)
-            if not found:
-                pytest.skip(f"multicast does not loop back on {name} here")
-            assert [n.identification for n in found] == [h("fe 000077") + UNIQUE]
-            assert found[0].instances == (BATTERY,) and found[0].host == address
-            assert {o.eoj for o in found[0].objects} == {BATTERY, EOJ(0x0E, 0xF0, 0x01)}
+            ctl = await Controller.open(
+                Endpoints(bind_v4=CONTROLLER_IP, bind_v6="::1", port=0, join_multicast=True), config=NodeConfig()
+            )
+        except OSError as exc:
+            pytest.skip(f"IPv6 loopback unusable: {exc}")
+        try:
+            v4 = ctl.runner.transports[socket.AF_INET].get_extra_info("socket")
+            v6 = ctl.runner.transports[socket.AF_INET6].get_extra_info("socket")
+            assert socket.inet_ntoa(v4.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4)) == CONTROLLER_IP
+            loopback = [i for i, name in socket.if_nameindex() if name == "lo"]
+            assert [v6.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF)] == loopback
+            assert ctl.runner.warnings == []
         finally:
             await ctl.close()
-            await server.close()
 
     go(scenario())
 
@@ -350,37 +328,6 @@ def test_a_flood_of_malformed_datagrams_does_not_stop_the_device_answering() -> 
             assert server.node.stats.internal_errors == 0
         finally:
             flooder.close()
-            await ctl.close()
-            await server.close()
-
-    go(scenario())
-
-
-def test_multicast_goes_out_of_every_chosen_interface() -> None:
-    chosen = _multicast_interface(False)
-    if chosen is None:
-        pytest.skip("no multicast-capable interface with an IPv4 address")
-    name, _ = chosen
-    port = 20000 + (os.getpid() + 7) % 20000
-
-    async def scenario() -> None:
-        server = await DeviceServer.open(
-            device_node(port=port), Endpoints(bind_v4="0.0.0.0", port=port, interfaces=(name,))
-        )
-        if server.runner.warnings:
-            await server.close()
-            pytest.skip("; ".join(server.runner.warnings))
-        # The first interface (loopback) does not reach the device: only the extra sending socket on `name` does.
-        ctl = await Controller.open(
-            Endpoints(bind_v4="0.0.0.0", port=0, interfaces=("lo", name), join_multicast=False),
-            config=NodeConfig(port=port, timeout=1.0),
-        )
-        try:
-            found = await ctl.discover(window=0.5, rescans=0, read_maps=False)
-            if not found:
-                pytest.skip(f"multicast does not loop back on {name} here")
-            assert [n.identification for n in found] == [h("fe 000077") + UNIQUE]
-        finally:
             await ctl.close()
             await server.close()
 

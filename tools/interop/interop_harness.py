@@ -14,7 +14,6 @@ this host, and nothing reaches the machine's real interfaces. It needs root; :fu
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import itertools
 import json
@@ -36,8 +35,14 @@ import pytest
 INTEROP = Path(__file__).resolve().parent
 ROOT = INTEROP.parents[1]
 PYTHON = sys.executable
-NODE_MODULES = INTEROP / "node_modules"
-NPM_TIMEOUT = 180.0
+#: Where the npm packages are installed: tools/interop itself, or ECHONET_INTEROP_NPM_PREFIX (the runners then find
+#: them through NODE_PATH).
+NPM_PREFIX = Path(os.environ.get("ECHONET_INTEROP_NPM_PREFIX") or INTEROP)
+NODE_MODULES = NPM_PREFIX / "node_modules"
+#: A registry that does not answer costs this much once per session, not once per test.
+NPM_PROBE_TIMEOUT = 10.0
+#: Below the npm tests' own 60 s limit, so that a slow install ends as a skip with the reason, never as an error.
+NPM_INSTALL_TIMEOUT = 45.0
 _COUNTER = itertools.count(1)
 
 
@@ -59,31 +64,74 @@ def require_python_peer(module: str) -> None:
         pytest.skip(f"the Python package {module!r} is not installed (pip install -e '.[test]')")
 
 
-@functools.lru_cache(maxsize=1)
-def _npm_install() -> str | None:
-    """Install tools/interop/package.json's dependencies once; the reason they are unavailable, or None."""
+def _npm(args: Sequence[str], timeout: float) -> tuple[int, str]:
+    """Run ``npm args`` within ``timeout`` seconds: (exit code, the first telling lines it printed); 124 when it ran
+    out of time."""
+    try:
+        done = subprocess.run(["npm", *args], capture_output=True, text=True, timeout=timeout, cwd=NPM_PREFIX)
+    except subprocess.TimeoutExpired:
+        return 124, f"no answer within {timeout:.0f} s"
+    lines = [line.removeprefix("npm error").strip() for line in (done.stderr + done.stdout).splitlines()]
+    noise = ("at ", "A complete log", "If you are", "syscall", "errno", "{", "}")
+    telling = [line for line in lines if line and not line.startswith(noise)]
+    return done.returncode, " | ".join(telling[:3])
+
+
+def _npm_installed() -> bool:
+    return (NODE_MODULES / "echonet-lite" / "index.js").exists() and (NODE_MODULES / "date-utils").exists()
+
+
+def _npm_check() -> str | None:
+    """Install tools/interop/package.json's dependencies if need be: the reason they are unavailable, or None.
+
+    The registry is asked once, briefly (``npm view``, no retries, ``NPM_PROBE_TIMEOUT``); when it does not answer,
+    npm's cache alone may still do (``npm install --offline``); the install itself is bounded too."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         return "node and npm are not installed"
-    if (NODE_MODULES / "echonet-lite" / "index.js").exists() and (NODE_MODULES / "date-utils").exists():
+    if NPM_PREFIX != INTEROP:
+        NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+        shutil.copy(INTEROP / "package.json", NPM_PREFIX / "package.json")
+        os.environ["NODE_PATH"] = str(NODE_MODULES)
+    if _npm_installed():
         return None
-    try:
-        done = subprocess.run(
-            ["npm", "install", "--prefix", str(INTEROP), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
+    pinned = json.loads((INTEROP / "package.json").read_text())["dependencies"]["echonet-lite"]
+    quick = ["--no-audit", "--no-fund", "--fetch-retries=0", f"--fetch-timeout={NPM_PROBE_TIMEOUT * 1000:.0f}"]
+    install = ["install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund"]
+    code, said = _npm(["view", f"echonet-lite@{pinned}", "version", *quick], NPM_PROBE_TIMEOUT + 5)
+    if code:
+        offline, _ = _npm([*install, "--offline"], 20)
+        if offline == 0 and _npm_installed():
+            return None
+        return (
+            f"the npm registry is unreachable (npm view echonet-lite@{pinned}: {said}) and npm's cache lacks the "
+            f"packages: run `npm install --prefix tools/interop` where the registry can be reached"
         )
-    except subprocess.TimeoutExpired:
-        return f"npm install did not finish within {NPM_TIMEOUT:.0f} s (is the npm registry reachable?)"
-    if done.returncode:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return "npm install failed: " + " | ".join(tail)
+    code, said = _npm([*install, "--prefer-offline", "--fetch-retries=1"], NPM_INSTALL_TIMEOUT)
+    if code or not _npm_installed():
+        return f"npm install of tools/interop/package.json failed: {said}"
     return None
+
+
+_npm_checked = False
+_npm_verdict: str | None = None
+
+
+def npm_unavailable() -> str | None:
+    """Why the npm peers cannot run (``None``: they can), found out once per session and remembered.
+
+    The verdict is set to "interrupted" before the check, so that a check cut short (a test's time limit) makes
+    every later npm test skip at once instead of trying again."""
+    global _npm_checked, _npm_verdict
+    if not _npm_checked:
+        _npm_checked = True
+        _npm_verdict = "an earlier attempt to install the npm packages was interrupted (see the first npm test)"
+        _npm_verdict = _npm_check()
+    return _npm_verdict
 
 
 def require_npm_peer() -> None:
     """Skip unless the npm stack echonet-lite is installed beside the runners (installing it on first use)."""
-    reason = _npm_install()
+    reason = npm_unavailable()
     if reason:
         pytest.skip(reason)
 
