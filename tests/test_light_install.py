@@ -77,10 +77,13 @@ def test_plain_install_decodes_and_pulls_no_optional_package(tmp_path: Path) -> 
         pytest.skip("the virtual environment has no pip (ensurepip missing)")
     try:
         probe = _run(
-            [*pip, "download", "--no-deps", "-d", str(tmp_path / "probe"), "construct==2.10.70"], elsewhere, 60
+            [*pip, "download", "--no-deps", "--timeout", "5", "--retries", "0", "-d", str(tmp_path / "probe"),
+             "construct==2.10.70"],
+            elsewhere,
+            20,
         )
     except subprocess.TimeoutExpired:
-        pytest.skip("pip cannot reach the package index (pip download timed out after 60 s)")
+        pytest.skip("pip cannot reach the package index (pip download timed out after 20 s)")
     if probe.returncode:
         pytest.skip(f"pip cannot reach the package index: {_tail(probe, 3)}")
 
