@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
-import socket
 from dataclasses import replace
 from typing import Any
 
@@ -32,10 +31,20 @@ from ..drready.checker import (
     requirement_table,
 )
 from ..errors import EchonetUsageError
-from ..frame import EOJ
 from ..node import ECHONET_PORT, Node, NodeConfig
-from .args import peer_port, port, positive_seconds
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, dump, error, note
+from .args import parse_address, parse_eoj, parse_host, peer_port, peer_port_of, port, positive_seconds
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandFailed,
+    dump,
+    error,
+    json_to_stdout,
+    note,
+    wildcard_holder,
+    with_error,
+)
 from .common import registry as registry_of
 
 EXIT_NOT_MET = 3
@@ -47,98 +56,116 @@ _MARKS = {Outcome.PASS: "+", Outcome.DEGRADED: "~", Outcome.FAIL: "x", Outcome.U
 # ------------------------------------------------------------------------------------------------------ arguments
 
 
-def _eoj(text: str) -> EOJ:
-    try:
-        eoj = EOJ.parse(text)
-    except EchonetUsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not 0x01 <= eoj.instance <= 0x7F:
-        raise argparse.ArgumentTypeError(f"{text!r}: the instance must be 0x01-0x7F (one object)")
-    return eoj
-
-
-def _host(text: str) -> str:
-    """An IP address, or a name that resolves to one (the first address)."""
-    try:
-        address = ipaddress.ip_address(text.split("%")[0])
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(text, ECHONET_PORT, type=socket.SOCK_DGRAM)
-        except (OSError, UnicodeError):
-            raise EchonetUsageError(f"{text!r} is neither an IP address nor a name that resolves") from None
-        return str(infos[0][4][0])
+def _host(args: argparse.Namespace) -> tuple[str, int]:
+    """HOST (``192.0.2.5``, ``192.0.2.5:3611``, ``[::1]:3610`` or a name) and ``--port``: one device's unicast
+    address and port."""
+    host, written_port = parse_host(args.host)
+    address = ipaddress.ip_address(host.split("%")[0])
     if address.is_multicast or address.is_unspecified:
-        raise EchonetUsageError(f"{text}: the checker probes one device: give its unicast address")
-    return text
+        raise EchonetUsageError(f"{args.host}: the checker probes one device: give its unicast address")
+    return host, peer_port_of(written_port, args.port, ECHONET_PORT)
 
 
 # ----------------------------------------------------------------------------------------------------------- check
 
 
 async def _open(args: argparse.Namespace, host: str) -> Controller:
+    """The checker's controller, on port 3610 by default (some stacks answer to 3610 only) or ``--local-port``.
+    When another program of this machine holds 3610 on the wildcard address too, or 3610 is taken, it sends from an
+    ephemeral port instead (the device answers to the request's source port) and says so in one line."""
     v6 = ":" in host
-    bind = args.bind or ("::" if v6 else "0.0.0.0")
-    local_port = ECHONET_PORT if args.local_port is None else args.local_port
+    bind_text, bind_port = parse_address(args.bind) if args.bind else (None, None)
+    if bind_port is not None and args.local_port is not None and bind_port != args.local_port:
+        raise EchonetUsageError(f"--bind says port {bind_port} and --local-port says {args.local_port}: give one")
+    explicit = args.local_port if args.local_port is not None else bind_port
+    bind = bind_text or ("::" if v6 else "0.0.0.0")
     endpoints = Endpoints(
         bind_v4=None if v6 else bind,
         bind_v6=bind if v6 else None,
-        port=local_port,
+        port=ECHONET_PORT if explicit is None else explicit,
         join_multicast=False,
     )
     config = NodeConfig(timeout=args.timeout, retries=args.retries, announce=False)
     registry = registry_of(args)
+    holder = await wildcard_holder(endpoints)
+    if holder is not None and explicit is None:
+        note(
+            f"UDP port {endpoints.port} of every address is held by {holder} as well: sending from an ephemeral "
+            f"port, where answers come back (a device that answers to port {endpoints.port} only is not heard there)"
+        )
+        endpoints = replace(endpoints, port=0)
+    elif holder is not None:
+        note(
+            f"UDP port {endpoints.port} of every address is held by {holder} as well: answers sent to it may go there "
+            "instead of the checker (leave out --local-port to send from an ephemeral port)"
+        )
     try:
         return await Controller.open(endpoints, node=Node(config=config, registry=registry))
     except OSError as exc:
-        if args.local_port is not None or exc.errno != errno.EADDRINUSE:
+        if explicit is not None or endpoints.port == 0 or exc.errno != errno.EADDRINUSE:
             raise
         note(
-            f"local port {local_port} is in use: sending from an ephemeral port (devices that answer to port 3610 only "
-            "will not be heard; --local-port chooses the port)"
+            f"local port {endpoints.port} is in use: sending from an ephemeral port (devices that answer to port "
+            f"{endpoints.port} only will not be heard; --local-port chooses the port)"
         )
         return await Controller.open(replace(endpoints, port=0), node=Node(config=config, registry=registry))
 
 
-async def _check(args: argparse.Namespace, host: str) -> Report:
+async def _check(args: argparse.Namespace, host: str, peer: int) -> Report:
+    registry = registry_of(args)
+    eojs = [parse_eoj(text, registry, one_object=True) for text in args.eoj or ()]
     ctl = await _open(args, host)
     try:
         return await check(
             host,
             controller=ctl,
-            port=args.port,
-            eojs=args.eoj or None,
+            port=peer,
+            eojs=eojs or None,
             timeout=args.timeout,
             probe_set=args.probe_set,
             overlay=not args.no_overlay,
             overlay_wait=min(args.timeout, 2.0),
-            bind=args.bind,
-            registry=registry_of(args),
+            bind=parse_address(args.bind)[0] if args.bind else None,
+            registry=registry,
         )
     finally:
         await ctl.close()
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    host = _host(args.host)
+    host, peer = _host(args)
+    registry = registry_of(args)
+    for text in args.eoj or ():  # (checked before anything is sent)
+        parse_eoj(text, registry, one_object=True)
     try:
-        report = run(_check(args, host))
+        report = run(_check(args, host, peer))
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.EADDRNOTAVAIL:
             raise CommandFailed(
-                f"cannot bind {args.bind}: {reason} (--bind takes an address of this host)", EXIT_USAGE
+                f"cannot bind {args.bind}: {reason} (--bind takes an address of this host)", EXIT_USAGE, "usage"
             ) from None
         raise CommandFailed(f"network error: {reason}", EXIT_FAILED) from None
-    if args.json:
-        dump(report.to_json())
+    problem: tuple[str, int, str] | None = None
+    if not report.answered:
+        problem = (
+            f"{host} port {peer} did not answer (timeout {args.timeout:g} s per attempt)",
+            EXIT_NO_ANSWER,
+            "no_answer",
+        )
+    elif not report.all_met:
+        unmet = sum(1 for r in report.results if r.status is not Status.MET)
+        problem = (f"not every requirement is met ({unmet} of {len(report.results)})", EXIT_NOT_MET, "not_met")
+    if json_to_stdout(args):
+        doc = report.to_json()
+        dump(doc if problem is None else with_error(doc, *problem))
     else:
         for line in report_lines(report, verbose=args.verbose):
             print(line)
-    if not report.answered:
-        if not args.json:
-            error(f"{host} port {args.port} did not answer (timeout {args.timeout:g} s per attempt)")
-        return EXIT_NO_ANSWER
-    return EXIT_OK if report.all_met else EXIT_NOT_MET
+    if problem is None:
+        return EXIT_OK
+    error(problem[0])
+    return problem[1]
 
 
 # ------------------------------------------------------------------------------------------------------ formatting
@@ -235,7 +262,7 @@ def report_lines(report: Report, *, verbose: bool = False) -> list[str]:
 
 
 def _cmd_requirements(args: argparse.Namespace) -> int:
-    if args.json:
+    if json_to_stdout(args):
         dump(requirement_table())
         return EXIT_OK
     print("DRready requirements (the programme's requirement table) and how `echonet drready check` judges them")
@@ -265,8 +292,9 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
 
 def _help(parser: argparse.ArgumentParser) -> Any:
     def show(args: argparse.Namespace) -> int:
-        parser.print_help()
-        return EXIT_USAGE
+        raise CommandFailed(
+            "drready needs a SUBCOMMAND, check or requirements (see echonet drready --help)", EXIT_USAGE, "usage"
+        )
 
     return show
 
@@ -283,24 +311,25 @@ def register(subparsers: Any) -> None:
         epilog="exit codes: 0 every requirement met, 2 bad usage, 3 some not met (or partially, or unknown), "
         "4 the device did not answer, 1 local network error",
     )
-    p.add_argument("host", metavar="HOST", help="the device's address")
-    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("host", metavar="HOST", help="the device's address: 192.0.2.5, 192.0.2.5:3611, [::1]:3610 or a name")
+    p.add_argument("--json", action="store_true", help="JSON output (docs/json.md)")
     p.add_argument(
         "--eoj",
-        type=_eoj,
         action="append",
         metavar="EOJ",
-        help="check this object (e.g. 027D01) instead of the DRready objects of the instance list; repeatable",
+        help="check this object (027D01, 0x027D01, 02-7D-01 or CLASS:INSTANCE such as battery:1) instead of the "
+        "DRready objects of the instance list; repeatable",
     )
     p.add_argument("--timeout", type=positive_seconds, default=2.0, metavar="S", help="seconds per attempt (default 2)")
     p.add_argument("--retries", type=int, default=1, choices=range(0, 6), metavar="N", help="extra attempts (1)")
-    p.add_argument("--port", type=peer_port, default=ECHONET_PORT, metavar="P", help="the device's port (3610)")
+    p.add_argument("--port", type=peer_port, metavar="P", help="the device's port (3610)")
     p.add_argument("--bind", metavar="ADDR", help="local address to send from and listen on")
     p.add_argument(
         "--local-port",
         type=port,
         metavar="N",
-        help="local UDP port (default 3610, or an ephemeral one when 3610 is taken; 0: ephemeral)",
+        help="local UDP port (default 3610, or an ephemeral one when another program holds 3610 too or it is "
+        "taken; 0: ephemeral)",
     )
     p.add_argument(
         "--probe-set",

@@ -3,11 +3,22 @@
 Exit codes, on top of :mod:`echonet.cli.common`'s 0 (success), 1 (failed) and 2 (bad usage):
 
 * 3 (:data:`EXIT_REFUSED`): the device answered but refused some EPCs (Get_SNA, SetC_SNA, SetI_SNA) or left some
-  unanswered; what it did answer is printed.
-* 4 (:data:`EXIT_TIMEOUT`): no answer within ``--timeout`` seconds per attempt, ``--retries`` included.
+  unanswered, or answered from instance 0x00 of the class (taken as the object's refusal); what it did answer is
+  printed.
+* 4 (:data:`EXIT_TIMEOUT`): no valid answer within ``--timeout`` seconds per attempt, ``--retries`` included; what
+  did arrive from the device (a malformed datagram, an answer that matched nothing) is named in the message.
 
 Arguments are checked (host, EOJ, EPC, value and its range) before anything is sent: a bad one is one line on stderr
 and exit code 2. Network trouble (a timeout, an address that cannot be bound) is one line too, never a traceback.
+
+The local port is 3610 by default (devices that answer to port 3610 only, whatever the request's source port, are
+heard), and ``--local-port N`` chooses another. When another program of this machine holds 3610 on the wildcard
+address too (``echonet serve --bind 0.0.0.0``, another stack), a datagram to 3610 reaches only one of the two
+sockets, so the command says so in one line: a request to one host by unicast (``get``/``set`` to a unicast
+address, ``discover --target``) then goes from an ephemeral port, where devices answer (to the request's source
+port); what must hear 3610 (discovery by multicast, a ``get`` to a multicast address, ``watch``) stays on it and
+the line says what that costs and the fix. 3610 that cannot be bound at all falls back to an ephemeral port
+(``watch``: an error).
 
 The sockets come from :func:`_open_controller` (one place where later options such as a secure overlay plug in).
 """
@@ -22,11 +33,11 @@ import errno
 import ipaddress
 import json
 import re
-import socket
 import time
-from collections.abc import Coroutine, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..aio import (
     Controller,
@@ -34,26 +45,59 @@ from ..aio import (
     EchonetTimeoutError,
     Endpoints,
     GetResult,
+    NodeRunner,
     SetResult,
     run,
 )
-from ..describe import class_name, property_json
-from ..errors import EchonetUsageError
-from ..frame import EOJ, esv_name
-from ..node import ECHONET_PORT, Node, NodeConfig, NotificationReceived, is_multicast
+from ..codec import decode
+from ..describe import class_name, property_json, value_text
+from ..errors import EchonetUsageError, FrameDecodeError
+from ..frame import EOJ, ESV, Frame, esv_name
+from ..node import ECHONET_PORT, Node, NodeConfig, NotificationReceived, host_key, is_multicast
+from ..node.events import Addr, Dropped, Event
+from ..spec.identity import version_of
 from ..spec.model import PropertyDef
 from ..spec.registry import DecodedValue, Registry
-from ..spec.types import Enum, Number, Object, OneOf, ValueType
-from .args import count, peer_port, port, positive_seconds
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, dump, error, note
+from ..spec.types import Array, Enum, Field, Level, Number, Object, OneOf, ValueType
+from .args import count, parse_address, parse_eoj, parse_host, peer_port, peer_port_of, port, positive_seconds
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandFailed,
+    address_json,
+    dump,
+    eoj_json,
+    epc_list,
+    fail,
+    hex_text,
+    json_to_stdout,
+    maps_json,
+    note,
+    time_json,
+    version_json,
+    wildcard_holder,
+    with_error,
+)
 from .common import registry as registry_of
 
 EXIT_REFUSED = 3
 EXIT_TIMEOUT = 4
 
+T = TypeVar("T")
+
 #: Other spellings of the tables' units accepted after a number (``60C``, ``60°C``).
 _UNIT_ALIASES: dict[str, tuple[str, ...]] = {"Celsius": ("°C", "degC", "C")}
 _HEX_EPC = re.compile(r"^(?:0x)?([0-9a-f]{2})$", re.IGNORECASE)
+#: What another holder of port 3610 costs a request to one host sent from 3610 (``--local-port 3610``), and one to a
+#: multicast address.
+_UNICAST_SHARED = (
+    "answers sent to port 3610 may go to it instead of this command (leave out --local-port: a request to one host "
+    "then goes from an ephemeral port, and is answered there)"
+)
+_MULTICAST_SHARED = "answers sent to port 3610 may go to it instead of this command (give a unicast HOST)"
+
+__all__ = ["EXIT_REFUSED", "EXIT_TIMEOUT", "encode_value", "parse_eoj", "parse_epc", "register"]
 
 
 # ------------------------------------------------------------------------------------------------ argument parsing
@@ -61,30 +105,6 @@ _HEX_EPC = re.compile(r"^(?:0x)?([0-9a-f]{2})$", re.IGNORECASE)
 
 def _fold(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-def parse_eoj(text: str, registry: Registry) -> EOJ:
-    """``027D01``, ``0x027D01``, ``02-7D-01``, or ``CLASS[:INSTANCE]`` with CLASS a code (``0x027D``) or a name
-    (``storage_battery``, ``storageBattery``, ``"storage battery"``) and INSTANCE decimal or ``0x``-hex (default 1)."""
-    t = text.strip()
-    with contextlib.suppress(EchonetUsageError):
-        return EOJ.parse(t)
-    head, sep, tail = t.rpartition(":")
-    cls_text, instance_text = (head, tail) if sep else (t, "1")
-    try:
-        cls = registry.find_class(cls_text)
-    except EchonetUsageError as exc:
-        raise EchonetUsageError(
-            f"{text!r} is not an EOJ (give 027D01, 0x027D01, 02-7D-01 or CLASS:INSTANCE such as "
-            f"storage_battery:1): {exc}"
-        ) from None
-    try:
-        instance = int(instance_text.strip(), 0)
-    except ValueError:
-        raise EchonetUsageError(f"{text!r}: instance {instance_text!r} is not a number (1, 2, 0x1F)") from None
-    if not 0 <= instance <= 0x7F:
-        raise EchonetUsageError(f"{text!r}: instance {instance} out of range 0-127 (0x00-0x7F)")
-    return EOJ.of(cls.class_id, instance)
 
 
 def parse_epc(text: str, eoj: EOJ, registry: Registry) -> int:
@@ -141,6 +161,21 @@ def _typed_value(t: ValueType, text: str) -> Any:
     return t.parse_text(_strip_unit(t, text))
 
 
+def _unbounded(t: ValueType) -> ValueType:
+    """``t`` without its value range: what ``--force`` encodes with (a number still has to fit its bytes)."""
+    if isinstance(t, Number):
+        return replace(t, minimum=None, maximum=None, allowed=None)
+    if isinstance(t, Level):
+        return replace(t, maximum=0x100 - t.base)
+    if isinstance(t, OneOf):
+        return replace(t, options=tuple(_unbounded(o) for o in t.options))
+    if isinstance(t, Array):
+        return replace(t, item=_unbounded(t.item))
+    if isinstance(t, Object):
+        return replace(t, fields=tuple(Field(f.name, _unbounded(f.type)) for f in t.fields))
+    return t
+
+
 def _hex_value(text: str) -> bytes:
     cleaned = "".join(text.split()).replace(":", "").replace("-", "")
     try:
@@ -152,8 +187,10 @@ def _hex_value(text: str) -> bytes:
 def encode_value(definition: PropertyDef | None, epc: int, text: str, *, force: bool = False) -> bytes:
     """The EDT for ``EPC=VALUE``: ``hex:...`` or ``0x...`` as raw bytes, anything else typed through the tables.
 
-    The EDT is checked against the property's type and Set rule (unless ``force``): a value the device must refuse
-    is an :class:`EchonetUsageError`, before anything is sent.
+    The EDT is checked against the property's type, its range and its Set rule: a value the device must refuse is an
+    :class:`EchonetUsageError`, before anything is sent. With ``force`` a typed value is encoded without its range
+    (it must still fit the property's bytes: 300 does not fit one byte) and neither the range nor the Set rule is
+    checked.
     """
     t = text.strip()
     label = f"0x{epc:02X}" if definition is None else f"{definition.key} (0x{epc:02X})"
@@ -164,10 +201,12 @@ def encode_value(definition: PropertyDef | None, epc: int, text: str, *, force: 
     elif definition is None:
         raise EchonetUsageError(f"no table defines EPC 0x{epc:02X} here: give its value as hex (0x0102 or hex:0102)")
     else:
+        value_type = _unbounded(definition.type) if force else definition.type
         try:
-            edt = definition.type.encode(_typed_value(definition.type, t))
+            edt = value_type.encode(_typed_value(definition.type, t))
         except EchonetUsageError as exc:
-            raise EchonetUsageError(f"bad value {text!r} for {label}: {exc}") from None
+            hint = "" if force else " (--force sends it anyway where it fits the property's bytes)"
+            raise EchonetUsageError(f"bad value {text!r} for {label}: {exc}{hint}") from None
     if not edt:
         raise EchonetUsageError(f"{label}: empty value")
     if len(edt) > 255:
@@ -181,48 +220,59 @@ def encode_value(definition: PropertyDef | None, epc: int, text: str, *, force: 
     return edt
 
 
-def resolve_host(text: str) -> str:
-    """An IP address (IPv6 with an optional ``%scope``), or a name resolved to one (IPv4 preferred)."""
-    t = text.strip()
-    try:
-        ipaddress.ip_address(t.split("%", 1)[0])
-    except ValueError:
-        pass
-    else:
-        return t
-    try:
-        infos = socket.getaddrinfo(t, None, type=socket.SOCK_DGRAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise EchonetUsageError(f"cannot resolve host {text!r}: {reason}") from None
-    infos.sort(key=lambda info: info[0] != socket.AF_INET)
-    return str(infos[0][4][0])
-
-
 def _is_v6(host: str) -> bool:
     return ":" in host
+
+
+def _target(args: argparse.Namespace) -> tuple[str, int]:
+    """The HOST argument (``192.0.2.5``, ``[::1]:3610``, ``localhost:3611``) and ``--port`` as (IP, port)."""
+    host, written_port = parse_host(args.host)
+    return host, peer_port_of(written_port, args.port, ECHONET_PORT)
 
 
 # ------------------------------------------------------------------------------------------------- opening sockets
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Plan:
-    """How to open the controller: endpoints, node configuration and whether an in-use local port may fall back
-    to an ephemeral one."""
+    """How to open the controller: endpoints and node configuration; whether the port is the default 3610, which
+    may move to an ephemeral port (``fallback``: when 3610 cannot be bound, and for a request to one host also when
+    another program holds 3610 on the wildcard address); whether the command asks one host by unicast
+    (``unicast``); what another holder of 3610 costs where the command stays on 3610 (``shared``); and whether it
+    did move (``ephemeral``, set on opening: a timeout then says what that costs)."""
 
     endpoints: Endpoints
     config: NodeConfig
     fallback: bool
+    unicast: bool = False
+    shared: str | None = None
+    ephemeral: bool = False
 
 
-def _plan(args: argparse.Namespace, *, peer: str | None = None, multicast: bool = False) -> _Plan:
-    bind: str | None = args.bind
-    if bind is not None:
-        try:
-            ipaddress.ip_address(bind.split("%", 1)[0])
-        except ValueError:
-            raise EchonetUsageError(f"--bind {bind!r} is not an IP address of this host") from None
+def _local(args: argparse.Namespace) -> tuple[str | None, int | None]:
+    """``--bind`` (``127.0.0.2``, ``[::1]``, ``127.0.0.2:3611``) and the local port it or ``--local-port`` gives."""
+    if args.bind is None:
+        return None, getattr(args, "local_port", None)
+    bind, bind_port = parse_address(args.bind)
+    explicit = getattr(args, "local_port", None)
+    if bind_port is not None and explicit is not None and bind_port != explicit:
+        raise EchonetUsageError(f"--bind says port {bind_port} and --local-port says {explicit}: give one")
+    return bind, bind_port if bind_port is not None else explicit
+
+
+def _plan(
+    args: argparse.Namespace,
+    *,
+    peer: str | None = None,
+    multicast: bool = False,
+    unicast: bool = False,
+    shared: str | None = None,
+) -> _Plan:
+    """The local port is ``--local-port`` (or the port of ``--bind``), else 3610 (see :class:`_Plan` for when it
+    moves to an ephemeral port). ``unicast``: the command asks one host by unicast, whose answers come back to the
+    request's source port (devices that answer to 3610 only aside). ``shared``: what another holder of 3610 costs
+    the command, said in one line when one holds it."""
+    bind, local_port = _local(args)
     if peer is not None:
         want_v6 = _is_v6(peer)
         if bind is not None and _is_v6(bind) != want_v6:
@@ -232,17 +282,17 @@ def _plan(args: argparse.Namespace, *, peer: str | None = None, multicast: bool 
     else:
         bind_v4 = None if bind is not None and _is_v6(bind) else (bind or "0.0.0.0")
         bind_v6 = bind if bind is not None and _is_v6(bind) else ("::" if getattr(args, "ipv6", False) else None)
-    local_port = ECHONET_PORT if args.local_port is None else args.local_port
     endpoints = Endpoints(
         bind_v4=bind_v4,
         bind_v6=bind_v6,
-        port=local_port,
+        port=ECHONET_PORT if local_port is None else local_port,
         interfaces=tuple(getattr(args, "interface", None) or ()),
         join_multicast=None if multicast else False,
     )
     timeout = getattr(args, "timeout", None) or 3.0
-    config = NodeConfig(timeout=timeout, retries=getattr(args, "retries", 1), port=args.port)
-    return _Plan(endpoints, config, fallback=args.local_port is None)
+    peer_default = args.port if args.port is not None else ECHONET_PORT
+    config = NodeConfig(timeout=timeout, retries=getattr(args, "retries", 1), port=peer_default)
+    return _Plan(endpoints, config, fallback=local_port is None, unicast=unicast, shared=shared)
 
 
 async def _controller(args: argparse.Namespace, endpoints: Endpoints, node: Node) -> Controller:
@@ -255,26 +305,42 @@ async def _controller(args: argparse.Namespace, endpoints: Endpoints, node: Node
 
 
 async def _open_controller(args: argparse.Namespace, plan: _Plan) -> Controller:
-    """Open the controller's sockets; port 3610 in use falls back to an ephemeral port when allowed."""
+    """Open the controller's sockets. Another program holding 3610 on the wildcard address is said in one line: a
+    request to one host then moves to an ephemeral port (where its answers come back), anything else says what the
+    sharing costs. 3610 that cannot be bound falls back to an ephemeral port when the port is the default."""
     registry = registry_of(args)
+    endpoints = plan.endpoints
+    holder = await wildcard_holder(endpoints) if endpoints.port != 0 else None
+    if holder is not None and plan.fallback and plan.unicast:
+        note(
+            f"UDP port {endpoints.port} of every address is held by {holder} as well: sending from an ephemeral "
+            f"port, where answers come back (a device that answers to port {endpoints.port} only is not heard "
+            "there; --local-port 3610 shares the port anyway)"
+        )
+        endpoints = replace(endpoints, port=0)
+        plan.ephemeral = True
+    elif holder is not None and plan.shared is not None:
+        note(f"UDP port {endpoints.port} of every address is held by {holder} as well: {plan.shared}")
     try:
-        ctl = await _controller(args, plan.endpoints, Node(config=plan.config, registry=registry))
+        ctl = await _controller(args, endpoints, Node(config=plan.config, registry=registry))
     except OSError as exc:
-        if not (plan.fallback and exc.errno == errno.EADDRINUSE and plan.endpoints.port != 0):
+        if not (plan.fallback and exc.errno == errno.EADDRINUSE and endpoints.port != 0):
             raise
         note(
-            f"local port {plan.endpoints.port} is in use: sending from an ephemeral port (devices that answer "
-            f"to port {plan.endpoints.port} only will not be heard; --local-port chooses the port)"
+            f"local port {endpoints.port} is in use: sending from an ephemeral port (devices that answer "
+            f"to port {endpoints.port} only will not be heard; --local-port chooses the port)"
         )
-        ctl = await _controller(args, replace(plan.endpoints, port=0), Node(config=plan.config, registry=registry))
+        plan.ephemeral = True
+        ctl = await _controller(args, replace(endpoints, port=0), Node(config=plan.config, registry=registry))
     for warning in ctl.runner.warnings:
         note(f"warning: {warning}")
     return ctl
 
 
-def _os_error_text(exc: OSError, args: argparse.Namespace) -> tuple[str, int]:
+def _os_error_text(exc: OSError, args: argparse.Namespace, plan: _Plan | None) -> tuple[str, int]:
     reason = exc.strerror or str(exc)
-    where = f"{args.bind or 'the wildcard address'} port {ECHONET_PORT if args.local_port is None else args.local_port}"
+    local_port = ECHONET_PORT if plan is None else 0 if plan.ephemeral else plan.endpoints.port
+    where = f"{args.bind or 'the wildcard address'} port {local_port}"
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot bind {where}: {reason} (--bind takes an address of this host)", EXIT_USAGE
     if exc.errno == errno.EADDRINUSE:
@@ -285,57 +351,164 @@ def _os_error_text(exc: OSError, args: argparse.Namespace) -> tuple[str, int]:
     return f"network error: {reason}", EXIT_FAILED
 
 
-def _timeout_text(exc: EchonetTimeoutError, registry: Registry, timeout: float) -> str:
+# ------------------------------------------------------------------------------------- what arrived from the target
+
+
+def _decoded(data: bytes | None) -> Frame | None:
+    if data is None:
+        return None
+    try:
+        return decode(data)
+    except FrameDecodeError:
+        return None
+
+
+def _props_text(frame: Frame) -> str:
+    return ", ".join(f"0x{p.epc:02X}" + (f" [{p.edt.hex()}]" if p.edt else "") for p in frame.properties) or "none"
+
+
+class _Refused(Exception):
+    """The target answered our request from instance 0x00 of the class: taken as the object's refusal."""
+
+    def __init__(self, frame: Frame, addr: Addr) -> None:
+        super().__init__("refused from instance 0x00")
+        self.frame = frame
+        self.addr = addr
+
+
+class _Witness:
+    """What arrived from the target during a request that the node could not use (its ``Dropped`` events, with the
+    datagram each was), so that a timeout says what did arrive instead of "no answer"; and an answer to our request
+    from instance 0x00 of the class, taken as the object's refusal (:meth:`race` then ends the wait at once)."""
+
+    def __init__(self, host: str, eoj: EOJ) -> None:
+        self.host = host_key(host)
+        self.eoj = eoj
+        self.sent_tids: set[int] = set()
+        self.last: dict[tuple[str, int], bytes] = {}
+        self.dropped: list[tuple[Addr, str, Frame | None]] = []
+        self.refusal: asyncio.Future[tuple[Frame, Addr]] | None = None
+
+    def attach(self, runner: NodeRunner) -> None:
+        self.refusal = runner.loop.create_future()
+        runner.wiretap(self._tap)
+        runner.on_event = self._on_event
+
+    def _tap(self, direction: str, data: bytes, addr: Addr) -> None:
+        if host_key(str(addr[0])) != self.host:
+            return
+        if direction == "out":
+            if len(data) >= 4:
+                self.sent_tids.add(int.from_bytes(data[2:4], "big"))
+        else:
+            self.last[(str(addr[0]), int(addr[1]))] = bytes(data)
+
+    def _on_event(self, event: Event) -> None:
+        if not isinstance(event, Dropped) or host_key(str(event.addr[0])) != self.host:
+            return
+        frame = _decoded(self.last.pop((str(event.addr[0]), int(event.addr[1])), None))
+        self.dropped.append((event.addr, event.reason, frame))
+        if frame is None or frame.seoj is None or frame.esv is None or self.refusal is None or self.refusal.done():
+            return
+        seoj, esv = frame.seoj, frame.esv
+        answer = 0x50 <= esv <= 0x5F or (0x71 <= esv <= 0x7E and esv not in (ESV.INF, ESV.INFC))
+        if (
+            answer
+            and frame.tid in self.sent_tids
+            and seoj.class_id == self.eoj.class_id
+            and seoj.instance == 0
+            and self.eoj.instance != 0
+        ):
+            self.refusal.set_result((frame, event.addr))
+
+    async def race(self, work: Awaitable[T]) -> T:
+        """``work``'s result, unless the target answers from instance 0x00 first (:class:`_Refused`)."""
+        task = asyncio.ensure_future(work)
+        refusal = self.refusal
+        if refusal is None:
+            return await task
+        waited: set[asyncio.Future[Any]] = {task, refusal}
+        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() or not refusal.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        frame, addr = refusal.result()
+        raise _Refused(frame, addr)
+
+    def arrived(self) -> str | None:
+        """What arrived and could not be used, in a few words: ``2 malformed datagrams from 127.0.0.5 (offset 14:
+        ...)``; ``None`` when nothing did."""
+        if not self.dropped:
+            return None
+        groups: Counter[tuple[str, str, str]] = Counter()
+        for addr, reason, frame in self.dropped:
+            source = str(addr[0])
+            if reason.startswith("malformed: "):
+                groups[("malformed datagram", source, reason.removeprefix("malformed: "))] += 1
+            elif reason.startswith("unexpected answer") and frame is not None and frame.esv is not None:
+                what = f"{esv_name(frame.esv)} from {frame.seoj}, TID 0x{frame.tid:04X}, matching no request"
+                groups[("unexpected answer", source, what)] += 1
+            else:
+                groups[("unusable datagram", source, reason)] += 1
+        parts = []
+        for (kind, source, detail), n in groups.items():
+            parts.append(f"{n} {kind}{'s' if n > 1 else ''} from {source} ({detail})")
+        return "; ".join(parts)
+
+    def refusal_text(self, refused: _Refused, registry: Registry) -> str:
+        frame, addr = refused.frame, refused.addr
+        esv = esv_name(frame.esv) if frame.esv is not None else "an answer"
+        return (
+            f"{self.eoj} ({class_name(registry, self.eoj)}) at {addr[0]} port {addr[1]} refused: the answer came from "
+            f"{frame.seoj} (instance 0x00), taken as the object's refusal: {esv} for {_props_text(frame)}"
+        )
+
+
+def _timeout_text(
+    exc: EchonetTimeoutError, registry: Registry, timeout: float, witness: _Witness | None, plan: _Plan | None
+) -> str:
     addr = getattr(exc, "addr", None)
     eoj = getattr(exc, "eoj", None)
     attempts = getattr(exc, "attempts", None)
     if addr is None or eoj is None or attempts is None:
         return f"timeout: {exc}"
-    return (
-        f"timeout: no answer from {addr[0]} port {addr[1]} for {eoj} ({class_name(registry, eoj)}) after "
-        f"{attempts} attempt(s) of {timeout:g} s"
+    arrived = witness.arrived() if witness is not None else None
+    text = (
+        f"timeout: no {'valid ' if arrived else ''}answer from {addr[0]} port {addr[1]} for {eoj} "
+        f"({class_name(registry, eoj)}) after {attempts} attempt(s) of {timeout:g} s"
     )
+    if arrived:
+        return f"{text}: {arrived}"
+    if plan is not None and plan.ephemeral:
+        text += " (sent from an ephemeral port: a device that answers to port 3610 only is not heard there)"
+    return text
 
 
-def _execute(args: argparse.Namespace, work: Coroutine[Any, Any, int]) -> int:
+def _execute(
+    args: argparse.Namespace,
+    work: Coroutine[Any, Any, int],
+    plan: _Plan | None = None,
+    witness: _Witness | None = None,
+) -> int:
     """Run one command's coroutine; timeouts and socket errors become :class:`CommandFailed` (one line, a code)."""
     try:
         return run(work)
     except EchonetTimeoutError as exc:
-        text = _timeout_text(exc, registry_of(args), getattr(args, "timeout", None) or 3.0)
-        raise CommandFailed(text, EXIT_TIMEOUT) from None
+        text = _timeout_text(exc, registry_of(args), getattr(args, "timeout", None) or 3.0, witness, plan)
+        raise CommandFailed(text, EXIT_TIMEOUT, "timeout") from None
+    except _Refused as exc:
+        assert witness is not None
+        raise CommandFailed(witness.refusal_text(exc, registry_of(args)), EXIT_REFUSED, "refused") from None
     except OSError as exc:
-        raise CommandFailed(*_os_error_text(exc, args)) from None
+        raise CommandFailed(*_os_error_text(exc, args, plan)) from None
     except ModuleNotFoundError as exc:  # netifaces, for --interface
         text = f"--interface needs the {exc.name} module (pip install netifaces-plus)"
         raise CommandFailed(text, EXIT_FAILED) from None
 
 
 # ---------------------------------------------------------------------------------------------------- formatting
-
-
-def _value_json(dv: DecodedValue) -> dict[str, Any]:
-    out = property_json(dv)
-    unit = dv.unit
-    if unit and "value" in out:
-        out["unit"] = unit
-    return out
-
-
-def _value_text(dv: DecodedValue) -> str:
-    if not dv.edt:
-        return ""
-    if dv.definition is None:
-        return "(raw)"
-    if dv.error is not None:
-        return f"(does not fit its definition: {dv.error})"
-    value = dv.json_value()
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "(none)"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    unit = dv.unit
-    return f"{value} {unit}" if unit else str(value)
 
 
 def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -354,35 +527,51 @@ def _heading(registry: Registry, eoj: EOJ, addr: tuple[Any, ...]) -> str:
 
 def _cmd_get(args: argparse.Namespace) -> int:
     registry = registry_of(args)
-    host = resolve_host(args.host)
+    host, peer = _target(args)
     eoj = parse_eoj(args.eoj, registry)
     epcs = list(dict.fromkeys(parse_epc(e, eoj, registry) for e in args.epc))
-    plan = _plan(args, peer=host)
-    return _execute(args, _get(args, plan, host, eoj, epcs, registry))
+    multicast = is_multicast(host)
+    plan = _plan(args, peer=host, unicast=not multicast, shared=_UNICAST_SHARED if not multicast else _MULTICAST_SHARED)
+    witness = None if multicast or eoj.instance == 0 else _Witness(host, eoj)
+    return _execute(args, _get(args, plan, (host, peer), eoj, epcs, registry, witness), plan, witness)
 
 
-async def _get(args: argparse.Namespace, plan: _Plan, host: str, eoj: EOJ, epcs: list[int], registry: Registry) -> int:
+async def _get(
+    args: argparse.Namespace,
+    plan: _Plan,
+    target: Addr,
+    eoj: EOJ,
+    epcs: list[int],
+    registry: Registry,
+    witness: _Witness | None,
+) -> int:
     async with await _open_controller(args, plan) as ctl:
-        target = (host, args.port)
-        if eoj.instance == 0 or is_multicast(host):
+        if witness is None:
             results = await ctl.get_all(target, eoj, epcs)
             if not results:
-                error(
-                    f"timeout: no {eoj} ({class_name(registry, eoj)}) at {host} answered in {plan.config.timeout:g} s"
+                raise CommandFailed(
+                    f"timeout: no {eoj} ({class_name(registry, eoj)}) at {target[0]} answered in "
+                    f"{plan.config.timeout:g} s",
+                    EXIT_TIMEOUT,
+                    "timeout",
                 )
-                return EXIT_TIMEOUT
         else:
-            results = [await ctl.get(target, eoj, epcs)]
+            witness.attach(ctl.runner)
+            results = [await witness.race(ctl.get(target, eoj, epcs))]
     status = EXIT_OK
     for i, result in enumerate(results):
-        if not result.ok:
-            status = EXIT_REFUSED
-        if args.json:
-            dump(_get_json(result, epcs, registry))
+        problem = _get_problem(result)
+        if json_to_stdout(args):
+            doc = _get_json(result, epcs, registry)
+            dump(doc if problem is None else with_error(doc, problem, EXIT_REFUSED, "refused"))
         else:
             if i:
                 print()
-            print("\n".join(_get_lines(result, epcs, registry)))
+            print("\n".join(_get_lines(result, epcs, registry)), flush=True)
+        if problem is not None:
+            status = fail(
+                args, problem if len(results) == 1 else f"{result.eoj}: {problem}", EXIT_REFUSED, as_json=False
+            )
     return status
 
 
@@ -401,6 +590,19 @@ def _get_rows(result: GetResult, epcs: list[int]) -> list[tuple[int, bytes | Non
     return rows
 
 
+def _get_problem(result: GetResult) -> str | None:
+    """``partial answer (Get_SNA): refused 0xE5; no answer for 0xE6``, or ``None`` for a full answer."""
+    if result.ok:
+        return None
+    parts = []
+    if result.refused:
+        parts.append("refused " + ", ".join(f"0x{e:02X}" for e in result.refused))
+    if result.unanswered:
+        parts.append("no answer for " + ", ".join(f"0x{e:02X}" for e in result.unanswered))
+    esv = esv_name(result.frame.esv) if result.frame is not None and result.frame.esv is not None else "answer"
+    return f"partial answer ({esv}): " + "; ".join(parts)
+
+
 def _get_lines(result: GetResult, epcs: list[int], registry: Registry) -> list[str]:
     rows = [("EPC", "property", "value", "raw")]
     for epc, edt, outcome in _get_rows(result, epcs):
@@ -410,17 +612,8 @@ def _get_lines(result: GetResult, epcs: list[int], registry: Registry) -> list[s
             rows.append((f"0x{epc:02X}", name, f"({outcome})", ""))
         else:
             dv = registry.decode_value(result.eoj.class_id, epc, edt)
-            rows.append((f"0x{epc:02X}", dv.name, _value_text(dv), edt.hex()))
-    lines = [_heading(registry, result.eoj, result.addr), *_table(rows)]
-    if not result.ok:
-        parts = []
-        if result.refused:
-            parts.append("refused " + ", ".join(f"0x{e:02X}" for e in result.refused))
-        if result.unanswered:
-            parts.append("no answer for " + ", ".join(f"0x{e:02X}" for e in result.unanswered))
-        esv = esv_name(result.frame.esv) if result.frame is not None and result.frame.esv is not None else "answer"
-        lines.append(f"partial answer ({esv}): " + "; ".join(parts))
-    return lines
+            rows.append((f"0x{epc:02X}", dv.name, value_text(dv), edt.hex()))
+    return [_heading(registry, result.eoj, result.addr), *_table(rows)]
 
 
 def _get_json(result: GetResult, epcs: list[int], registry: Registry) -> dict[str, Any]:
@@ -431,18 +624,16 @@ def _get_json(result: GetResult, epcs: list[int], registry: Registry) -> dict[st
             if edt is not None
             else DecodedValue(epc, b"", registry.property(result.eoj.class_id, epc), None)
         )
-        props.append({**_value_json(dv), "status": outcome})
+        props.append({**property_json(dv), "status": outcome})
     frame = result.frame
     return {
-        "host": result.host,
-        "port": result.addr[1],
-        "eoj": str(result.eoj),
-        "class": class_name(registry, result.eoj),
+        **address_json(result.addr),
+        **eoj_json(result.eoj, registry),
         "esv": esv_name(frame.esv) if frame is not None and frame.esv is not None else None,
         "ok": result.ok,
         "properties": props,
-        "refused": [f"0x{e:02X}" for e in result.refused],
-        "unanswered": [f"0x{e:02X}" for e in result.unanswered],
+        "refused": epc_list(result.refused, ordered=False),
+        "unanswered": epc_list(result.unanswered, ordered=False),
     }
 
 
@@ -458,35 +649,54 @@ def _parse_assignments(texts: Sequence[str], eoj: EOJ, registry: Registry, force
         epc = parse_epc(name, eoj, registry)
         if epc in out:
             raise EchonetUsageError(f"EPC 0x{epc:02X} is given twice")
-        out[epc] = encode_value(registry.property(eoj.class_id, epc), epc, value, force=force)
+        definition = registry.property(eoj.class_id, epc)
+        out[epc] = encode_value(definition, epc, value, force=force)
+        if force and definition is not None:
+            reason = definition.type.check(out[epc])
+            if reason is None and not definition.access.set.applicable:
+                reason = "not settable in this class"
+            if reason is not None:
+                note(f"--force: sending {definition.key} (0x{epc:02X}) = {out[epc].hex()} although {reason}")
     return out
 
 
 def _cmd_set(args: argparse.Namespace) -> int:
     registry = registry_of(args)
-    host = resolve_host(args.host)
+    host, peer = _target(args)
     eoj = parse_eoj(args.eoj, registry)
     if eoj.instance == 0 or is_multicast(host):
         raise EchonetUsageError("set addresses one object: give a unicast host and an instance from 1 (0x01)")
     props = _parse_assignments(args.assignments, eoj, registry, args.force)
-    plan = _plan(args, peer=host)
-    return _execute(args, _set(args, plan, host, eoj, props, registry))
+    plan = _plan(args, peer=host, unicast=True, shared=_UNICAST_SHARED)
+    witness = _Witness(host, eoj)
+    return _execute(args, _set(args, plan, (host, peer), eoj, props, registry, witness), plan, witness)
 
 
 async def _set(
-    args: argparse.Namespace, plan: _Plan, host: str, eoj: EOJ, props: dict[int, bytes], registry: Registry
+    args: argparse.Namespace,
+    plan: _Plan,
+    target: Addr,
+    eoj: EOJ,
+    props: dict[int, bytes],
+    registry: Registry,
+    witness: _Witness,
 ) -> int:
     async with await _open_controller(args, plan) as ctl:
-        target = (host, args.port)
+        witness.attach(ctl.runner)
         if args.no_response:
-            result = await ctl.set(target, eoj, props, confirm=False, wait_sna=True)
+            result = await witness.race(ctl.set(target, eoj, props, confirm=False, wait_sna=True))
         else:
-            result = await ctl.set(target, eoj, props)
-    if args.json:
-        dump(_set_json(result, props, registry, args.no_response))
+            result = await witness.race(ctl.set(target, eoj, props))
+    if json_to_stdout(args):
+        doc = _set_json(result, props, registry, args.no_response)
+        if not result.ok:
+            doc = with_error(doc, _set_problem(result), EXIT_REFUSED, "refused")
+        dump(doc)
     else:
-        print("\n".join(_set_lines(result, props, registry)))
-    return EXIT_OK if result.ok else EXIT_REFUSED
+        print("\n".join(_set_lines(result, props, registry)), flush=True)
+    if not result.ok:
+        return fail(args, _set_problem(result), EXIT_REFUSED, as_json=False)
+    return EXIT_OK
 
 
 def _set_status(result: SetResult, epc: int) -> str:
@@ -495,35 +705,36 @@ def _set_status(result: SetResult, epc: int) -> str:
     return "accepted" if result.confirmed else "sent"
 
 
+def _set_problem(result: SetResult) -> str:
+    esv = esv_name(result.frame.esv) if result.frame is not None and result.frame.esv is not None else "answer"
+    return f"refused ({esv}): " + ", ".join(f"0x{e:02X}" for e in result.refused)
+
+
 def _set_lines(result: SetResult, props: dict[int, bytes], registry: Registry) -> list[str]:
     rows = [("EPC", "property", "value", "raw", "outcome")]
     for epc, edt in props.items():
         dv = registry.decode_value(result.eoj.class_id, epc, edt)
-        rows.append((f"0x{epc:02X}", dv.name, _value_text(dv), edt.hex(), _set_status(result, epc)))
+        rows.append((f"0x{epc:02X}", dv.name, value_text(dv), edt.hex(), _set_status(result, epc)))
     lines = [_heading(registry, result.eoj, result.addr), *_table(rows)]
     if not result.confirmed:
         lines.append("SetI sent: no SetI_SNA came back, so no EPC was refused (success is silent)")
-    elif result.refused:
-        lines.append("refused " + ", ".join(f"0x{e:02X}" for e in result.refused))
     return lines
 
 
 def _set_json(result: SetResult, props: dict[int, bytes], registry: Registry, seti: bool) -> dict[str, Any]:
     frame = result.frame
     return {
-        "host": str(result.addr[0]),
-        "port": result.addr[1],
-        "eoj": str(result.eoj),
-        "class": class_name(registry, result.eoj),
+        **address_json(result.addr),
+        **eoj_json(result.eoj, registry),
         "request": "SetI" if seti else "SetC",
         "esv": esv_name(frame.esv) if frame is not None and frame.esv is not None else None,
         "confirmed": result.confirmed,
         "ok": result.ok,
         "properties": [
-            {**_value_json(registry.decode_value(result.eoj.class_id, epc, edt)), "status": _set_status(result, epc)}
+            {**property_json(registry.decode_value(result.eoj.class_id, epc, edt)), "status": _set_status(result, epc)}
             for epc, edt in props.items()
         ],
-        "refused": [f"0x{e:02X}" for e in result.refused],
+        "refused": epc_list(result.refused, ordered=False),
     }
 
 
@@ -534,73 +745,76 @@ def _cmd_discover(args: argparse.Namespace) -> int:
     registry = registry_of(args)
     if args.rescans < 0:
         raise EchonetUsageError("--rescans must be 0 or more")
-    targets = [resolve_host(t) for t in args.target or ()]
-    plan = _plan(args, multicast=not targets)
+    targets: list[tuple[str, int]] = []
+    for text in args.target or ():
+        host, written_port = parse_host(text, "--target")
+        targets.append((host, peer_port_of(written_port, args.port, ECHONET_PORT)))
+    plan = _plan(
+        args,
+        multicast=not targets,
+        unicast=bool(targets),
+        shared=_UNICAST_SHARED
+        if targets
+        else "answers sent to port 3610 may go to it instead of this command (ask by unicast with --target HOST, "
+        "or give one of the programs an address of its own with --bind)",
+    )
     if targets:
-        v6 = any(_is_v6(t) for t in targets)
+        v6 = any(_is_v6(t) for t, _ in targets)
         endpoints = plan.endpoints
         if v6 and endpoints.bind_v6 is None:
             endpoints = replace(endpoints, bind_v6="::")
-        if not all(_is_v6(t) for t in targets) and endpoints.bind_v4 is None:
+        if not all(_is_v6(t) for t, _ in targets) and endpoints.bind_v4 is None:
             endpoints = replace(endpoints, bind_v4="0.0.0.0")
         plan = replace(plan, endpoints=endpoints)
-    return _execute(args, _discover(args, plan, targets, registry))
+    return _execute(args, _discover(args, plan, targets, registry), plan)
 
 
-async def _discover(args: argparse.Namespace, plan: _Plan, targets: list[str], registry: Registry) -> int:
+async def _discover(args: argparse.Namespace, plan: _Plan, targets: list[tuple[str, int]], registry: Registry) -> int:
     async with await _open_controller(args, plan) as ctl:
-        nodes = await ctl.discover(
-            window=args.timeout,
-            rescans=args.rescans,
-            targets=[(t, args.port) for t in targets] if targets else None,
+        nodes = await ctl.discover(window=args.timeout, rescans=args.rescans, targets=list(targets) or None)
+    problem = None
+    if not nodes:
+        where = ", ".join(t for t, _ in targets) if targets else "the multicast group"
+        problem = (
+            f"no node answered at {where} within {args.timeout:g} s x {1 + args.rescans} round(s) "
+            f"(try a longer --timeout, --target HOST, or `echonet doctor`)"
         )
-    if args.json:
-        dump({"nodes": [_node_json(n, registry) for n in nodes]})
+    if json_to_stdout(args):
+        doc: dict[str, Any] = {"nodes": [_node_json(n, registry) for n in nodes]}
+        dump(doc if problem is None else with_error(doc, problem, EXIT_FAILED, "not_found"))
     else:
         for i, node in enumerate(nodes):
             if i:
                 print()
             print("\n".join(_node_lines(node, registry)))
-    if not nodes:
-        where = ", ".join(targets) if targets else "the multicast group"
-        error(
-            f"no node answered at {where} within {args.timeout:g} s x {1 + args.rescans} round(s) "
-            f"(try a longer --timeout, --target HOST, or `echonet doctor`)"
-        )
-        return EXIT_FAILED
+    if problem is not None:
+        return fail(args, problem, EXIT_FAILED, as_json=False)
     return EXIT_OK
 
 
-def _version_text(version: bytes | None) -> str | None:
-    if version is None or len(version) < 2:
-        return None
-    return f"{version[0]}.{version[1]}"
-
-
 def _node_json(node: DiscoveredNode, registry: Registry) -> dict[str, Any]:
-    def epc_list(m: frozenset[int] | None) -> list[str] | None:
-        return None if m is None else [f"0x{e:02X}" for e in sorted(m)]
-
     return {
-        "host": node.host,
-        "port": node.address[1],
+        **address_json(node.address),
         "addresses": list(node.addresses),
-        "identification": node.identification.hex() if node.identification is not None else None,
-        "manufacturer": node.maker_code.hex() if node.maker_code is not None else None,
-        "version": _version_text(node.version),
+        "identification": hex_text(node.identification),
+        "manufacturer": hex_text(node.maker_code),
+        "version": version_json(node.version),
         "instances": [str(e) for e in node.instances],
         "objects": [
             {
-                "eoj": str(o.eoj),
-                "class": class_name(registry, o.eoj),
-                "get_map": epc_list(o.get_map),
-                "set_map": epc_list(o.set_map),
-                "announce_map": epc_list(o.announce_map),
+                **eoj_json(o.eoj, registry),
+                **maps_json(o.get_map, o.set_map, o.announce_map),
                 **({"error": o.error} if o.error else {}),
             }
             for o in node.objects
         ],
     }
+
+
+def _version_text(edt: bytes | None) -> str | None:
+    """``1.14`` for a node profile 0x82 that decodes (through the spec layer), else ``None``."""
+    version = version_of(edt)
+    return None if version is None else version.number
 
 
 def _node_lines(node: DiscoveredNode, registry: Registry) -> list[str]:
@@ -636,12 +850,15 @@ def _node_lines(node: DiscoveredNode, registry: Registry) -> list[str]:
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     registry = registry_of(args)
-    if args.duration is not None and args.duration <= 0:
-        raise EchonetUsageError("--duration must be positive")
-    plan = _plan(args, multicast=True)
+    plan = _plan(
+        args,
+        multicast=True,
+        shared="notifications sent by unicast to port 3610 may go to it instead of this command (multicast ones "
+        "reach both)",
+    )
     plan = replace(plan, fallback=False)
     try:
-        return _execute(args, _watch(args, plan, registry))
+        return _execute(args, _watch(args, plan, registry), plan)
     except KeyboardInterrupt:
         return EXIT_OK
 
@@ -656,7 +873,7 @@ async def _watch(args: argparse.Namespace, plan: _Plan, registry: Registry) -> i
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(args.duration):
                     async for received in notes:
-                        _print_notification(received, registry, args.json)
+                        _print_notification(received, registry, json_to_stdout(args))
         finally:
             await notes.aclose()
     return EXIT_OK
@@ -675,18 +892,16 @@ def _print_notification(received: NotificationReceived, registry: Registry, as_j
         )
         if as_json:
             record = {
-                "time": round(now, 6),
-                "host": str(received.addr[0]),
-                "port": received.addr[1],
+                "time": time_json(now),
+                **address_json(received.addr),
                 "esv": esv,
-                "seoj": str(seoj) if seoj is not None else None,
-                "class": class_name(registry, seoj),
-                **_value_json(dv),
+                **(eoj_json(seoj, registry) if seoj is not None else {"eoj": None}),
+                **property_json(dv),
             }
-            print(json.dumps(record, ensure_ascii=False, separators=(",", ":")), flush=True)
+            dump(record)
         else:
             stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-            value = _value_text(dv)
+            value = value_text(dv)
             print(
                 f"{stamp}  {received.addr[0]}  {esv}  {seoj} {class_name(registry, seoj)}  0x{prop.epc:02X} {dv.name}"
                 + (f" = {value}" if value else "")
@@ -702,36 +917,38 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from .. import netif
 
     specs: list[str | None] = list(args.interface or []) or [None]
+    bind = parse_address(args.bind)[0] if args.bind is not None else None
     try:
         findings: dict[netif.Finding, None] = {}
         for spec in specs:
-            name, address = spec, args.bind
+            name, address = spec, bind
             if spec is not None:
                 with contextlib.suppress(ValueError):
                     ipaddress.ip_address(spec.split("%", 1)[0])
                     name, address = None, spec
-            for finding in netif.diagnose(name, address=address, port=args.port):
+            for finding in netif.diagnose(name, address=address, port=args.port or ECHONET_PORT):
                 findings.setdefault(finding)
     except ImportError as exc:
-        error(f"doctor needs the {exc.name or 'netifaces'} module (pip install netifaces-plus)")
-        return EXIT_FAILED
+        raise CommandFailed(
+            f"doctor needs the {exc.name or 'netifaces'} module (pip install netifaces-plus)", EXIT_FAILED
+        ) from None
     ordered = sorted(findings, key=lambda f: -f.severity)
     errors = sum(1 for f in ordered if f.severity == netif.Severity.ERROR)
-    if args.json:
-        dump(
-            {
-                "ok": not errors,
-                "findings": [
-                    {
-                        "code": f.code,
-                        "severity": f.severity.name.lower(),
-                        "message": f.message,
-                        **({"interface": f.interface} if f.interface else {}),
-                    }
-                    for f in ordered
-                ],
-            }
-        )
+    warnings = sum(1 for f in ordered if f.severity == netif.Severity.WARNING)
+    if json_to_stdout(args):
+        doc: dict[str, Any] = {
+            "ok": not errors,
+            "findings": [
+                {
+                    "code": f.code,
+                    "severity": f.severity.name.lower(),
+                    "message": f.message,
+                    **({"interface": f.interface} if f.interface else {}),
+                }
+                for f in ordered
+            ],
+        }
+        dump(doc if not errors else with_error(doc, f"doctor found {errors} error(s)", EXIT_FAILED, "failed"))
     else:
         for f in ordered:
             where = f" [{f.interface}]" if f.interface else ""
@@ -739,23 +956,25 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         if not ordered:
             print("no problems found")
         else:
-            warnings = sum(1 for f in ordered if f.severity == netif.Severity.WARNING)
-            print(f"-- {errors} error(s), {warnings} warning(s)")
-    return EXIT_FAILED if errors else EXIT_OK
+            print(f"-- {errors} error(s), {warnings} warning(s)", flush=True)
+    if errors:
+        return fail(args, f"doctor found {errors} error(s)", EXIT_FAILED, as_json=False)
+    return EXIT_OK
 
 
 # -------------------------------------------------------------------------------------------------------- parser
 
 
 def _add_network(p: argparse.ArgumentParser, *, interfaces: bool, local_port: bool = True) -> None:
-    p.add_argument("--bind", metavar="ADDR", help="local address to send from and listen on (e.g. 127.0.0.2)")
-    p.add_argument("--port", type=peer_port, default=ECHONET_PORT, help="the peers' UDP port (default 3610)")
+    p.add_argument("--bind", metavar="ADDR", help="local address to send from and listen on (e.g. 127.0.0.2, [::1])")
+    p.add_argument("--port", type=peer_port, metavar="N", help="the peers' UDP port (default 3610)")
     if local_port:
         p.add_argument(
             "--local-port",
             type=port,
             metavar="N",
-            help="local UDP port (default 3610, or an ephemeral one when 3610 is taken; 0: ephemeral)",
+            help="local UDP port (default 3610; a request to one host moves to an ephemeral port when another "
+            "program holds 3610 too, or 3610 is taken; 0: ephemeral)",
         )
     if interfaces:
         p.add_argument(
@@ -764,7 +983,7 @@ def _add_network(p: argparse.ArgumentParser, *, interfaces: bool, local_port: bo
             metavar="NAME|ADDR",
             help="network interface (name or one of its addresses) for multicast; repeatable",
         )
-    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--json", action="store_true", help="JSON output (docs/json.md)")
 
 
 def _add_request(p: argparse.ArgumentParser) -> None:
@@ -781,6 +1000,7 @@ def _add_secure(p: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     """Add ``discover``, ``get``, ``set``, ``watch`` and ``doctor`` to the ``echonet`` command line."""
     codes = "exit codes: 0 ok, 1 failed, 2 bad usage, 3 refused or partial answer, 4 timeout"
+    host_help = "the node's address: 192.0.2.5, 192.0.2.5:3611, [::1], [::1]:3610 or a name"
 
     p = subparsers.add_parser(
         "discover",
@@ -794,7 +1014,8 @@ def register(subparsers: Any) -> None:
         "--target",
         action="append",
         metavar="HOST",
-        help="ask this host by unicast instead of the multicast group (repeatable; for networks without multicast)",
+        help="ask this host by unicast instead of the multicast group (repeatable; for networks without multicast; "
+        "HOST as for get)",
     )
     p.add_argument(
         "--ipv6", action=argparse.BooleanOptionalAction, default=False, help="also search over IPv6 (ff02::1)"
@@ -807,7 +1028,7 @@ def register(subparsers: Any) -> None:
         help="read properties of one object (typed values with units)",
         epilog=codes,
     )
-    p.add_argument("host", metavar="HOST", help="the node's address (instance 0 or a multicast address: every answer)")
+    p.add_argument("host", metavar="HOST", help=host_help + " (instance 0 or a multicast address: every answer)")
     p.add_argument("eoj", metavar="EOJ", help="027D01, 0x027D01, 02-7D-01 or CLASS:INSTANCE (storage_battery:1)")
     p.add_argument("epc", nargs="+", metavar="EPC", help="0xE4, E4 or a property name (remainingCapacity3)")
     _add_request(p)
@@ -821,11 +1042,16 @@ def register(subparsers: Any) -> None:
         epilog=codes + ". VALUE: a number with or without unit (3000, 3000W), an enum name (charging, on), "
         "0x... or hex:... for the raw EDT, JSON for objects",
     )
-    p.add_argument("host", metavar="HOST", help="the node's address")
+    p.add_argument("host", metavar="HOST", help=host_help)
     p.add_argument("eoj", metavar="EOJ", help="027D01, 0x027D01, 02-7D-01 or CLASS:INSTANCE (storage_battery:1)")
     p.add_argument("assignments", nargs="+", metavar="EPC=VALUE", help="e.g. operationMode=charging 0xEB=3000W")
     p.add_argument("--no-response", action="store_true", help="SetI: no answer unless refused (SetI_SNA)")
-    p.add_argument("--force", action="store_true", help="send values the tables say the device must refuse")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="send values the tables say the device must refuse (out of range, not settable); a value must still "
+        "fit the property's bytes",
+    )
     _add_request(p)
     _add_network(p, interfaces=False)
     _add_secure(p)

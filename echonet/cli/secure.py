@@ -1,8 +1,10 @@
 """``echonet secure ...``: CA, certificates, allow-list, legacy consent and audit commands.
 
 The main CLI mounts these with :func:`register` and dispatches with ``args.handler(args)`` (also available
-as ``args.func``), which returns the exit code. Every handler prints one line to stderr and returns non-zero on
-bad input, never a traceback.
+as ``args.func``), which returns the exit code: 0 success, 1 failed (a revoked certificate, an edited audit log, a
+consent not confirmed), 2 bad usage (bad input, a missing file or directory). Every failure is one line on stderr,
+never a traceback. Every sub-command takes ``--json``: its result as one JSON document on stdout (docs/json.md), and
+a failure as the error document ``{"error": {...}}`` there too.
 ``python -m echonet.cli.secure secure ...`` runs the commands without the main CLI.
 
 A *CA directory* is made by ``init-ca`` (see :class:`secure.credentials.CaPaths`); a *node directory* holds
@@ -18,36 +20,47 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from secure import audit, credentials, store
-from secure.allowlist import AllowList
+from secure import audit, store
 from secure.errors import SecureError, SecureUsageError
-from secure.policy import (
+from secure.policy.consent import ConsentGrant, ConsentScope, risk_text
+from secure.policy.rules import PolicyStore
+from secure.policy.values import (
     SET_ESVS,
-    ConsentGrant,
-    ConsentScope,
     Direction,
     PeerKind,
-    PolicyStore,
     describe_version,
     esv_name,
     parse_duration,
-    parse_eoj,
     parse_epcs,
     parse_esvs,
-    risk_text,
 )
+from secure.trust import credentials
+from secure.trust.allowlist import AllowList
 
 from ..aio import Controller, Endpoints, run
-from ..errors import EchonetError
+from ..errors import EchonetError, EchonetUsageError
 from ..frame import EOJ
 from ..node import NodeConfig
-from .common import Handler
+from .args import parse_eoj, parse_ip, peer_port, peer_port_of, positive_int, positive_seconds
+from .common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CommandParser,
+    Handler,
+    UsageExit,
+    dump,
+    fail,
+    hex_text,
+    json_to_stdout,
+    time_json,
+)
+from .common import registry as registry_of
 
 __all__ = ["main", "register"]
 
@@ -59,29 +72,30 @@ _REASONS = {
     "superseded": x509.ReasonFlags.superseded,
     "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
 }
+_PREFIX = "echonet secure: error"
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(CommandParser):
     """Reports bad arguments as one line on stderr (exit status 2)."""
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
-
-def _fail(message: str) -> int:
-    print(f"echonet secure: error: {message}", file=sys.stderr)
-    return 1
+def _fail(args: argparse.Namespace | None, message: str, code: int = EXIT_FAILED, kind: str | None = None) -> int:
+    return fail(args, message, code, kind, prefix=_PREFIX)
 
 
 def _guarded(handler: Handler) -> Handler:
+    """The handler with its failures as one line (and, with ``--json``, an error document): bad input (a
+    :class:`SecureUsageError`, a file that cannot be read) exits 2, anything else that went wrong 1."""
+
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (SecureError, OSError, ValueError) as exc:
-            text = str(exc) or type(exc).__name__
-            return _fail(" ".join(text.split()))
+        except (SecureUsageError, EchonetUsageError) as exc:
+            return _fail(args, " ".join((str(exc) or type(exc).__name__).split()), EXIT_USAGE, "usage")
+        except (SecureError, EchonetError, OSError, ValueError) as exc:
+            return _fail(args, " ".join((str(exc) or type(exc).__name__).split()))
         except KeyboardInterrupt:
-            return _fail("interrupted")
+            return _fail(args, "interrupted", 130, "interrupted")
 
     run.__name__ = handler.__name__
     run.__doc__ = handler.__doc__
@@ -92,13 +106,37 @@ def _when(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="seconds")
 
 
-def _show_fingerprint(fingerprint: bytes, indent: str = "  ") -> None:
-    print(f"{indent}SHA-256 {credentials.format_fingerprint(fingerprint, 'groups')}")
-    print(f"{indent}        {credentials.format_fingerprint(fingerprint, 'colon')}")
+def _fingerprint_lines(fingerprint: bytes, indent: str = "  ") -> list[str]:
+    return [
+        f"{indent}SHA-256 {credentials.format_fingerprint(fingerprint, 'groups')}",
+        f"{indent}        {credentials.format_fingerprint(fingerprint, 'colon')}",
+    ]
+
+
+def _output(args: argparse.Namespace, doc: dict[str, Any], lines: Sequence[str]) -> int:
+    """The result: the JSON document with ``--json``, else the lines; exit code 0."""
+    if json_to_stdout(args):
+        dump(doc)
+    else:
+        for line in lines:
+            print(line)
+    return 0
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Text shown while a command runs: on stdout, or on stderr when stdout carries the JSON document."""
+    print(text, file=sys.stderr if json_to_stdout(args) else sys.stdout, flush=True)
 
 
 def _audit_log(node: Path) -> audit.AuditLog:
     return audit.AuditLog(store.NodePaths.at(node).audit)
+
+
+def _existing_file(path: str | Path, what: str) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise SecureUsageError(f"{what} {file} does not exist" if not file.exists() else f"{what} {file} is no file")
+    return file
 
 
 # ------------------------------------------------------------------------------------------------ handlers
@@ -114,13 +152,23 @@ def _init_ca(args: argparse.Namespace) -> int:
         root_days=args.root_days,
         ca_days=args.ca_days,
     )
-    print(f"manufacturer code {maker.hex().upper()}, CA directory {paths.directory}")
-    print(f"root CA      {paths.root_cert}")
-    _show_fingerprint(credentials.spki_sha256(credentials.load_certificate(paths.root_cert)))
-    print(f"device CA    {paths.ca_cert}")
-    _show_fingerprint(credentials.spki_sha256(credentials.load_certificate(paths.ca_cert)))
-    print(f"keep {paths.root_key.name} offline; {paths.ca_key.name} issues certificates and revocation lists")
-    return 0
+    root = credentials.spki_sha256(credentials.load_certificate(paths.root_cert))
+    device_ca = credentials.spki_sha256(credentials.load_certificate(paths.ca_cert))
+    doc = {
+        "directory": str(paths.directory),
+        "manufacturer": hex_text(maker),
+        "root_ca": {"certificate": str(paths.root_cert), "fingerprint": hex_text(root), "key": str(paths.root_key)},
+        "device_ca": {"certificate": str(paths.ca_cert), "fingerprint": hex_text(device_ca), "key": str(paths.ca_key)},
+    }
+    lines = [
+        f"manufacturer code {maker.hex().upper()}, CA directory {paths.directory}",
+        f"root CA      {paths.root_cert}",
+        *_fingerprint_lines(root),
+        f"device CA    {paths.ca_cert}",
+        *_fingerprint_lines(device_ca),
+        f"keep {paths.root_key.name} offline; {paths.ca_key.name} issues certificates and revocation lists",
+    ]
+    return _output(args, doc, lines)
 
 
 def _issue(args: argparse.Namespace) -> int:
@@ -128,9 +176,10 @@ def _issue(args: argparse.Namespace) -> int:
     ca_key, ca_cert, root_cert = credentials.load_ca(args.ca)
     node = store.NodePaths.at(args.out)
     store.ensure_private_dir(node.directory)
-    if node.key.exists():
+    reused = node.key.exists()
+    if reused:
         key = credentials.load_private_key(node.key)
-        print(f"reusing the existing key {node.key}")
+        _say(args, f"reusing the existing key {node.key}")
     else:
         key = credentials.generate_private_key()
         credentials.save_private_key(node.key, key)
@@ -147,12 +196,27 @@ def _issue(args: argparse.Namespace) -> int:
     credentials.save_certificates(node.cert, cert)
     credentials.save_certificates(node.chain, ca_cert)
     credentials.save_certificates(node.trust, root_cert)
-    print(f"issued {role.value} certificate {node.cert} (serial {cert.serial_number:x})")
-    print(f"  identification number (0x83) {identity.id_number.hex().upper()}")
-    print(f"  manufacturer code (0x8A)     {identity.maker_code.hex().upper()}")
-    print(f"  valid until {_when(cert.not_valid_after_utc.timestamp())}")
-    _show_fingerprint(credentials.spki_sha256(cert))
-    return 0
+    fingerprint = credentials.spki_sha256(cert)
+    until = cert.not_valid_after_utc.timestamp()
+    doc = {
+        "certificate": str(node.cert),
+        "key": str(node.key),
+        "key_reused": reused,
+        "role": role.value,
+        "serial": f"{cert.serial_number:x}",
+        "identification": hex_text(identity.id_number),
+        "manufacturer": hex_text(identity.maker_code),
+        "not_after": time_json(until),
+        "fingerprint": hex_text(fingerprint),
+    }
+    lines = [
+        f"issued {role.value} certificate {node.cert} (serial {cert.serial_number:x})",
+        f"  identification number (0x83) {identity.id_number.hex().upper()}",
+        f"  manufacturer code (0x8A)     {identity.maker_code.hex().upper()}",
+        f"  valid until {_when(until)}",
+        *_fingerprint_lines(fingerprint),
+    ]
+    return _output(args, doc, lines)
 
 
 def _fingerprint_of(path: Path) -> tuple[bytes, x509.Certificate | None]:
@@ -172,20 +236,34 @@ def _fingerprint_of(path: Path) -> tuple[bytes, x509.Certificate | None]:
 
 
 def _fingerprint(args: argparse.Namespace) -> int:
-    fingerprint, cert = _fingerprint_of(Path(args.file))
-    print(f"{args.file}")
-    _show_fingerprint(fingerprint)
+    fingerprint, cert = _fingerprint_of(_existing_file(args.file, "file"))
+    doc: dict[str, Any] = {
+        "file": str(args.file),
+        "fingerprint": hex_text(fingerprint),
+        "certificate": cert is not None,
+    }
+    lines = [f"{args.file}", *_fingerprint_lines(fingerprint)]
     if cert is not None:
+        doc.update({"identification": None, "manufacturer": None, "role": None, "serial": f"{cert.serial_number:x}"})
         try:
             identity = credentials.bound_identity(cert)
         except credentials.CertificateError:
-            print("  (no ECHONET identity bound)")
+            lines.append("  (no ECHONET identity bound)")
         else:
             role = credentials.bound_role(cert)
-            print(f"  identification number (0x83) {identity.id_number.hex().upper()}")
-            print(f"  manufacturer code (0x8A)     {identity.maker_code.hex().upper()}")
-            print(f"  role {role.value if role else 'unspecified'}, serial {cert.serial_number:x}")
-    return 0
+            doc.update(
+                {
+                    "identification": hex_text(identity.id_number),
+                    "manufacturer": hex_text(identity.maker_code),
+                    "role": role.value if role else None,
+                }
+            )
+            lines += [
+                f"  identification number (0x83) {identity.id_number.hex().upper()}",
+                f"  manufacturer code (0x8A)     {identity.maker_code.hex().upper()}",
+                f"  role {role.value if role else 'unspecified'}, serial {cert.serial_number:x}",
+            ]
+    return _output(args, doc, lines)
 
 
 def _node_allowlist(node: Path, log: audit.AuditLog) -> AllowList:
@@ -208,7 +286,7 @@ def _enrol(args: argparse.Namespace) -> int:
         allow = _node_allowlist(node, log)
         now = time.time()
         if args.cert:
-            cert = credentials.load_certificate(args.cert)
+            cert = credentials.load_certificate(_existing_file(args.cert, "certificate"))
             fingerprint = credentials.spki_sha256(cert)
             known = allow.lookup(fingerprint) is not None
             entry = allow.enrol_certificate(cert, now=now, label=args.label)
@@ -216,11 +294,17 @@ def _enrol(args: argparse.Namespace) -> int:
             fingerprint = credentials.parse_fingerprint(args.fingerprint)
             known = allow.lookup(fingerprint) is not None
             entry = allow.enrol_fingerprint(fingerprint, now=now, label=args.label)
-    print(f"{'already enrolled' if known else 'enrolled'} in {allow.path}:")
-    _show_fingerprint(entry.fingerprint)
+    doc = {
+        "allow_list": str(allow.path),
+        "already_enrolled": known,
+        "fingerprint": hex_text(entry.fingerprint),
+        "identification": hex_text(entry.id_number),
+        "label": args.label,
+    }
+    lines = [f"{'already enrolled' if known else 'enrolled'} in {allow.path}:", *_fingerprint_lines(entry.fingerprint)]
     if entry.id_number is not None:
-        print(f"  identification number (0x83) {entry.id_number.hex().upper()}")
-    return 0
+        lines.append(f"  identification number (0x83) {entry.id_number.hex().upper()}")
+    return _output(args, doc, lines)
 
 
 def _remove(args: argparse.Namespace) -> int:
@@ -228,22 +312,23 @@ def _remove(args: argparse.Namespace) -> int:
     if not node.is_dir():
         raise SecureUsageError(f"node directory {node} does not exist")
     if args.cert:
-        fingerprint = credentials.spki_sha256(credentials.load_certificate(args.cert))
+        fingerprint = credentials.spki_sha256(credentials.load_certificate(_existing_file(args.cert, "certificate")))
     else:
         fingerprint = credentials.parse_fingerprint(args.fingerprint)
     with _audit_log(node) as log:
         allow = AllowList(store.NodePaths.at(node).allowlist, audit=log)
         allow.remove(fingerprint, now=time.time())
-    print(f"removed from {allow.path} (effective at once):")
-    _show_fingerprint(fingerprint)
-    return 0
+    doc = {"allow_list": str(allow.path), "removed": True, "fingerprint": hex_text(fingerprint)}
+    lines = [f"removed from {allow.path} (effective at once):", *_fingerprint_lines(fingerprint)]
+    return _output(args, doc, lines)
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    cert = credentials.load_certificate(args.cert)
+    cert = credentials.load_certificate(_existing_file(args.cert, "certificate"))
     entry = credentials.revoke_certificate(args.ca, cert, now=time.time(), reason=_REASONS[args.reason])
-    print(f"revoked serial {entry.serial:x} ({args.reason}); publish with: echonet secure crl --ca {args.ca}")
-    return 0
+    doc = {"serial": f"{entry.serial:x}", "reason": args.reason, "ca": str(args.ca)}
+    lines = [f"revoked serial {entry.serial:x} ({args.reason}); publish with: echonet secure crl --ca {args.ca}"]
+    return _output(args, doc, lines)
 
 
 def _crl(args: argparse.Namespace) -> int:
@@ -260,10 +345,14 @@ def _crl(args: argparse.Namespace) -> int:
     count = sum(1 for _ in crl)
     next_update = crl.next_update_utc
     assert next_update is not None
-    print(f"revocation list with {count} revoked certificate(s), next update {next_update.isoformat()}")
-    for target in targets:
-        print(f"  written to {target}")
-    return 0
+    doc = {
+        "revoked_certificates": count,
+        "next_update": time_json(next_update.timestamp()),
+        "written": [str(t) for t in targets],
+    }
+    lines = [f"revocation list with {count} revoked certificate(s), next update {next_update.isoformat()}"]
+    lines += [f"  written to {target}" for target in targets]
+    return _output(args, doc, lines)
 
 
 def _policy_store(node: Path, log: audit.AuditLog | None) -> PolicyStore:
@@ -281,61 +370,98 @@ def _who(value: str | None) -> str:
         raise SecureUsageError("cannot tell who you are; pass --who") from None
 
 
-def _confirm(prompt: str) -> bool:
-    try:
-        answer = input(prompt)
-    except EOFError:
-        print()
+def _confirm(args: argparse.Namespace, prompt: str) -> bool:
+    """Ask on the terminal (the prompt on stderr when stdout carries JSON); end of input is a no."""
+    out = sys.stderr if json_to_stdout(args) else sys.stdout
+    out.write(prompt)
+    out.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        print(file=out)
         return False
     return answer.strip().lower() == "yes"
+
+
+def _grant_json(grant: ConsentGrant, now: float) -> dict[str, Any]:
+    scope = grant.scope
+    return {
+        "id": grant.id,
+        "state": grant.state(now),
+        "scope": {
+            "peer": scope.peer,
+            "eoj": scope.eoj.hex().upper(),
+            "esvs": [esv_name(e) for e in sorted(scope.esvs)],
+            "epcs": None if scope.epcs is None else [f"0x{e:02X}" for e in sorted(scope.epcs)],
+            "direction": str(scope.direction.value),
+            "text": scope.describe(),
+        },
+        "granted_at": time_json(grant.granted_at),
+        "granted_by": grant.granted_by,
+        "why": grant.why,
+        "expires_at": time_json(grant.expires_at),
+        "seconds_left": max(0, int(grant.expires_at - now)) if grant.state(now) == "active" else 0,
+        "device_version": grant.device_version,
+        "revoked_at": None if grant.revoked_at is None else time_json(grant.revoked_at),
+        "revoked_by": grant.revoked_by,
+        "revoke_reason": grant.revoke_reason,
+    }
 
 
 def _consent_grant(args: argparse.Namespace) -> int:
     if args.esv is None and args.epc is None:
         raise SecureUsageError("narrow the consent with --esv and/or --epc")
+    peer, written_port = parse_ip(args.peer, "--peer")
+    args.peer, args.port = peer, peer_port_of(written_port, args.port, 3610)
     scope = ConsentScope(
-        peer=args.peer,
-        eoj=parse_eoj(args.eoj),
+        peer=peer,
+        eoj=bytes(parse_eoj(args.eoj, registry_of(args))),
         esvs=SET_ESVS if args.esv is None else parse_esvs(args.esv),
         epcs=None if args.epc is None else parse_epcs(args.epc),
         direction=Direction.INCOMING if args.incoming else Direction.OUTGOING,
     )
     duration = parse_duration(args.duration)
-    version = describe_version(args.version if args.version is not None else _read_version(args))
-    who = _who(args.who)
     if not args.why.strip():
         raise SecureUsageError("--why must say why the consent is needed")
+    who = _who(args.who)
     node = Path(args.node)
     policy = _policy_store(node, None)
-    peer = policy.current().peer(scope.peer)
-    if peer is not None and peer.kind is PeerKind.SECURE:
+    peer_entry = policy.current().peer(scope.peer)
+    if peer_entry is not None and peer_entry.kind is PeerKind.SECURE:
         raise SecureUsageError(f"{scope.peer} is enrolled as secure; plain ECHONET Lite is never allowed to it")
     longest = policy.current().max_consent_seconds
     if duration > longest:
         raise SecureUsageError(f"consent may last at most {longest / 86400:g} days; grant again later")
-    print(risk_text(scope.peer, version, scope=scope, duration=duration))
-    print(f"Recorded as granted by {who}: {args.why.strip()}")
-    if not args.yes and not _confirm("Type 'yes' to grant this consent: "):
-        return _fail("consent not granted")
+    version = describe_version(args.version if args.version is not None else _read_version(args))
+    _say(args, risk_text(scope.peer, version, scope=scope, duration=duration))
+    _say(args, f"Recorded as granted by {who}: {args.why.strip()}")
+    if not args.yes and not _confirm(args, "Type 'yes' to grant this consent: "):
+        return _fail(args, "consent not granted", EXIT_FAILED, "declined")
     with _audit_log(node) as log:
         grant = _policy_store(node, log).grant(
             scope, now=time.time(), duration=duration, who=who, why=args.why, version=version
         )
-    print(f"granted consent {grant.id}, expires {_when(grant.expires_at)}")
-    return 0
+    doc = {"consent": _grant_json(grant, time.time())}
+    return _output(args, doc, [f"granted consent {grant.id}, expires {_when(grant.expires_at)}"])
 
 
 def _read_version(args: argparse.Namespace) -> bytes:
     """The device's protocol version, read from its node profile 0x82 with a plain Get (reading a legacy device is
     allowed without consent), so that the user sees what the device itself says before granting anything."""
+    bind = parse_ip(args.bind, "--bind")[0] if args.bind else None
+    v6 = ":" in args.peer
 
     async def read() -> bytes:
-        endpoints = Endpoints(bind_v4=args.bind, port=0, join_multicast=False)
+        endpoints = Endpoints(
+            bind_v4=None if v6 else (bind or "0.0.0.0"),
+            bind_v6=(bind or "::") if v6 else None,
+            port=0,
+            join_multicast=False,
+        )
         async with await Controller.open(endpoints, config=NodeConfig(timeout=args.timeout)) as ctl:
             got = await ctl.get((args.peer, args.port), EOJ(0x0E, 0xF0, 0x01), [0x82])
             return got.values.get(0x82, b"")
 
-    print(f"reading the protocol version (node profile 0x82) of {args.peer} ...", flush=True)
+    _say(args, f"reading the protocol version (node profile 0x82) of {args.peer} ...")
     try:
         raw = run(read())
     except (EchonetError, OSError) as exc:
@@ -350,8 +476,8 @@ def _consent_revoke(args: argparse.Namespace) -> int:
     node = Path(args.node)
     with _audit_log(node) as log:
         grant = _policy_store(node, log).revoke(args.consent_id, now=time.time(), who=_who(args.who), why=args.why)
-    print(f"revoked consent {grant.id} ({grant.scope.describe()}); effective at once")
-    return 0
+    doc = {"consent": _grant_json(grant, time.time())}
+    return _output(args, doc, [f"revoked consent {grant.id} ({grant.scope.describe()}); effective at once"])
 
 
 def _describe_grant(grant: ConsentGrant, now: float) -> list[str]:
@@ -374,23 +500,32 @@ def _consent_list(args: argparse.Namespace) -> int:
     now = time.time()
     policy = _policy_store(Path(args.node), None).current()
     grants = policy.grants(now=now, active_only=not args.all)
-    if not grants:
-        print("no active consent grants" if not args.all else "no consent grants")
+    lines = [] if grants else ["no active consent grants" if not args.all else "no consent grants"]
     for grant in grants:
-        for line in _describe_grant(grant, now):
-            print(line)
-    return 0
+        lines += _describe_grant(grant, now)
+    return _output(args, {"grants": [_grant_json(g, now) for g in grants]}, lines)
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    result = audit.verify(args.file)
+    result = audit.verify(_existing_file(args.file, "audit log"))
+    doc: dict[str, Any] = {
+        "file": str(args.file),
+        "ok": result.ok,
+        "records": result.records,
+        "head": result.head,
+        "unanchored": result.unanchored,
+        "first_bad_line": result.first_bad_line,
+    }
     if not result.ok:
         where = f"{args.file}:{result.first_bad_line}" if result.first_bad_line else str(args.file)
-        return _fail(f"{where}: {result.reason}")
-    print(f"{args.file}: ok, {result.records} record(s), head {result.head}")
+        message = f"{where}: {result.reason}"
+        if json_to_stdout(args):
+            dump({**doc, "error": {"code": EXIT_FAILED, "kind": "failed", "message": message}})
+        return _fail(None, message)
+    lines = [f"{args.file}: ok, {result.records} record(s), head {result.head}"]
     if result.unanchored:
-        print("  last record beyond the anchor (crash between append and anchor); the next append fixes it")
-    return 0
+        lines.append("  last record beyond the anchor (crash between append and anchor); the next append fixes it")
+    return _output(args, doc, lines)
 
 
 # ------------------------------------------------------------------------------------------------ parsers
@@ -401,6 +536,7 @@ def _add(commands: Any, name: str, handler: Handler, text: str) -> _Parser:
     parser: _Parser = commands.add_parser(name, help=text, description=text)
     guarded = _guarded(handler)
     parser.set_defaults(func=guarded, handler=guarded)
+    parser.add_argument("--json", action="store_true", help="the result as one JSON document (docs/json.md)")
     return parser
 
 
@@ -417,8 +553,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("directory", help="CA directory to create (mode 0o700)")
     p.add_argument("--maker", required=True, help="manufacturer code (EPC 0x8A), 6 hex digits")
     p.add_argument("--org", required=True, help="manufacturer name for the CA subjects")
-    p.add_argument("--root-days", type=int, default=20 * 365, help="root validity in days")
-    p.add_argument("--ca-days", type=int, default=10 * 365, help="device CA validity in days")
+    p.add_argument("--root-days", type=positive_int, default=20 * 365, help="root validity in days")
+    p.add_argument("--ca-days", type=positive_int, default=10 * 365, help="device CA validity in days")
 
     p = _add(commands, "issue", _issue, "issue a device or controller certificate into a node directory")
     p.add_argument("--ca", required=True, help="CA directory made by init-ca")
@@ -426,7 +562,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--id", required=True, help="identification number (EPC 0x83), 34 hex digits, FE...")
     p.add_argument("--maker", help="manufacturer code (EPC 0x8A), 6 hex digits (default: from --id)")
     p.add_argument("--out", required=True, help="node directory (key, certificate, chain, trust anchor)")
-    p.add_argument("--days", type=int, default=10 * 365, help="validity in days")
+    p.add_argument("--days", type=positive_int, default=10 * 365, help="validity in days")
 
     p = _add(commands, "fingerprint", _fingerprint, "show the SPKI SHA-256 fingerprint of a certificate or key")
     p.add_argument("file", help="certificate (PEM/DER), public key or private key (PEM)")
@@ -459,8 +595,14 @@ def register(subparsers: Any) -> None:
     actions = consent.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
     p = _add(actions, "grant", _consent_grant, "allow scoped, time-limited writes to a plain ECHONET Lite device")
     p.add_argument("--node", required=True, help="node directory")
-    p.add_argument("--peer", required=True, help="IP address of the plain ECHONET Lite device")
-    p.add_argument("--eoj", required=True, help="object, 6 hex digits (e.g. 027D01)")
+    p.add_argument(
+        "--peer", required=True, help="IP address of the plain ECHONET Lite device (192.0.2.5, [::1], [::1]:3610)"
+    )
+    p.add_argument(
+        "--eoj",
+        required=True,
+        help="the object: 027D01, 0x027D01, 02-7D-01 or CLASS:INSTANCE (storage_battery:1), as for echonet get",
+    )
     p.add_argument("--esv", help=f"comma-separated: {', '.join(esv_name(e) for e in sorted(SET_ESVS))}")
     p.add_argument("--epc", help="comma-separated EPCs, e.g. 0xDA,0xEB")
     p.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h, 1d")
@@ -468,9 +610,9 @@ def register(subparsers: Any) -> None:
         "--version",
         help="device protocol version (node profile 0x82) as shown; by default it is read from the device (plain Get)",
     )
-    p.add_argument("--port", type=int, default=3610, help="the device's port, to read 0x82 (default 3610)")
-    p.add_argument("--bind", default="0.0.0.0", help="local address to read 0x82 from (default any)")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds per attempt to read 0x82 (default 2)")
+    p.add_argument("--port", type=peer_port, help="the device's port, to read 0x82 (default 3610)")
+    p.add_argument("--bind", help="local address to read 0x82 from (default any)")
+    p.add_argument("--timeout", type=positive_seconds, default=2.0, help="seconds per attempt to read 0x82 (default 2)")
     p.add_argument("--why", required=True, help="why the consent is needed (recorded)")
     p.add_argument("--who", help="who grants it (default: the current user)")
     p.add_argument("--incoming", action="store_true", help="let the device write to our object instead")
@@ -496,7 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``secure ...`` commands stand-alone (``python -m echonet.cli.secure secure init-ca ...``)."""
     parser = _Parser(prog="echonet")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageExit:  # the one line is on stderr already
+        return EXIT_USAGE
     func: Handler = args.func
     return func(args)
 

@@ -30,12 +30,13 @@ from ..errors import EchonetError, EchonetUsageError
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from secure.aio import SecureController, SecureDeviceServer
-    from secure.allowlist import AllowList
     from secure.audit import AuditLog
-    from secure.credentials import EchonetIdentity
-    from secure.policy import PolicyStore
-    from secure.session import SecureConfig, SecureLayer
+    from secure.layer.aio import SecureController, SecureDeviceServer
+    from secure.layer.config import SecureConfig
+    from secure.layer.core import SecureLayer
+    from secure.policy.rules import PolicyStore
+    from secure.trust.allowlist import AllowList
+    from secure.trust.credentials import EchonetIdentity
 
     from ..aio import Endpoints, NodeRunner
     from ..node import Node, NodeConfig
@@ -116,13 +117,15 @@ def load_node_security(
     ``device`` (responds, expects controller certificates). ``overrides`` replace :class:`SecureConfig` fields."""
     from cryptography.hazmat.primitives import serialization
 
-    from secure import credentials, store
-    from secure.allowlist import AllowList
+    from secure import store
     from secure.audit import AuditLog
-    from secure.cose import Credential, LocalCredential
     from secure.errors import SecureUsageError
-    from secure.policy import PolicyStore
-    from secure.session import CertificateVerifier, SecureConfig
+    from secure.handshake.cose import Credential, LocalCredential
+    from secure.layer.config import SecureConfig
+    from secure.policy.rules import PolicyStore
+    from secure.trust import credentials
+    from secure.trust.allowlist import AllowList
+    from secure.trust.verifiers import CertificateVerifier
 
     def der(cert: x509.Certificate) -> bytes:
         return cert.public_bytes(serialization.Encoding.DER)
@@ -174,7 +177,8 @@ def node_profile_identity(args: argparse.Namespace) -> bytes | None:
     """The identification number (0x83) a secured device must report: the one its certificate binds."""
     if not getattr(args, "secure", False) or not getattr(args, "identity", None):
         return None
-    from secure import credentials, store
+    from secure import store
+    from secure.trust import credentials
 
     with _as_echonet_errors():
         cert = credentials.load_certificate(store.NodePaths.at(args.identity).cert)
@@ -190,7 +194,7 @@ async def open_secure_controller(
     wall_clock: Callable[[], float] | None = None,
 ) -> SecureController:
     """A secured controller from ``--identity`` / ``--allow-list`` / ``--audit``."""
-    from secure.aio import open_secure_controller as open_controller
+    from secure.layer.aio import open_secure_controller as open_controller
 
     security = security_from_args(args, "controller")
     if security is None:
@@ -218,7 +222,7 @@ async def open_secure_server(
 
     The node profile's 0x83 must be the identification number the certificate binds (see
     :func:`node_profile_identity`), or controllers refuse the device after the handshake."""
-    from secure.aio import open_secure_server as open_server
+    from secure.layer.aio import open_secure_server as open_server
 
     security = security_from_args(args, "device")
     if security is None:
@@ -244,7 +248,7 @@ def attach_secure_server(args: argparse.Namespace, runner: NodeRunner) -> Secure
     """Put an already open device node (e.g. ``echonet serve``'s) behind the secure layer: its node profile takes
     the identification number and manufacturer code the certificate binds, and from now on every datagram goes
     through a :class:`~secure.session.SecureLayer` (what the node sent before is not recalled)."""
-    from secure.session import SecureLayer
+    from secure.layer.core import SecureLayer
 
     security = security_from_args(args, "device")
     if security is None:

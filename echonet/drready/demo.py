@@ -96,6 +96,8 @@ class DemoConfig:
             raise EchonetUsageError("the speed must be positive")
         if not self.hours > 0 or self.poll_minutes <= 0:
             raise EchonetUsageError("the day length and the poll interval must be positive")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 0xFFFF:
+            raise EchonetUsageError(f"--port {self.port!r} out of range 0-65535")
         try:
             base = ipaddress.ip_address(self.bind_base)
         except ValueError:

@@ -157,7 +157,8 @@ def test_get_with_hex_eoj_and_epcs_gives_one_json_document(capsys: pytest.Captur
     code, out, _ = cli(capsys, "get", DEVICE_IP, "0x026B01", "0xB3", "b0", "--json", *net(device.port))
     assert code == 0
     doc = json.loads(out)
-    assert doc["eoj"] == "026B01" and doc["class"] == "Electric water heater" and doc["ok"] is True
+    assert doc["eoj"] == "026B01" and doc["class"] == "0x026B" and doc["class_name"] == "Electric water heater"
+    assert doc["host"] == DEVICE_IP and doc["port"] == device.port and doc["ok"] is True and "error" not in doc
     temp, mode = doc["properties"]
     assert temp["epc"] == "0xB3" and temp["value"] == 60 and temp["unit"] == "Celsius" and temp["edt"] == "3c"
     assert mode["value"] == "auto" and mode["key"] == "automaticWaterHeating"
@@ -166,12 +167,15 @@ def test_get_with_hex_eoj_and_epcs_gives_one_json_document(capsys: pytest.Captur
 def test_get_sna_prints_what_came_back_names_the_refused_epcs_and_exits_3(
     capsys: pytest.CaptureFixture[str], device: Device
 ) -> None:
-    code, out, _ = cli(capsys, "get", DEVICE_IP, "027D01", "E4", "batteryHealthState", *net(device.port))
+    code, out, err = cli(capsys, "get", DEVICE_IP, "027D01", "E4", "batteryHealthState", *net(device.port))
     assert code == EXIT_REFUSED == 3
-    assert "50 %" in out and "(refused)" in out and "Get_SNA" in out and "refused 0xE5" in out
-    code, out, _ = cli(capsys, "get", DEVICE_IP, "027D01", "E4", "E5", "--json", *net(device.port))
+    assert "50 %" in out and "(refused)" in out  # what it did answer, on stdout
+    assert err == "echonet: partial answer (Get_SNA): refused 0xE5\n"  # and the one line that says what failed
+    code, out, err = cli(capsys, "get", DEVICE_IP, "027D01", "E4", "E5", "--json", *net(device.port))
+    assert err == "echonet: partial answer (Get_SNA): refused 0xE5\n"
     doc = json.loads(out)
     assert code == 3 and doc["ok"] is False and doc["esv"] == "Get_SNA" and doc["refused"] == ["0xE5"]
+    assert doc["error"]["code"] == 3 and doc["error"]["kind"] == "refused" and "0xE5" in doc["error"]["message"]
     assert [p["status"] for p in doc["properties"]] == ["ok", "refused"] and doc["properties"][0]["value"] == 50
 
 
@@ -216,14 +220,15 @@ def test_set_typed_values_by_enum_name_and_number_with_unit_is_accepted(
 def test_set_refused_by_the_device_reports_it_per_epc_and_exits_3(
     capsys: pytest.CaptureFixture[str], device: Device
 ) -> None:
-    code, out, _ = cli(
+    code, out, err = cli(
         capsys, "set", DEVICE_IP, "027D01", "operationMode=discharging", "chargingPower=9000", "--json",
         *net(device.port),
     )  # fmt: skip
-    assert code == EXIT_REFUSED
+    assert code == EXIT_REFUSED and err == "echonet: refused (SetC_SNA): 0xEB\n"
     doc = json.loads(out)
     assert doc["esv"] == "SetC_SNA" and doc["refused"] == ["0xEB"] and doc["ok"] is False
     assert {p["epc"]: p["status"] for p in doc["properties"]} == {"0xDA": "accepted", "0xEB": "refused"}
+    assert doc["error"] == {"code": 3, "kind": "refused", "message": "refused (SetC_SNA): 0xEB"}
     assert device.value(device.battery, 0xEB) == b"\x00\x00\x00\x00"
 
 
@@ -296,8 +301,10 @@ def test_discover_by_unicast_target_finds_the_device_with_objects_and_maps(
     assert node["identification"] == IDENT and node["manufacturer"] == "000077"
     assert node["instances"] == ["027D01", "026B01"]
     objects = {o["eoj"]: o for o in node["objects"]}
-    assert objects["027D01"]["class"] == "Storage battery" and "0xE4" in objects["027D01"]["get_map"]
-    assert "0xEB" in objects["027D01"]["set_map"] and objects["0EF001"]["class"] == "Node profile"
+    assert objects["027D01"]["class_name"] == "Storage battery" and "0xE4" in objects["027D01"]["get_map"]
+    assert objects["027D01"]["class"] == "0x027D" and objects["0EF001"]["class_name"] == "Node profile"
+    assert "0xEB" in objects["027D01"]["set_map"] and "0xE4" in objects["027D01"]["announce_map"]
+    assert node["version"] == {"major": 1, "minor": 14, "formats": ["specified"]}  # 0x82 as the spec layer types it
 
     code, out, _ = cli(capsys, "discover", "--target", DEVICE_IP, "--rescans", "0", *net(device.port, timeout="1"))
     assert code == 0 and IDENT in out and "0x000077" in out
@@ -345,8 +352,9 @@ def test_watch_prints_each_announced_property_typed_and_stops_after_duration(
     e4 = [r for r in records if r["epc"] == "0xE4"]
     assert e4, out
     first = e4[0]
-    assert first["host"] == DEVICE_IP and first["esv"] == "INF" and first["seoj"] == "027D01"
-    assert first["unit"] == "%" and 20 <= first["value"] < 80 and first["class"] == "Storage battery"
+    assert first["host"] == DEVICE_IP and first["esv"] == "INF" and first["eoj"] == "027D01"
+    assert first["unit"] == "%" and 20 <= first["value"] < 80 and first["class_name"] == "Storage battery"
+    assert first["time"].endswith("Z") and first["time"][:2] == "20"  # ISO 8601, UTC
 
 
 def test_watch_text_line_per_property(capsys: pytest.CaptureFixture[str]) -> None:

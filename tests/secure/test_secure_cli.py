@@ -22,9 +22,10 @@ from echonet.aio import DeviceServer, Endpoints
 from echonet.aio import run as aio_run
 from echonet.cli.secure import register
 from echonet.node import DeviceObject
-from secure import audit, credentials
-from secure.allowlist import AllowList
-from secure.policy import PolicyStore
+from secure import audit
+from secure.policy.rules import PolicyStore
+from secure.trust import credentials
+from secure.trust.allowlist import AllowList
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICE_ID = "FE00007B0102030405060708090A0B0C0D"
@@ -151,7 +152,7 @@ def test_revoke_and_publish_crl_blocks_enrolment(pki: Path, capsys: pytest.Captu
     crl = credentials.load_crl(pki / "ctl" / "crl.pem")
     assert credentials.is_revoked(crl, credentials.load_certificate(cert_path))
     capsys.readouterr()
-    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 1
+    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 2  # a certificate that cannot be
     assert "revoked" in one_error_line(capsys)
 
 
@@ -240,7 +241,7 @@ def test_audit_verify_exit_codes(pki: Path, capsys: pytest.CaptureFixture[str]) 
         ["revoke", "--ca", "{ca}", "{tmp}/missing.pem"],
         ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.300", "--eoj", "027D01", "--esv", "SetC",
          "--for", "30m", "--version", "1", "--why", "x", "--yes"],
-        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D", "--esv", "SetC",
+        ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "toaster", "--esv", "SetC",
          "--for", "30m", "--version", "1", "--why", "x", "--yes"],
         ["consent", "grant", "--node", "{ctl}", "--peer", "192.168.1.20", "--eoj", "027D01", "--esv", "Get",
          "--for", "30m", "--version", "1", "--why", "x", "--yes"],
@@ -256,11 +257,11 @@ def test_audit_verify_exit_codes(pki: Path, capsys: pytest.CaptureFixture[str]) 
         ["audit", "verify", "{tmp}/missing.jsonl"],
     ],
 )  # fmt: skip
-def test_bad_input_prints_one_clear_line_and_fails(
+def test_bad_input_prints_one_clear_line_and_exits_2(
     pki: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
     values = {"tmp": str(pki), "ca": str(pki / "ca"), "ctl": str(pki / "ctl")}
-    assert run([a.format(**values) for a in argv]) != 0
+    assert run([a.format(**values) for a in argv]) == 2  # bad usage, as everywhere in echonet
     line = one_error_line(capsys, quiet_stdout=True)
     assert line.startswith("echonet secure: error: ")
 
@@ -269,7 +270,7 @@ def test_consent_for_a_secure_peer_is_refused(pki: Path, capsys: pytest.CaptureF
     PolicyStore(pki / "ctl" / "policy.json").enrol_secure("192.168.1.30", now=1.0)
     argv = ["consent", "grant", "--node", str(pki / "ctl"), "--peer", "192.168.1.30", "--eoj", "027D01",
             "--esv", "SetC", "--for", "5m", "--version", "1", "--why", "x", "--yes"]  # fmt: skip
-    assert run(argv) == 1
+    assert run(argv) == 2  # refused before anything is recorded, like a bad value
     assert "secure" in one_error_line(capsys)
 
 
@@ -299,7 +300,7 @@ def test_subprocess_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -
          "--out", str(tmp_path / "x")],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # bad usage
     assert "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
         "echonet secure: error: identification number must be 17 bytes of hex (34 hex digits), got 'nonsense'"
@@ -308,7 +309,7 @@ def test_subprocess_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -
         [sys.executable, "-m", "echonet.cli.secure", "secure", "audit", "verify", str(tmp_path / "none.jsonl")],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    assert module.returncode == 1 and "Traceback" not in module.stderr
+    assert module.returncode == 2 and "Traceback" not in module.stderr  # a missing file is bad usage
 
 
 def test_mounted_under_the_main_echonet_cli(pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -316,7 +317,7 @@ def test_mounted_under_the_main_echonet_cli(pki: Path, capsys: pytest.CaptureFix
     code = echonet_cli.main(["secure", "fingerprint", str(pki / "dev" / "node.cert.pem")])
     assert code == 0
     assert DEVICE_ID in capsys.readouterr().out
-    assert echonet_cli.main(["secure", "audit", "verify", str(pki / "missing.jsonl")]) == 1
+    assert echonet_cli.main(["secure", "audit", "verify", str(pki / "missing.jsonl")]) == 2
     assert one_error_line(capsys).startswith("echonet secure: error: ")
 
 
@@ -367,3 +368,82 @@ def test_consent_grant_for_a_silent_device_without_version_is_refused_with_one_l
     assert run(argv) != 0
     assert "give --version" in one_error_line(capsys)
     assert PolicyStore(pki / "ctl" / "policy.json").current().grants() == ()
+
+
+# --json ------------------------------------------------------------------------------------------------------------
+
+
+def json_of(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> dict[str, object]:
+    """Run with ``--json``: the exit code, and stdout as exactly one JSON document."""
+    assert run([*argv, "--json"]) == code
+    [line] = capsys.readouterr().out.splitlines()
+    doc = json.loads(line)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_every_secure_subcommand_with_json_prints_one_document_in_the_json_vocabulary(
+    pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert = str(pki / "dev" / "node.cert.pem")
+    fp = credentials.spki_sha256(credentials.load_certificate(cert)).hex()
+    made = json_of(capsys, ["init-ca", str(pki / "ca2"), "--maker", "00007B", "--org", "Acme"])
+    assert made["manufacturer"] == "00007b" and len(made["root_ca"]["fingerprint"]) == 64  # type: ignore[index]
+    issued = json_of(capsys, ["issue", "--ca", str(pki / "ca"), "--id", DEVICE_ID, "--out", str(pki / "dev")])
+    assert issued["key_reused"] is True and issued["identification"] == DEVICE_ID.lower()
+    assert str(issued["not_after"]).endswith("Z") and issued["fingerprint"] == fp
+    shown = json_of(capsys, ["fingerprint", cert])
+    assert (shown["fingerprint"], shown["identification"], shown["manufacturer"], shown["role"]) == (
+        fp, DEVICE_ID.lower(), "00007b", "device"
+    )  # fmt: skip
+    node = str(pki / "ctl")
+    assert json_of(capsys, ["enrol", "--node", node, "--cert", cert])["already_enrolled"] is False
+    assert json_of(capsys, ["remove", "--node", node, "--fingerprint", fp]) == {
+        "allow_list": str(pki / "ctl" / "allowlist.json"), "removed": True, "fingerprint": fp
+    }  # fmt: skip
+    granted = json_of(capsys, ["consent", "grant", "--node", node, "--peer", "[::1]:3610", "--eoj", "storage_battery:1",
+                               "--epc", "0xDA", "--for", "1h", "--version", "010D0100", "--why", "DR", "--who", "alice",
+                               "--yes"])["consent"]  # fmt: skip
+    assert isinstance(granted, dict)
+    assert granted["scope"]["eoj"] == "027D01" and granted["scope"]["peer"] == "::1"
+    assert granted["scope"]["epcs"] == ["0xDA"] and granted["state"] == "active"
+    assert str(granted["expires_at"]).endswith("Z") and 3590 <= granted["seconds_left"] <= 3600
+    listed = json_of(capsys, ["consent", "list", "--node", node])["grants"]
+    assert isinstance(listed, list) and [g["id"] for g in listed] == [granted["id"]]
+    revoked = json_of(capsys, ["consent", "revoke", "--node", node, str(granted["id"]), "--who", "bob"])["consent"]
+    assert isinstance(revoked, dict) and revoked["state"] == "revoked" and revoked["revoked_by"] == "bob"
+    assert json_of(capsys, ["revoke", "--ca", str(pki / "ca"), cert])["reason"] == "unspecified"
+    crl = json_of(capsys, ["crl", "--ca", str(pki / "ca")])
+    assert crl["revoked_certificates"] == 1 and str(crl["next_update"]).endswith("Z")
+    verified = json_of(capsys, ["audit", "verify", str(pki / "ctl" / "audit.jsonl")])
+    assert verified["ok"] is True and verified["records"] == 4
+
+
+def test_with_json_a_failure_is_a_document_with_its_error_and_the_line_on_stderr(
+    pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(pki / "dev" / "node.cert.pem")]) == 0
+    log = pki / "ctl" / "audit.jsonl"
+    log.write_bytes(log.read_bytes().replace(b"allowlist_added", b"allowlist_removed"))
+    capsys.readouterr()
+    assert run(["audit", "verify", str(log), "--json"]) == 1
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["ok"] is False and doc["first_bad_line"] == 1
+    assert doc["error"] == {"code": 1, "kind": "failed", "message": f"{log}:1: hash mismatch (the record was edited)"}
+    assert captured.err == f"echonet secure: error: {doc['error']['message']}\n"
+    assert run(["fingerprint", str(pki / "missing.pem"), "--json"]) == 2
+    bad = json.loads(capsys.readouterr().out)
+    assert bad["error"]["kind"] == "usage" and "missing.pem" in bad["error"]["message"]
+
+
+def test_consent_grant_with_json_asks_on_stderr_and_keeps_stdout_for_the_document(
+    pki: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n"))
+    argv = ["consent", "grant", "--node", str(pki / "ctl"), "--peer", "192.168.1.20", "--eoj", "027D01",
+            "--esv", "SetC", "--for", "5m", "--version", "010D0100", "--why", "x", "--who", "a", "--json"]  # fmt: skip
+    assert run(argv) == 0
+    captured = capsys.readouterr()
+    assert "Type 'yes'" in captured.err and "no authentication and no encryption" in captured.err
+    assert json.loads(captured.out)["consent"]["scope"]["esvs"] == ["SetC"]
