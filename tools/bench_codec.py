@@ -3,7 +3,8 @@
     python tools/bench_codec.py [--rounds N] [--json]
 
 Each contender decodes (or encodes) the same frame; rounds are interleaved so that machine noise hits all of them
-alike, and the best round of each is kept. Printed: frames/s and the ratio to the struct reference. Targets (issue
+alike. Each round gives each contender a ratio to the struct reference of the same round; printed are the median
+frames/s, the median ratio and its range over the rounds (not the best round). Targets (issue
 #2): ours >= 0.5x the struct reference for decode and encode on both frames, and faster than pychonet.
 
 The struct reference is the minimal hand-written decoder a careful engineer would write: one ``unpack_from`` for the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import struct
 import sys
 import time
@@ -88,8 +90,8 @@ def _pychonet_request(frame: Frame) -> dict[str, Any]:
     }
 
 
-def _best(fn: Callable[[], Any], seconds: float) -> float:
-    """Operations per second of the best of a few short batches."""
+def _rate(fn: Callable[[], Any], seconds: float) -> float:
+    """Operations per second: the median of three short batches."""
     n = 1
     while True:
         start = time.perf_counter()
@@ -99,13 +101,13 @@ def _best(fn: Callable[[], Any], seconds: float) -> float:
         if elapsed > seconds / 4:
             break
         n *= 2
-    best = elapsed / n
+    times = []
     for _ in range(3):
         start = time.perf_counter()
         for _ in range(n):
             fn()
-        best = min(best, (time.perf_counter() - start) / n)
-    return 1.0 / best
+        times.append((time.perf_counter() - start) / n)
+    return 1.0 / statistics.median(times)
 
 
 def run(rounds: int, seconds: float) -> list[dict[str, Any]]:
@@ -132,21 +134,29 @@ def run(rounds: int, seconds: float) -> list[dict[str, Any]]:
             contenders["decode"]["pychonet"] = lambda d=data, fn=py_decode: fn(d)
             contenders["encode"]["pychonet"] = lambda r=request, fn=py_build: fn(dict(r))
         for op, table in contenders.items():
-            best = dict.fromkeys(table, 0.0)
+            rates: dict[str, list[float]] = {name: [] for name in table}
             for _ in range(rounds):  # interleaved: every contender once per round
                 for name, fn in table.items():
-                    best[name] = max(best[name], _best(fn, seconds))
-            ref = best["struct reference"]
-            for name, rate in best.items():
+                    rates[name].append(_rate(fn, seconds))
+            refs = rates["struct reference"]
+            for name, measured in rates.items():
+                ratios = sorted(r / ref for r, ref in zip(measured, refs, strict=True))
                 results.append(
-                    {"frame": label, "op": op, "impl": name, "frames_per_s": round(rate), "ratio": rate / ref}
+                    {
+                        "frame": label,
+                        "op": op,
+                        "impl": name,
+                        "frames_per_s": round(statistics.median(measured)),
+                        "ratio": statistics.median(ratios),
+                        "range": [ratios[0], ratios[-1]],
+                    }
                 )
     return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.2, help="time per batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -154,9 +164,12 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    print(f"{'frame':<14} {'op':<7} {'implementation':<20} {'frames/s':>12} {'vs struct':>10}")
+    print(f"{'frame':<14} {'op':<7} {'implementation':<20} {'frames/s':>12} {'vs struct':>10} {'range':>11}")
     for r in results:
-        print(f"{r['frame']:<14} {r['op']:<7} {r['impl']:<20} {r['frames_per_s']:>12,} {r['ratio']:>9.2f}x")
+        spread = f"{r['range'][0]:.2f}-{r['range'][1]:.2f}"
+        print(
+            f"{r['frame']:<14} {r['op']:<7} {r['impl']:<20} {r['frames_per_s']:>12,} {r['ratio']:>9.2f}x {spread:>11}"
+        )
     ok = all(r["ratio"] >= 0.5 for r in results if r["impl"] == "echonet")
     faster = all(
         next(

@@ -24,8 +24,10 @@ Rows (targets of the "Node" issue):
 ``--general`` turns the nodes' fast lane off (``Node.fast_lane = False``: every request and answer takes the general
 path), to see what the fast lane is worth.
 
-Machines are noisy: rounds alternate the contenders (the order flips every round) and each contender's best round
-is kept (other processes only ever slow a round down); ratios are best against best.
+Machines are noisy: rounds alternate the contenders (the order flips every round). Each round gives one ratio per
+contender (its rate over the bare pair's rate in the same round); the table shows the median of those ratios and
+their range (lowest-highest) over the rounds, and the median rates. Not the best round: a best round says how fast
+the machine can be, not how fast the code usually is.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import asyncio
 import functools
 import gc
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -322,7 +325,7 @@ def _row(
     metric: str,
     ours: float,
     ref: float | None,
-    ratio: float | None,
+    ratio: tuple[float, float, float] | None,
     unit: str,
     target: str,
     passed: bool | None,
@@ -332,7 +335,8 @@ def _row(
             "metric": metric,
             "ours": ours,
             "reference": ref,
-            "ratio": ratio,
+            "ratio": None if ratio is None else ratio[0],
+            "range": None if ratio is None else ratio[1:],
             "unit": unit,
             "target": target,
             "result": "-" if passed is None else ("PASS" if passed else "MISS"),
@@ -340,10 +344,10 @@ def _row(
     )
 
 
-def _ratios(rates: dict[str, list[float]], name: str) -> float:
-    """Best round against best round: other processes only ever slow a round down, so the best round of each
-    contender is the least disturbed one."""
-    return max(rates[name]) / max(rates["bare"])
+def _ratios(rates: dict[str, list[float]], name: str) -> tuple[float, float, float]:
+    """(median, lowest, highest) of the per-round ratios of ``name`` to the bare pair of the same round."""
+    per_round = sorted(ours / bare for ours, bare in zip(rates[name], rates["bare"], strict=True))
+    return statistics.median(per_round), per_round[0], per_round[-1]
 
 
 def _remote_round_trips(kind: str, rounds: int, requests: int) -> dict[str, list[float]]:
@@ -378,14 +382,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 rates = _remote_round_trips(kind, args.rounds, requests)
             else:
                 rates = _run_loop(kind, _round_trips(args.rounds, requests, inflight))
-            bare = max(rates["bare"])
+            bare = statistics.median(rates["bare"])
             ratio = _ratios(rates, "ours")
+            ours = statistics.median(rates["ours"])
             if inflight:
-                _row(rows, f"{label} ({kind})", max(rates["ours"]), bare, ratio, "req/s", ">= 0.8x", ratio >= 0.8)
+                _row(rows, f"{label} ({kind})", ours, bare, ratio, "req/s", ">= 0.8x", ratio[0] >= 0.8)
             else:  # cross-process wake-ups dominate and vary with the machine's load: shown, not judged
-                _row(rows, f"{label} ({kind})", max(rates["ours"]), bare, ratio, "req/s", "-", None)
+                _row(rows, f"{label} ({kind})", ours, bare, ratio, "req/s", "-", None)
             for name in ("device only", "controller only", "bare + a pending timer"):
-                _row(rows, f"  {name} ({kind})", max(rates[name]), bare, _ratios(rates, name), "req/s", "-", None)
+                median = statistics.median(rates[name])
+                _row(rows, f"  {name} ({kind})", median, bare, _ratios(rates, name), "req/s", "-", None)
     for whole, metric in ((False, "memory per device (40 props)"), (True, "memory per node (profile + device)")):
         per = _memory(args.devices, whole)
         _row(
@@ -429,12 +435,16 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'metric':<50} {'ours':>12} {'bare asyncio':>13} {'ratio':>7} {'unit':>6} {'target':>9} {'result':>6}"]
+    lines = [
+        f"{'metric':<50} {'ours':>12} {'bare asyncio':>13} {'ratio':>7} {'range':>11} {'unit':>6} {'target':>9}"
+        f" {'result':>6}"
+    ]
     for r in rows:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+        spread = "-" if r.get("range") is None else f"{r['range'][0]:.2f}-{r['range'][1]:.2f}"
         lines.append(
             f"{r['metric']:<50} {_fmt(r['ours'], r['unit']):>12} {_fmt(r['reference'], r['unit']):>13} {ratio:>7}"
-            f" {r['unit']:>6} {r['target']:>9} {r['result']:>6}"
+            f" {spread:>11} {r['unit']:>6} {r['target']:>9} {r['result']:>6}"
         )
     return "\n".join(lines)
 

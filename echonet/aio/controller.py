@@ -36,6 +36,7 @@ from .results import (
     SetGetResult,
     SetResult,
     bitmap_epcs,
+    full_answer,
     get_result,
     properties_of,
     sna_split,
@@ -45,6 +46,7 @@ from .sockets import Endpoints
 
 _GET_MAPS = (0x9D, 0x9E, 0x9F)
 _GET = ESV.GET
+_GET_RES = ESV.GET_RES
 
 
 class Opened:
@@ -92,7 +94,8 @@ class Controller(Opened):
         self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
     ) -> GetResult:
         """Get properties of one object; raises :class:`EchonetTimeoutError` when it does not answer."""
-        self._check(host, eoj, _GET, ())
+        if self._checks:
+            self._check(host, eoj, _GET, ())
         runner = self.runner
         if not options:
             started = runner.start_fast(host, eoj, _GET, epcs, timeout)  # the node's fast lane
@@ -103,6 +106,10 @@ class Controller(Opened):
                 except BaseException:
                     runner.forget(handle)
                     raise
+                if type(final) is ResponseReceived:  # get_result's common case, inline
+                    frame = final.frame
+                    if frame.esv == _GET_RES and not final.unanswered:
+                        return full_answer(frame, final.addr, frame.seoj)
                 return get_result(self._answer(final), eoj)
         self._unicast(host, eoj, "get()")
         if options.get("fanout"):
@@ -116,9 +123,12 @@ class Controller(Opened):
                 runner.forget(handle)
         return get_result(self._answer(final), eoj)
 
+    #: Whether :meth:`_check` is called (a subclass that refuses requests sets it).
+    _checks = False
+
     def _check(self, host: str | Addr, eoj: EOJ, esv: int, epcs: Iterable[int]) -> None:
-        """Called before a Get or a Set leaves: a subclass raises to refuse it (the plain controller refuses
-        nothing)."""
+        """Called before a Get or a Set leaves when :attr:`_checks` is set: a subclass raises to refuse it (the plain
+        controller refuses nothing)."""
 
     def _answer(self, final: Event) -> ResponseReceived:
         """The answer that ended a one-answer request; the error of :meth:`_timeout_error` when it timed out."""
@@ -158,7 +168,8 @@ class Controller(Opened):
         when ``wait_sna`` to catch a SetI_SNA)."""
         self._unicast(host, eoj, "set()")
         items = properties_of(props)
-        self._check(host, eoj, ESV.SETC if confirm else ESV.SETI, [p.epc for p in items])
+        if self._checks:
+            self._check(host, eoj, ESV.SETC if confirm else ESV.SETI, [p.epc for p in items])
         if not confirm:
             if not wait_sna:
                 handle = self.runner.send_request(host, eoj, ESV.SETI, items, timeout=timeout, **options)
@@ -227,8 +238,8 @@ class Controller(Opened):
                 for t in targets
             ]
             for target, (_, responses) in zip(targets, await asyncio.gather(*rounds), strict=True):
-                # A node listens where it was asked (3610), whatever port its answer came from (docs/architecture.md, field rules): the
-                # npm echonet-lite stack answers from 23610 and hears nothing there.
+                # A node listens where it was asked (3610), whatever port its answer came from (docs/architecture.md,
+                # field rules): the npm echonet-lite stack answers from 23610 and hears nothing there.
                 port = self.node.config.port if isinstance(target, str) else target[1]
                 for response in responses:
                     peer = host_key(response.addr[0])

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from echonet import EOJ, ESV, Frame, FrameDecodeError, Property, decode, encode
-from echonet.node import Dropped, Node
+from echonet.node import Dropped, Node, TrailingBytes
 
 from ..strategies import any_bytes, frames
 from .util import BATTERY, DEVICE_IP, battery, device_node, events
@@ -30,10 +30,14 @@ def check_one(node: Node, data: bytes) -> None:
     got = events(node)
     try:
         decode(data)
-    except FrameDecodeError:
-        (event,) = got
-        assert isinstance(event, Dropped) and event.addr == (DEVICE_IP, 3610) and event.size == len(data)
-        assert event.reason.startswith("malformed: ")
+    except FrameDecodeError as exc:
+        if exc.field == "trailing":  # taken as the frame before the extra bytes, which are reported first
+            assert isinstance(got[0], TrailingBytes) and got[0].extra == data[exc.offset :]
+            assert got[0].addr == (DEVICE_IP, 3610) and node.stats.trailing == 1
+        else:
+            (event,) = got
+            assert isinstance(event, Dropped) and event.addr == (DEVICE_IP, 3610) and event.size == len(data)
+            assert event.reason.startswith("malformed: ")
     for event in got:
         assert not (isinstance(event, Dropped) and event.reason.startswith("internal error")), event
     node.datagrams_to_send(1.0)
