@@ -13,8 +13,8 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
-from .errors import EchonetUsageError, FrameDecodeError
 from .constants import EHD1_ECHONET_LITE
+from .errors import EchonetUsageError, FrameDecodeError
 from .frame import EHD2, EOJ, ESV_BY_CODE, SETGET_CODES, Frame, Property
 from .wire import HEADER_LAYOUT
 
@@ -145,13 +145,36 @@ _UNROLLED_MAX = 32
 _DECODER_BY_OPC = tuple(_generate_decoder(k if k <= _UNROLLED_MAX else None) for k in range(256))
 
 
+#: The largest datagram (the UDP payload of an IPv4 datagram; IPv6 jumbograms are not ECHONET Lite).
+MAX_DATAGRAM = 0xFFFF
+
+
+def _too_long(size: int) -> FrameDecodeError:
+    return FrameDecodeError(
+        MAX_DATAGRAM, "datagram", f"{size} bytes: longer than the largest datagram ({MAX_DATAGRAM} bytes)"
+    )
+
+
+def _as_bytes(data: object) -> bytes:
+    """The bytes of a bytes-like object; a longer one than a datagram, or anything else, is refused before a copy."""
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]  # (anything may come: it is checked here)
+    except (TypeError, ValueError, BufferError):
+        raise FrameDecodeError(0, "ehd1", f"not bytes: {type(data).__name__}") from None
+    with view:
+        if view.nbytes > MAX_DATAGRAM:
+            raise _too_long(view.nbytes)
+        return view.tobytes()
+
+
 def decode(data: bytes | bytearray | memoryview) -> Frame:
-    """Decode one ECHONET Lite frame. Raises :class:`FrameDecodeError` (with the byte offset) and nothing else."""
+    """Decode one ECHONET Lite frame. Raises :class:`FrameDecodeError` (with the byte offset) and nothing else:
+    for a malformed frame, for an input longer than a datagram (:data:`MAX_DATAGRAM`, at that offset, field
+    ``datagram``) and for an input that is not bytes-like (offset 0, field ``ehd1``)."""
     if type(data) is not bytes:
-        try:
-            data = bytes(data)
-        except (TypeError, ValueError) as exc:
-            raise FrameDecodeError(0, "ehd1", f"not bytes: {type(data).__name__}") from exc
+        data = _as_bytes(data)
+    elif len(data) > MAX_DATAGRAM:
+        raise _too_long(len(data))
     # Fast path: a well-formed format-1 frame, decoded by a function generated for its OPC (see
     # _generate_decoder). Anything irregular (short header, other EHD1/EHD2, a PDC that overruns, trailing bytes)
     # falls through to _slow_decode, which walks the frame field by field and reports the first offending field.

@@ -26,15 +26,35 @@ it.
 
 Handled headers: Ethernet with any number of 802.1Q/802.1ad (QinQ) tags; IPv4 with options; IPv6 with
 hop-by-hop, routing, destination-options, fragment and AH extension headers; UDP. A fragment that is not a
-whole datagram cannot be decoded (and this reader does not reassemble): a non-first fragment of a UDP
-datagram, and the first fragment of a UDP datagram to or from a selected port, are skipped and reported.
+whole datagram cannot be decoded (and this reader does not reassemble): the first fragment of a UDP datagram
+to or from a selected port is skipped and reported; later fragments carry no ports and are skipped silently.
 
-Nothing a capture contains makes the reader raise: a truncated or garbled packet is skipped and reported
-through the optional ``on_skip(index, reason)`` callback, and a capture cut short (or corrupt beyond
-resynchronisation) ends the iteration after a last report. Packets that are merely something else (ARP,
-TCP, UDP on other ports) are skipped silently. Only a file that cannot be opened or is not a capture at all
-raises :class:`CaptureError`, with a one-line message, when :func:`iter_datagrams` is called (and, during
-the iteration, an I/O error of the operating system).
+Damage
+------
+Nothing a capture contains makes the reader raise. Everything that cannot be read is reported, as a
+:class:`Problem` (packet number, byte offset, reason) to the optional ``on_problem`` callback and as
+``(index, reason)`` to ``on_skip``, and the reading goes on wherever the format allows:
+
+* a truncated or garbled packet, a packet of an unsupported link type, one cut by the snap length: reported,
+  and the next packet is read;
+* a pcapng block whose lengths are wrong: reported, and the reading goes on at the next block found (a known
+  block type whose leading and trailing lengths agree, followed by another block or the end of the file);
+* a classic pcap record header that looks odd (a length of 0 or beyond the snap length, at least 256 KiB; a
+  fraction of a second not below one second; a time more than a day before or a year after the last record's)
+  is checked against the next one: if a record follows where its length says (or the file ends there), the
+  record is read, and a bad fraction of a second reported; otherwise the header is corrupt: it is reported and
+  the reading goes on at the next plausible record header (lengths within bounds, followed by two more such
+  headers in time order, or by the end of the file), searched from the data of the last record read, since its
+  length may be the corrupt one;
+* a pcapng timestamp outside the years 1970 to 9999: reported, the packet yielded with it;
+* a capture cut short, gzip data that is corrupt or cut short (every byte before the damage is read), a
+  read error of the operating system: reported, and the iteration ends.
+
+Packet numbers after a corrupt record or block count the records read, the damaged one included. Packets that
+are merely something else (ARP, TCP, UDP on other ports) are skipped silently. Only a file that cannot be
+opened or is not a capture at all raises :class:`CaptureError`, with a one-line message, when
+:func:`iter_datagrams` is called. Memory stays bounded whatever the file holds: records and blocks longer than
+16 MiB are taken as corrupt, and decompression and the search for the next record read a chunk at a time.
 
 :func:`write_capture` writes a classic pcap (Ethernet, microsecond timestamps) of UDP datagrams, with valid IP
 and UDP checksums; the tests and ``tools/make_sample_capture.py`` use it.
@@ -42,9 +62,11 @@ and UDP checksums; the tests and ``tools/make_sample_capture.py`` use it.
 
 from __future__ import annotations
 
-import gzip
+import functools
+import io
 import ipaddress
 import os
+import re
 import socket
 import struct
 import time
@@ -60,12 +82,14 @@ __all__ = [
     "Backend",
     "CaptureError",
     "Datagram",
+    "Problem",
+    "ProblemCallback",
     "ProgressCallback",
     "SkipCallback",
     "iter_datagrams",
+    "open_capture",
     "write_capture",
 ]
-
 
 
 class Datagram(NamedTuple):
@@ -88,8 +112,25 @@ class Datagram(NamedTuple):
 ProgressCallback = Callable[[int, int], None]
 """``progress(bytes_read, total_bytes)``; ``total_bytes`` is the file's size on disk (gzip: compressed)."""
 
+
+class Problem(NamedTuple):
+    """Something in a capture that could not be read: a damaged or undecodable packet, a corrupt record or
+    block (read past where the format allows), a bad timestamp, a capture cut short."""
+
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index(), as Datagram.index does
+    """The packet's number, from 1 like Wireshark's frame number (where reading stopped: the next packet's)."""
+    offset: int | None
+    """Byte offset in the capture of the packet's record or block (in the decompressed bytes of a ``.gz``);
+    ``None`` where the reader does not know it (``backend="scapy"``)."""
+    reason: str
+    """What is wrong, in words (one line)."""
+
+
+ProblemCallback = Callable[[Problem], None]
+"""``on_problem(problem)`` for each :class:`Problem`, in the order of the file."""
+
 SkipCallback = Callable[[int, str], None]
-"""``on_skip(index, reason)`` for a packet that may have been a wanted datagram but cannot be decoded."""
+"""``on_skip(index, reason)``: the same reports as :data:`ProblemCallback`, without the offset."""
 
 Backend = Literal["native", "scapy"]
 
@@ -169,7 +210,7 @@ def _ipv4(buf: bytes, off: int, end: int, ports: _Ports) -> _Result:
     else:
         ip_end, cut = end, False
     if frag & 0x1FFF:
-        return f"IPv4 fragment at offset {(frag & 0x1FFF) << 3} of a UDP datagram: not decodable on its own"
+        return None  # a later fragment: no ports to select by (the first fragment is reported when wanted)
     u = off + ihl
     if ip_end - u < 8:
         return "truncated UDP header"
@@ -212,10 +253,7 @@ def _ipv6(buf: bytes, off: int, end: int, ports: _Ports) -> _Result:
             offset_m = _U16.unpack_from(buf, p + 2)[0]
             p += 8
             if offset_m & 0xFFF8:
-                if nh == _IPPROTO_UDP:
-                    offset = offset_m & 0xFFF8
-                    return f"IPv6 fragment at offset {offset} of a UDP datagram: not decodable on its own"
-                return None
+                return None  # a later fragment: no ports to select by (the first fragment is reported when wanted)
             first_fragment = bool(offset_m & 1)
         elif nh == _IPV6_AH:
             if ip_end - p < 8:
@@ -328,6 +366,7 @@ class _ScapyLinkDecoder:
         self.ip_classes: tuple[type, ...] = ()
         self.no_payload: type = type(None)
         self.missing = ""
+        self.reported = False
 
     def _load(self) -> None:
         self.loaded = True
@@ -347,8 +386,11 @@ class _ScapyLinkDecoder:
     def __call__(self, buf: bytes, off: int, end: int, ports: _Ports) -> _Result:
         if not self.loaded:
             self._load()
-        if self.cls is None:
-            return f"unsupported link type {self.linktype}{self.missing}"
+        if self.cls is None:  # reported once: every packet of the link type is lost for the same reason
+            if self.reported:
+                return None
+            self.reported = True
+            return f"unsupported link type {self.linktype}{self.missing}: its packets are not read"
         try:
             layer = self.cls(buf[off:end])
             while not isinstance(layer, self.ip_classes):
@@ -368,77 +410,225 @@ def _decoder_for(linktype: int) -> _LinkDecoder:
 # -- file access ---------------------------------------------------------------------------------------------
 
 
-class _Corrupt(Exception):
-    """The (compressed) stream cannot be read further; the message is the skip reason."""
-
-
 class _Input:
-    """An opened capture: the raw file, the stream to read (raw or gunzipped) and the progress bookkeeping."""
+    """An opened capture: the file, its decompression, the bytes read, and why the stream ended early if it did.
 
-    def __init__(self, name: str, raw: IO[bytes], stream: IO[bytes], total: int) -> None:
+    :meth:`read` never raises: where the file cannot be read further (corrupt or cut gzip data, a read error of
+    the operating system) it returns what it has, then ``b""``, and :attr:`failure` says why.
+    """
+
+    def __init__(self, name: str, raw: IO[bytes], owned: bool, total: int) -> None:
         self.name = name
         self.raw = raw
-        self.stream = stream
-        self.total = total
+        self.owned = owned
+        self.total = total  # the file's size (0: unknown, e.g. a pipe)
+        self.consumed = 0  # bytes read from the file (compressed bytes for a .gz)
+        self.failure = ""
         self.progress: ProgressCallback | None = None
         self.last_progress = 0.0
+        self.read: Callable[[int], bytes] = self._read_raw
+        self.compressed = False
+        self._inflate: Any = None  # the zlib decompressor of the current gzip member (None between members)
+        self._tail = b""  # compressed bytes read from the file and not decompressed yet
 
-    def read(self, n: int) -> bytes:
+    def _read_raw(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the file: fewer only at its end (or where it cannot be read further)."""
         try:
-            return self.stream.read(n)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise _Corrupt(f"compressed capture is corrupt or cut short ({exc})") from None
+            data = self.raw.read(n) or b""
+            if 0 < len(data) < n:  # a pipe or an unbuffered file may return less: read on to n or the end
+                parts = [data]
+                got = len(data)
+                while got < n:
+                    more = self.raw.read(n - got)
+                    if not more:
+                        break
+                    parts.append(more)
+                    got += len(more)
+                data = b"".join(parts)
         except OSError as exc:
-            raise CaptureError(f"{self.name}: read error ({exc.strerror or exc})") from None
+            self.failure = f"read error ({exc.strerror or exc})"
+            return b""
+        self.consumed += len(data)
+        return data
 
-    def tick(self) -> None:
+    def start_gzip(self, head: bytes) -> None:
+        """Decompress from here on; ``head`` is what was read of the file already."""
+        self._tail = head
+        self.read = self._read_gzip
+        self.compressed = True
+
+    def _read_gzip(self, n: int) -> bytes:
+        """Up to ``n`` decompressed bytes, every byte before a corrupt or missing part included."""
+        parts: list[bytes] = []
+        got = 0
+        while got < n and not self.failure:
+            inflate = self._inflate
+            if inflate is None:
+                if not self._next_member():
+                    break
+                inflate = self._inflate
+            data = self._tail or self._read_raw(_CHUNK)
+            if not data:
+                if not self.failure:
+                    self.failure = "compressed data cut short (the gzip stream ends before its end marker)"
+                break
+            saved = inflate.copy()
+            try:
+                piece = inflate.decompress(data, n - got)  # bounded: a small file cannot inflate memory
+            except zlib.error as exc:
+                parts.append(_inflate_before_error(saved, data, n - got))
+                self.failure = f"corrupt compressed data ({exc})"
+                break
+            if piece:
+                parts.append(piece)
+                got += len(piece)
+            if inflate.eof:
+                self._tail = inflate.unused_data
+                self._inflate = None
+            else:
+                self._tail = inflate.unconsumed_tail
+        return b"".join(parts)
+
+    def _next_member(self) -> bool:
+        """Start the next gzip member; False at the end of the file (zero padding allowed, as gzip does)."""
+        tail = self._tail.lstrip(b"\0")
+        while len(tail) < 2:
+            more = self._read_raw(_CHUNK)
+            if not more:
+                break
+            tail = (tail + more).lstrip(b"\0")
+        self._tail = tail
+        if not tail:
+            return False
+        if tail[:2] != _GZIP_MAGIC:
+            self.failure = "bytes after the end of the compressed data are not gzip data"
+            return False
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return True
+
+    def tick(self, position: int = -1) -> None:
+        """Report progress if it is time: at ``position`` of the stream where given (and not compressed), else the
+        bytes read from the file. The readers call it for each chunk read and every 1024 packets."""
         if self.progress is not None:
             now = time.monotonic()
             if now - self.last_progress >= _PROGRESS_EVERY:
                 self.last_progress = now
-                self.progress(self.raw.tell(), self.total)
+                self.progress(self.consumed if position < 0 or self.compressed else position, self.total)
 
     def close(self) -> None:
-        if self.stream is not self.raw:
-            self.stream.close()
-        self.raw.close()
+        if self.owned:
+            self.raw.close()
 
 
-def _display(path: str | os.PathLike[str]) -> str:
-    name = os.fspath(path)
-    return name if name.isprintable() else repr(name)
+def _inflate_before_error(inflate: Any, data: bytes, limit: int) -> bytes:
+    """What ``inflate`` gives of ``data`` before the corrupt byte (the decompressor raises and gives nothing):
+    the output of the longest prefix of ``data`` that decompresses, found by bisection on copies."""
+    good, bad = 0, len(data)  # a prefix of ``good`` bytes decompresses, one of ``bad`` bytes does not
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        try:
+            inflate.copy().decompress(data[:middle], limit)
+        except zlib.error:
+            bad = middle
+        else:
+            good = middle
+    return bytes(inflate.decompress(data[:good], limit))
 
 
-def _open(path: str | os.PathLike[str]) -> tuple[_Input, bytes]:
-    """Open a capture and check its header; returns the input and the bytes already read from the stream."""
+class _Window:
+    """The reader's buffer on the slow path (damage): ``buf`` holds the stream from offset ``base`` on."""
+
+    def __init__(self, inp: _Input, buf: bytes, base: int) -> None:
+        self.inp = inp
+        self.buf = buf
+        self.base = base
+
+    def need(self, end: int) -> bool:
+        """Whether ``buf`` holds the bytes up to ``end``, reading more as needed."""
+        if end > len(self.buf):
+            self.buf += self.inp.read(max(_CHUNK, end - len(self.buf)))
+            self.inp.tick()
+        return end <= len(self.buf)
+
+    def drop(self, upto: int) -> None:
+        self.buf = self.buf[upto:]
+        self.base += upto
+
+    def scan(self, start: int, pattern: re.Pattern[bytes], accept: Callable[[_Window, int], bool]) -> int:
+        """The first position from ``start`` where ``pattern`` matches and ``accept`` agrees; -1 at the end.
+
+        Memory stays bounded: the bytes already scanned are dropped (positions are relative to ``buf``).
+        """
+        p = start
+        while True:
+            found = pattern.search(self.buf, p)
+            if found is None:
+                keep = max(p, len(self.buf) - 64)  # a header may straddle the end of what was read
+                self.drop(keep)
+                p -= keep
+                if not self.need(len(self.buf) + 1):
+                    return -1
+                continue
+            c = found.start()
+            if c > _CHUNK:
+                self.drop(c)
+                c = 0
+            if accept(self, c):
+                return c
+            p = c + 1
+
+
+def _display(path: object) -> str:
+    name = os.fsdecode(path) if isinstance(path, str | bytes | os.PathLike) else str(path)
+    return name if name and name.isprintable() else repr(name)
+
+
+def open_capture(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a capture file for :func:`iter_datagrams`; raises :class:`CaptureError` (one line) if it cannot be
+    opened: missing, a directory, no permission. Whether it is a capture is for :func:`iter_datagrams` to say."""
     name = _display(path)
     try:
-        raw: IO[bytes] = open(path, "rb")  # noqa: SIM115  (closed by the reader's generator)
+        return open(path, "rb")  # the caller closes it
     except FileNotFoundError:
         raise CaptureError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise CaptureError(f"{name}: is a directory, not a capture file") from None
     except OSError as exc:
         raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. an embedded NUL character
+        raise CaptureError(f"{name}: cannot open ({exc})") from None
+
+
+def _open(source: str | os.PathLike[str] | IO[bytes]) -> tuple[_Input, bytes]:
+    """Open a capture (or take an open file) and check its header; returns the input and the header's bytes."""
+    if isinstance(source, str | os.PathLike):
+        raw, owned, name = open_capture(source), True, _display(source)
+    else:
+        raw, owned, name = source, False, _display(getattr(source, "name", "<stream>"))
     try:
-        total = os.fstat(raw.fileno()).st_size
-        stream = raw
-        head = raw.read(4)
+        try:
+            total = os.fstat(raw.fileno()).st_size
+        except (OSError, AttributeError, ValueError):  # (io.UnsupportedOperation is an OSError)
+            total = 0
+        if isinstance(raw, io.TextIOBase):
+            raise CaptureError(f"{name}: a text stream, not a binary file (open it with 'rb', or use .buffer)")
+        inp = _Input(name, raw, owned, total)
+        head = inp.read(4)
         if head[:2] == _GZIP_MAGIC:
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        inp = _Input(name, raw, stream, total)
-        if stream is not raw:
-            try:
-                head = inp.read(4)
-            except _Corrupt:
-                raise CaptureError(f"{name}: corrupt gzip file") from None
+            inp.start_gzip(head)
+            head = inp.read(4)
+        if len(head) < 4 and inp.failure:
+            raise CaptureError(f"{name}: {inp.failure}")
         if not head:
             raise CaptureError(f"{name}: empty file, not a pcap or pcapng file")
+        if len(head) < 4 and any(magic.startswith(head) for magic in _PCAP_MAGICS):
+            raise CaptureError(f"{name}: truncated pcap file header")
+        if len(head) < 4 and _PCAPNG_SHB.startswith(head):
+            raise CaptureError(f"{name}: truncated or corrupt pcapng section header")
         if head in _PCAP_MAGICS:
             head += inp.read(20)
             if len(head) < 24:
-                raise CaptureError(f"{name}: truncated pcap file header")
+                raise CaptureError(f"{name}: truncated pcap file header" + (f" ({inp.failure})" * bool(inp.failure)))
         elif head == _PCAPNG_SHB:
             head += inp.read(12)
             if len(head) < 16 or head[8:12] not in _PCAPNG_BOM:
@@ -449,61 +639,185 @@ def _open(path: str | os.PathLike[str]) -> tuple[_Input, bytes]:
         else:
             raise CaptureError(f"{name}: not a pcap or pcapng file (magic 0x{head.hex()})")
     except BaseException:
-        raw.close()
+        if owned:
+            raw.close()
         raise
     return inp, head
 
 
+# -- resynchronisation ---------------------------------------------------------------------------------------
+
+_DAY: Final = 86_400
+_YEAR: Final = 366 * _DAY
+_PCAP_STANDARD_MAX: Final = 262_144  # libpcap's and Wireshark's largest standard snap length
+
+
+def _hex_class(values: Iterable[int]) -> bytes:
+    return b"[" + b"".join(b"\\x%02x" % v for v in sorted(set(values))) + b"]"
+
+
+def _pcap_pattern(endian: str, units: int, limit: int) -> re.Pattern[bytes]:
+    """Bytes that may be a pcap record header: a fraction below a second, a captured length from 1 to ``limit``,
+    an original length within bounds; a prefilter, the checks of :func:`_pcap_damage` decide."""
+    cells = [b"."] * 16
+    top = (7, 11, 15) if endian == "<" else (4, 8, 12)  # the high byte of the fraction and of the two lengths
+    cells[top[0]] = _hex_class(range(((units - 1) >> 24) + 1))
+    cells[top[1]] = _hex_class(range((limit >> 24) + 1))
+    cells[top[2]] = _hex_class(range((_MAX_RECORD >> 24) + 1))
+    return re.compile(b"(?!.{8}\\x00\\x00\\x00\\x00)" + b"".join(cells), re.DOTALL)
+
+
+def _pcapng_pattern(endian: str) -> re.Pattern[bytes]:
+    """Bytes that may start a pcapng block: a known block type and a length that is a multiple of 4 within bounds,
+    or a section header (either byte order); a prefilter, :func:`_pcapng_block_ok` decides."""
+    if endian == "<":
+        types = b"[\\x01-\\x0a]\\x00\\x00\\x00|\\xad\\x0b\\x00[\\x00\\x40]"
+    else:
+        types = b"\\x00\\x00\\x00[\\x01-\\x0a]|[\\x00\\x40]\\x00\\x0b\\xad"
+    low, high = _hex_class(range(0, 256, 4)), _hex_class(range((_MAX_RECORD >> 24) + 1))
+    length = low + b".." + high if endian == "<" else high + b".." + low
+    return re.compile(b"(?:" + types + b")" + length + b"|\\x0a\\x0d\\x0d\\x0a", re.DOTALL)
+
+
 # -- native readers ------------------------------------------------------------------------------------------
 
+_Report = Callable[[int, int | None, str], None]
+_TIME_MAX: Final = 253_402_300_800.0  # 10000-01-01: a later (or negative) timestamp is damage, not a date
 
-def _read_pcap(inp: _Input, head: bytes, ports: _Ports, on_skip: SkipCallback | None) -> Iterator[Datagram]:
+
+def _read_pcap(inp: _Input, head: bytes, ports: _Ports, report: _Report) -> Iterator[Datagram]:
     endian, nano = _PCAP_MAGICS[head[:4]]
-    linktype = struct.unpack_from(endian + "I", head, 20)[0] & 0xFFFF  # high bits: FCS length flags
-    decode = _decoder_for(linktype)
-    divisor = 1e9 if nano else 1e6
+    snaplen, linktype = struct.unpack_from(endian + "II", head, 16)
+    decode = _decoder_for(linktype & 0xFFFF)  # high bits: FCS length flags
+    limit = min(max(snaplen, _PCAP_STANDARD_MAX), _MAX_RECORD)  # a longer record is corrupt
+    units = 1_000_000_000 if nano else 1_000_000
+    divisor = float(units)
     record = struct.Struct(endian + "IIII").unpack_from
     read, tick = inp.read, inp.tick
     buf = b""
-    pos = index = 0
-    reason = ""
-    try:
-        while True:
+    pos = last = 0  # the next record, and the last one read (kept in buf: resynchronisation may look into it)
+    base = len(head)  # stream offset of buf[0]
+    index = 0
+    previous = -1  # seconds of the last record (-1: the next record's header is checked against the one after it)
+    earliest, latest = -_DAY, _YEAR
+    while True:
+        if len(buf) - pos < 16:
+            base += last
+            buf = buf[last:] + read(_CHUNK)
+            pos -= last
+            last = 0
+            tick(base + pos)
             if len(buf) - pos < 16:
-                buf = buf[pos:] + read(_CHUNK)
-                pos = 0
-                tick()
-                if len(buf) < 16:
-                    if buf:
-                        reason = f"capture cut short inside a record header ({len(buf)} of 16 bytes)"
-                    break
-            sec, frac, caplen, _wirelen = record(buf, pos)
-            start = pos + 16
-            end = start + caplen
+                left = len(buf) - pos
+                if left or inp.failure:
+                    cut = f"capture cut short inside a record header ({left} of 16 bytes)"
+                    report(index + 1, base + pos, inp.failure or cut)
+                break
+        sec, frac, caplen, _wirelen = record(buf, pos)
+        if not 0 < caplen <= limit or frac >= units or not earliest <= sec - previous <= latest:
+            # Something is odd (or this is the first record): see whether the next record is where this one's
+            # length says; if not, the header is corrupt and the reading goes on at the next plausible record.
+            damaged = base + pos
+            win = _Window(inp, buf, base)
+            at = (pos, last if index else -1, previous)
+            found, resynced = _pcap_damage(win, endian, at, limit, units, index + 1, report)
+            buf, base = win.buf, win.base
+            if found < 0:
+                return
+            pos = last = found
+            if resynced:
+                if base + found >= damaged + 16:
+                    index += 1  # the damaged record (unless the next one starts inside its header: not a record)
+                previous = -1
+                continue
+        previous = sec
+        start = pos + 16
+        end = start + caplen
+        if end > len(buf):
+            base += last
+            buf = buf[last:] + read(max(_CHUNK, end - len(buf)))
+            pos, start, end, last = pos - last, start - last, end - last, 0
+            tick(base + pos)
             if end > len(buf):
-                if caplen > _MAX_RECORD:
-                    reason = f"corrupt record (captured length {caplen}): cannot read further"
-                    break
-                buf = buf[pos:] + read(max(_CHUNK, end - len(buf)))
-                pos, start, end = 0, 16, 16 + caplen
-                tick()
-                if end > len(buf):
-                    reason = f"capture cut short inside the packet ({len(buf) - 16} of {caplen} bytes)"
-                    break
-            index += 1
-            result = decode(buf, start, end, ports)
-            pos = end
-            if result is None:
-                continue
-            if isinstance(result, str):
-                if on_skip is not None:
-                    on_skip(index, result)
-                continue
-            yield Datagram(sec + frac / divisor, *result, index)
-    except _Corrupt as exc:
-        reason = str(exc)
-    if reason and on_skip is not None:
-        on_skip(index + 1, reason)
+                cut = f"capture cut short inside the packet ({len(buf) - start} of {caplen} bytes)"
+                report(index + 1, base + pos, inp.failure or cut)
+                break
+        index += 1
+        if not index & 1023:
+            tick(base + pos)
+        result = decode(buf, start, end, ports)
+        last = pos
+        pos = end
+        if result is None:
+            continue
+        if isinstance(result, str):
+            report(index, base + last, result)
+            continue
+        yield Datagram(sec + frac / divisor, *result, index)
+
+
+def _pcap_damage(
+    win: _Window, endian: str, at: tuple[int, int, int], limit: int, units: int, index: int, report: _Report
+) -> tuple[int, bool]:
+    """Check the record header at ``pos``, which looks odd: a length of 0 or beyond ``limit``, a fraction of a
+    second not below ``units``, a time far from ``previous`` (the seconds of the last record; -1: none).
+
+    ``at`` is ``(pos, last, previous)``, ``last`` the position of the last record read (-1: none). Returns
+    ``(pos, False)`` where the record is to be read: its length is within bounds and another record follows where
+    it says (or the capture ends in it, or it is the first record and plausible by itself); a bad fraction is
+    reported. Otherwise the header is corrupt: returns ``(position, True)`` of the next plausible record, searched
+    from the data of the last record (its length may be the corrupt one), or ``(-1, True)`` where there is none,
+    and reports it.
+    """
+    pos, last, previous = at
+    record = struct.Struct(endian + "IIII").unpack_from
+    offset = win.base + pos
+    sec, frac, caplen, _ = record(win.buf, pos)
+
+    def plausible(w: _Window, c: int, near: int) -> bool:
+        """A record header at ``c``, its time within a day before to a year after ``near`` (-1: any)."""
+        s, f, cap, wire = record(w.buf, c)
+        in_time = near < 0 or -_DAY <= s - near <= _YEAR
+        return f < units and 0 < cap <= limit and cap <= wire <= _MAX_RECORD and in_time
+
+    def chained(w: _Window, c: int, depth: int = 2) -> bool:
+        """A record header at ``c``, followed by ``depth`` more (in time order) or by the end of the capture."""
+        near = -1
+        for _ in range(depth + 1):
+            if not plausible(w, c, near):
+                return False
+            near, _, cap, _ = record(w.buf, c)
+            c += 16 + cap
+            if not w.need(c + 16):
+                return c <= len(w.buf)
+        return True
+
+    if caplen <= limit:
+        n = pos + 16 + caplen
+        if win.need(n + 16):
+            follows = plausible(win, n, sec if frac < units else -1)
+        else:  # the capture ends in or right after it: a record cut short (reported when read), if it is one
+            follows = frac < units and (previous < 0 or -_DAY <= sec - previous <= _YEAR)
+        if follows or (previous < 0 and caplen > 0 and frac < units):
+            if frac >= units:
+                report(index, offset, f"bad timestamp (fraction of a second {frac} is not below {units})")
+            return pos, False  # (a record cut short by the end of the capture is reported as such when read)
+    if caplen > limit:
+        what = f"captured length {caplen} exceeds {limit}"
+    elif frac >= units:
+        what = f"fraction of a second {frac} is not below {units}"
+    else:
+        what = f"no record where its captured length {caplen} ends"
+    found = win.scan(last + 16 if last >= 0 else pos + 1, _pcap_pattern(endian, units, limit), chained)
+    if found < 0:
+        lost = win.base + len(win.buf) - offset
+        end = f" ({win.inp.failure})" if win.inp.failure else ""
+        report(
+            index, offset, f"corrupt record header ({what}), no record after it: the last {lost} byte(s) not read{end}"
+        )
+        return -1, True
+    report(index, offset, f"corrupt record header ({what}): reading on at the next record, offset {win.base + found}")
+    return found, True
 
 
 class _Interface(NamedTuple):
@@ -536,7 +850,7 @@ def _parse_idb(buf: bytes, body: int, bend: int, endian: str) -> _Interface:
     return _Interface(_decoder_for(linktype), resolution, offset, snaplen)
 
 
-def _read_pcapng(inp: _Input, head: bytes, ports: _Ports, on_skip: SkipCallback | None) -> Iterator[Datagram]:
+def _read_pcapng(inp: _Input, head: bytes, ports: _Ports, report: _Report) -> Iterator[Datagram]:
     read, tick = inp.read, inp.tick
     interfaces: list[_Interface] = []
     endian = "<"
@@ -545,26 +859,25 @@ def _read_pcapng(inp: _Input, head: bytes, ports: _Ports, on_skip: SkipCallback 
     epb = struct.Struct("<5I").unpack_from
     pb = struct.Struct("<HH4I").unpack_from
     buf = head
-    pos = index = 0
+    pos = index = base = 0  # base: the stream offset of buf[0]
     # The time of the last timestamped packet, computed only when a datagram is yielded: (ticks, interface).
     stamp: tuple[int, _Interface] | None = None
-    reason = ""
-    try:
-        while True:
-            if len(buf) - pos < 12:
-                buf = buf[pos:] + read(_CHUNK)
-                pos = 0
-                tick()
-                if len(buf) < 12:
-                    if buf:
-                        reason = f"capture cut short inside a block header ({len(buf)} of 12 bytes)"
-                    break
-            btype, blen = block_header(buf, pos)
-            if btype == _PCAPNG_SHB_TYPE:  # a new section may switch byte order; its interfaces start afresh
-                bom = buf[pos + 8 : pos + 12]
-                if bom not in _PCAPNG_BOM:
-                    reason = "corrupt section header block (bad byte-order magic): cannot read further"
-                    break
+    while True:
+        if len(buf) - pos < 12:
+            base += pos
+            buf = buf[pos:] + read(_CHUNK)
+            pos = 0
+            tick(base)
+            if len(buf) < 12:
+                if buf or inp.failure:
+                    cut = f"capture cut short inside a block header ({len(buf)} of 12 bytes)"
+                    report(index + 1, base, inp.failure or cut)
+                break
+        btype, blen = block_header(buf, pos)
+        bad = ""
+        if btype == _PCAPNG_SHB_TYPE:  # a new section may switch byte order; its interfaces start afresh
+            bom = buf[pos + 8 : pos + 12]
+            if bom in _PCAPNG_BOM:
                 endian = _PCAPNG_BOM[bom]
                 block_header = struct.Struct(endian + "II").unpack_from
                 u32 = struct.Struct(endian + "I").unpack_from
@@ -572,68 +885,110 @@ def _read_pcapng(inp: _Input, head: bytes, ports: _Ports, on_skip: SkipCallback 
                 pb = struct.Struct(endian + "HH4I").unpack_from
                 blen = u32(buf, pos + 4)[0]
                 interfaces = []
-            if blen < 12 or blen & 3 or blen > _MAX_RECORD:
-                reason = f"corrupt block (type 0x{btype:08x}, length {blen}): cannot read further"
-                break
+            else:
+                bad = "section header block with a bad byte-order magic"
+        if bad or blen < 12 or blen & 3 or blen > _MAX_RECORD:
+            bad = bad or f"block of type 0x{btype:08x} with a bad length {blen}"
+        else:
             end = pos + blen
             if end > len(buf):
+                base += pos
                 buf = buf[pos:] + read(max(_CHUNK, end - len(buf)))
                 pos, end = 0, blen
-                tick()
+                tick(base)
                 if end > len(buf):
-                    reason = f"capture cut short inside a block ({len(buf)} of {blen} bytes)"
+                    cut = f"capture cut short inside a block ({len(buf)} of {blen} bytes)"
+                    report(index + 1, base, inp.failure or cut)
                     break
             if u32(buf, end - 4)[0] != blen:
-                reason = f"corrupt block (type 0x{btype:08x}): trailing length differs, cannot read further"
+                bad = f"block of type 0x{btype:08x} whose trailing length differs from its length {blen}"
+        if bad:
+            damaged = base + pos
+            win = _Window(inp, buf, base)
+            found = win.scan(pos + 1, _pcapng_pattern(endian), functools.partial(_pcapng_block_ok, endian=endian))
+            buf, base = win.buf, win.base
+            if found < 0:
+                lost = base + len(buf) - damaged
+                end = f" ({inp.failure})" if inp.failure else ""
+                report(index + 1, damaged, f"corrupt {bad}, no block after it: the last {lost} byte(s) not read{end}")
                 break
-            body = pos + 8
-            room = blen - 32  # bytes of packet data and options an EPB or PB can hold
-            pos = end
-            if btype == 6 or btype == 2:  # enhanced packet block; obsolete packet block
-                index += 1
-                if room < 0:
-                    result: _Result = "packet block too short"
-                else:
-                    if btype == 6:
-                        ifid, high, low, caplen, _wirelen = epb(buf, body)
-                    else:
-                        ifid, _drops, high, low, caplen, _wirelen = pb(buf, body)
-                    if caplen > room:
-                        result = f"packet block holds fewer bytes than its captured length {caplen}"
-                    elif ifid >= len(interfaces):
-                        result = f"packet on undeclared interface {ifid}"
-                    else:
-                        iface: _Interface = interfaces[ifid]
-                        stamp = ((high << 32) | low, iface)
-                        result = iface.decode(buf, body + 20, body + 20 + caplen, ports)
-            elif btype == 3:  # simple packet block: no timestamp, first interface
-                index += 1
-                if not interfaces:
-                    result = "simple packet block without an interface description"
-                elif room < -16:
-                    result = "packet block too short"
-                else:
-                    iface = interfaces[0]
-                    caplen = min(u32(buf, body)[0], room + 16)
-                    if iface.snaplen:
-                        caplen = min(caplen, iface.snaplen)
-                    result = iface.decode(buf, body + 4, body + 4 + caplen, ports)
-            elif btype == 1:
-                interfaces.append(_parse_idb(buf, body, end - 4, endian))
-                continue
+            report(index + 1, damaged, f"corrupt {bad}: reading on at the next block, offset {base + found}")
+            if btype in (2, 3, 6) and base + found >= damaged + 12:
+                index += 1  # the damaged packet block
+            pos = found
+            continue
+        body = pos + 8
+        room = blen - 32  # bytes of packet data and options an EPB or PB can hold
+        pos = end
+        if btype == 6 or btype == 2:  # enhanced packet block; obsolete packet block
+            index += 1
+            if not index & 1023:
+                tick(base + body - 8)
+            if room < 0:
+                result: _Result = "packet block too short"
             else:
-                continue
-            if result is None:
-                continue
-            if isinstance(result, str):
-                if on_skip is not None:
-                    on_skip(index, result)
-                continue
-            yield Datagram(_pcapng_time(stamp), *result, index)
-    except _Corrupt as exc:
-        reason = str(exc)
-    if reason and on_skip is not None:
-        on_skip(index + 1, reason)
+                if btype == 6:
+                    ifid, high, low, caplen, _wirelen = epb(buf, body)
+                else:
+                    ifid, _drops, high, low, caplen, _wirelen = pb(buf, body)
+                if caplen > room:
+                    result = f"packet block holds fewer bytes than its captured length {caplen}"
+                elif ifid >= len(interfaces):
+                    result = f"packet on undeclared interface {ifid}"
+                else:
+                    iface: _Interface = interfaces[ifid]
+                    stamp = ((high << 32) | low, iface)
+                    result = iface.decode(buf, body + 20, body + 20 + caplen, ports)
+        elif btype == 3:  # simple packet block: no timestamp, first interface
+            index += 1
+            if not interfaces:
+                result = "simple packet block without an interface description"
+            elif room < -16:
+                result = "packet block too short"
+            else:
+                iface = interfaces[0]
+                caplen = min(u32(buf, body)[0], room + 16)
+                if iface.snaplen:
+                    caplen = min(caplen, iface.snaplen)
+                result = iface.decode(buf, body + 4, body + 4 + caplen, ports)
+        elif btype == 1:
+            interfaces.append(_parse_idb(buf, body, end - 4, endian))
+            continue
+        else:
+            continue
+        if result is None:
+            continue
+        if isinstance(result, str):
+            report(index, base + body - 8, result)
+            continue
+        when = _pcapng_time(stamp)
+        if not 0.0 <= when < _TIME_MAX:
+            report(index, base + body - 8, f"timestamp out of range ({when:.6g} s since 1970)")
+        yield Datagram(when, *result, index)
+
+
+def _pcapng_block_ok(w: _Window, c: int, endian: str) -> bool:
+    """Whether a block starts at ``c``: its two lengths agree, and another block or the end of the capture follows."""
+    if not w.need(c + 12):
+        return False
+    buf = w.buf
+    if buf[c : c + 4] == _PCAPNG_SHB:
+        bom = buf[c + 8 : c + 12]
+        if bom not in _PCAPNG_BOM:
+            return False
+        endian = _PCAPNG_BOM[bom]
+    blen = struct.unpack_from(endian + "I", buf, c + 4)[0]
+    if blen < 12 or blen & 3 or blen > _MAX_RECORD or not w.need(c + blen):
+        return False
+    buf = w.buf
+    if struct.unpack_from(endian + "I", buf, c + blen - 4)[0] != blen:
+        return False
+    n = c + blen
+    if not w.need(n + 8):
+        return True  # the end of the capture (a header cut short there is reported when read)
+    buf = w.buf
+    after = struct.unpack_from(endian + "I", buf, n + 4)[0]
+    return buf[n : n + 4] == _PCAPNG_SHB or (12 <= after <= _MAX_RECORD and not after & 3)
 
 
 def _pcapng_time(stamp: tuple[int, _Interface] | None) -> float:
@@ -648,18 +1003,18 @@ def _pcapng_time(stamp: tuple[int, _Interface] | None) -> float:
 # -- scapy raw readers (cross-check and benchmark) -----------------------------------------------------------
 
 
-def _read_scapy(inp: _Input, ports: _Ports, on_skip: SkipCallback | None) -> Iterator[Datagram]:
+def _read_scapy(inp: _Input, ports: _Ports, report: _Report) -> Iterator[Datagram]:
     """Iterate with scapy's RawPcapReader/RawPcapNgReader and this module's header parsing.
 
     scapy's pcapng reader stops silently on a cut or corrupt block (only classic pcap truncation is reported
-    here), keeps interface ids across pcapng sections, and ignores ``if_tsoffset``.
+    here), keeps interface ids across pcapng sections, and ignores ``if_tsoffset``. Offsets are not reported.
     """
     from scapy.data import MTU
     from scapy.error import Scapy_Exception
     from scapy.utils import RawPcapNgReader, RawPcapReader
 
-    inp.raw.seek(0)
     try:
+        inp.raw.seek(0)
         reader: Any = cast(Any, RawPcapReader)(inp.raw)
     except (Scapy_Exception, EOFError, OSError) as exc:
         raise CaptureError(f"{inp.name}: scapy cannot read it ({exc})") from None
@@ -674,11 +1029,11 @@ def _read_scapy(inp: _Input, ports: _Ports, on_skip: SkipCallback | None) -> Ite
         except StopIteration:
             return
         except Exception as exc:  # scapy's reader is not ours; a corrupt file must not escape as an exception
-            if on_skip is not None:
-                on_skip(index + 1, f"scapy's reader failed ({type(exc).__name__}: {exc}): cannot read further")
+            report(index + 1, None, f"scapy's reader failed ({type(exc).__name__}: {exc}): cannot read further")
             return
         index += 1
         if index % _SCAPY_PROGRESS_PACKETS == 0:
+            inp.consumed = inp.raw.tell()
             inp.tick()
         if is_ng:
             linktype = meta.linktype
@@ -689,8 +1044,7 @@ def _read_scapy(inp: _Input, ports: _Ports, on_skip: SkipCallback | None) -> Ite
             linktype = reader.linktype & 0xFFFF
             last_time = meta.sec + meta.usec / (1e9 if reader.nano else 1e6)
             if len(data) < min(meta.caplen, MTU):
-                if on_skip is not None:
-                    on_skip(index, f"capture cut short inside the packet ({len(data)} of {meta.caplen} bytes)")
+                report(index, None, f"capture cut short inside the packet ({len(data)} of {meta.caplen} bytes)")
                 return
         decode = decoders.get(linktype)
         if decode is None:
@@ -699,8 +1053,7 @@ def _read_scapy(inp: _Input, ports: _Ports, on_skip: SkipCallback | None) -> Ite
         if result is None:
             continue
         if isinstance(result, str):
-            if on_skip is not None:
-                on_skip(index, result)
+            report(index, None, result)
             continue
         yield Datagram(last_time, *result, index)
 
@@ -709,38 +1062,52 @@ def _read_scapy(inp: _Input, ports: _Ports, on_skip: SkipCallback | None) -> Ite
 
 
 def iter_datagrams(
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str] | IO[bytes],
     ports: Iterable[int] | None = (ECHONET_PORT,),
     *,
     progress: ProgressCallback | None = None,
     on_skip: SkipCallback | None = None,
+    on_problem: ProblemCallback | None = None,
     backend: Backend = "native",
 ) -> Iterator[Datagram]:
     """Stream the UDP datagrams of a pcap/pcapng capture whose source or destination port is in ``ports``.
 
-    ``ports=None`` selects every UDP datagram. The file is opened and its header checked at once: a missing
-    file or one that is not a pcap/pcapng capture (plain or gzip-compressed) raises :class:`CaptureError`
-    here. Then nothing the capture contains raises: packets that cannot be decoded are reported through
-    ``on_skip(index, reason)`` (``index`` numbers packets from 1, like Wireshark), and a capture cut short
-    ends the iteration after reporting it. ``progress(bytes_read, total_bytes)`` is called at most about every
-    0.25 s, plus once at the end. Memory use does not depend on the size of the file.
+    ``source`` is a path, or a binary file already open (e.g. ``sys.stdin.buffer``; it need not be seekable,
+    and is left open). ``ports=None`` selects every UDP datagram. The file is opened and its header checked at
+    once: a file that cannot be opened (see :func:`open_capture`) or is not a pcap/pcapng capture (plain or
+    gzip-compressed) raises :class:`CaptureError` here. Then nothing the capture contains raises: everything
+    that cannot be read is reported, as a :class:`Problem` to ``on_problem`` and as ``(index, reason)`` to
+    ``on_skip``, and the reading goes on wherever the format allows (see the module's documentation).
+    ``progress(bytes_read, total_bytes)`` is called at most about every 0.25 s, plus once at the end. Memory
+    use does not depend on the size of the file.
 
     ``backend="scapy"`` reads the file with scapy's raw readers instead of this module's (slower; used to
-    cross-check and benchmark). Either way the link, IP and UDP headers are parsed by hand, and packets of
-    link types not parsed by hand are dissected by scapy.
+    cross-check and benchmark; it needs a seekable file and reports no offsets). Either way the link, IP and
+    UDP headers are parsed by hand, and packets of link types not parsed by hand are dissected by scapy.
     """
     if backend not in ("native", "scapy"):
         raise ValueError(f"unknown backend {backend!r}")
     wanted = None if ports is None else frozenset(ports)
-    inp, head = _open(path)
+    inp, head = _open(source)
     inp.progress = progress
+    report = _reporter(on_skip, on_problem)
     if backend == "scapy":
-        records = _read_scapy(inp, wanted, on_skip)
+        records = _read_scapy(inp, wanted, report)
     elif head[:4] == _PCAPNG_SHB:
-        records = _read_pcapng(inp, head, wanted, on_skip)
+        records = _read_pcapng(inp, head, wanted, report)
     else:
-        records = _read_pcap(inp, head, wanted, on_skip)
+        records = _read_pcap(inp, head, wanted, report)
     return _run(inp, records)
+
+
+def _reporter(on_skip: SkipCallback | None, on_problem: ProblemCallback | None) -> _Report:
+    def report(index: int, offset: int | None, reason: str) -> None:
+        if on_problem is not None:
+            on_problem(Problem(index, offset, reason))
+        if on_skip is not None:
+            on_skip(index, reason)
+
+    return report
 
 
 def _run(inp: _Input, records: Iterator[Datagram]) -> Iterator[Datagram]:
@@ -750,7 +1117,7 @@ def _run(inp: _Input, records: Iterator[Datagram]) -> Iterator[Datagram]:
             inp.progress(0, inp.total)
         yield from records
         if inp.progress is not None:
-            inp.progress(inp.raw.tell(), inp.total)
+            inp.progress(inp.consumed, inp.total)
     finally:
         inp.close()
 

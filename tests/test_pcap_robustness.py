@@ -74,7 +74,11 @@ def test_directory_raises_capture_error(tmp_path: Path) -> None:
         (PCAP_HEADER[:10], "truncated pcap file header"),
         (PCAPNG_HEADER[:8] + b"\x11\x22\x33\x44" + PCAPNG_HEADER[12:], "truncated or corrupt pcapng section header"),
         (PCAPNG_HEADER[:12] + struct.pack("<H", 2) + PCAPNG_HEADER[14:], "unsupported pcapng version 2"),
-        (b"\x1f\x8b\x08\x00garbage", "corrupt gzip file"),
+        (b"\x1f\x8b\x08\x00garbage", "compressed data cut short (the gzip stream ends before its end marker)"),
+        (
+            b"\x1f\x8b\x08\x00" + bytes(6) + b"\xff" * 40,
+            "corrupt compressed data (Error -3 while decompressing data: invalid block type)",
+        ),
         (gzip.compress(b"plain text, compressed"), "not a pcap or pcapng file (magic 0x706c6169)"),
     ],
 )
@@ -143,29 +147,33 @@ def test_gzip_capture_cut_short_is_reported(tmp_path: Path) -> None:
     cut.write_bytes(packed[: len(packed) - 40])
     datagrams, skips = collect(cut)
     assert datagrams == list(iter_datagrams(SAMPLE_PCAP))[: len(datagrams)]
-    assert len(skips) == 1 and "compressed capture is corrupt or cut short" in skips[0][1]
+    assert len(skips) == 1 and skips[0][1] == "compressed data cut short (the gzip stream ends before its end marker)"
 
 
-def test_corrupt_record_length_stops_the_reader_with_a_report(tmp_path: Path) -> None:
+def test_corrupt_record_length_without_a_record_after_it_is_reported_with_the_bytes_lost(tmp_path: Path) -> None:
     path = tmp_path / "corrupt.pcap"
     path.write_bytes(PCAP_HEADER + record(ethernet_udp4()) + struct.pack("<IIII", T0, 0, 0xFFFFFFF0, 60) + bytes(99))
     datagrams, skips = collect(path)
     assert [d.index for d in datagrams] == [1]
-    assert skips == [(2, "corrupt record (captured length 4294967280): cannot read further")]
+    reason = "corrupt record header (captured length 4294967280 exceeds 262144), no record after it"
+    assert skips == [(2, f"{reason}: the last 115 byte(s) not read")]
 
 
-def test_corrupt_pcapng_block_stops_the_reader_with_a_report(tmp_path: Path) -> None:
+def test_corrupt_pcapng_block_without_a_block_after_it_is_reported(tmp_path: Path) -> None:
     good = SAMPLE_PCAPNG.read_bytes()
     before_isb = good[: -struct.unpack("<I", good[-4:])[0]]  # the file ends with an interface statistics block
     path = tmp_path / "corrupt.pcapng"
     path.write_bytes(before_isb + struct.pack("<II", 6, 13) + bytes(40))
     datagrams, skips = collect(path)
     assert len(datagrams) == 20
-    assert skips == [(22, "corrupt block (type 0x00000006, length 13): cannot read further")]
+    assert skips == [
+        (22, "corrupt block of type 0x00000006 with a bad length 13, no block after it: the last 48 byte(s) not read")
+    ]
     path.write_bytes(good[:-4] + b"\xff\xff\0\0")
     datagrams, skips = collect(path)
     assert len(datagrams) == 20
-    assert skips == [(22, "corrupt block (type 0x00000005): trailing length differs, cannot read further")]
+    reason = "corrupt block of type 0x00000005 whose trailing length differs from its length 76, no block after it"
+    assert skips == [(22, f"{reason}: the last 76 byte(s) not read")]
 
 
 # -- garbled packets -------------------------------------------------------------------------------------------

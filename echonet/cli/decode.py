@@ -1,31 +1,53 @@
 """``echonet decode`` (frames given as hex, or every ECHONET Lite datagram of a capture) and ``echonet spec`` (a
 class's properties).
 
-Exit codes as in :mod:`echonet.cli`: 0 success, 1 a malformed frame given as hex, 2 bad usage (bad hex, bad filter,
-unknown class, missing file).
+Exit codes as in :mod:`echonet.cli`: 0 success, 1 a malformed frame given as hex, 2 bad usage (bad hex, bad port or
+filter, unknown class, a capture file that cannot be opened), and for ``decode --pcap`` 3 (:data:`EXIT_DAMAGED`): the
+capture is damaged or is not a capture (every problem reported, every readable packet still decoded).
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import re
+import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from ..codec import decode
 from ..describe import frame_json, frame_lines
-from ..errors import EchonetUsageError, FrameDecodeError, require_extra
+from ..errors import CaptureError, EchonetUsageError, FrameDecodeError, require_extra
 from ..frame import EOJ, ESV, Frame, esv_name
+from ..spec.model import PropertyDef
 from ..spec.registry import Registry
-from .common import EXIT_FAILED, EXIT_OK, dump, error, registry
+from .args import port
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, dump, error, fail, registry
 
 if TYPE_CHECKING:
-    from ..pcap import Datagram
+    from ..pcap import Datagram, Problem
 
 # ----------------------------------------------------------------------------------------------------------- decode
+
+
+#: Exit code of ``decode --pcap`` for a capture that is damaged or could not be read in full.
+EXIT_DAMAGED = 3
+#: Problems of a capture printed one a line on stderr (text output); the rest are counted in the summary.
+_PROBLEM_LINES = 50
+
+_DECODE_EPILOG = (
+    "exit codes: 0 every frame decoded (with --pcap: the capture was read in full; malformed ECHONET frames in it"
+    " are shown as error records and do not change the exit code), 1 a frame given as HEX is malformed, 2 bad usage"
+    " (bad hex, port or filter; a capture file that cannot be opened; a missing extra), 3 the capture is damaged or"
+    ' not a capture: each problem is one line on stderr naming the packet, its offset and the reason (a "damage"'
+    " record with --json), and every packet that could be read is still decoded. Bytes after a frame's last"
+    ' property are shown with a warning ("trailing" in JSON) and do not change the exit code; --strict makes'
+    " such a frame malformed."
+)
 
 
 def _parse_hex_arg(text: str) -> bytes:
@@ -38,6 +60,21 @@ def _parse_hex_arg(text: str) -> bytes:
         raise EchonetUsageError(f"{text!r} is not hex (expected e.g. 1081000105ff010ef0016201d600)") from None
 
 
+def _decode_frame(data: bytes, strict: bool) -> tuple[Frame, bytes]:
+    """The frame of ``data`` and the bytes after its last property (taken unless ``strict``); raises
+    :class:`FrameDecodeError` for a malformed frame."""
+    try:
+        return decode(data), b""
+    except FrameDecodeError as exc:
+        if strict or exc.field != "trailing":
+            raise
+        return decode(data[: exc.offset]), data[exc.offset :]
+
+
+def _trailing_warning(extra: bytes) -> str:
+    return f"{len(extra)} byte(s) after the last property ignored ({extra.hex(' ')}); --strict rejects the frame"
+
+
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: A term of a filter: does it hold for this datagram and its frame (``None``: malformed)?
 _Test = Callable[["Datagram", Frame | None], bool]
@@ -45,7 +82,8 @@ _Test = Callable[["Datagram", Frame | None], bool]
 #: ESV names as shown (``Get_Res``), lower case, to their codes.
 _ESV_BY_NAME: dict[str, int] = {esv_name(e).lower(): int(e) for e in ESV}
 _ESV_CODE = re.compile(r"0x[0-9a-f]{2}")
-_TRUE = ("yes", "1", "true")
+_YES = ("yes", "1", "true")
+_NO = ("no", "0", "false")
 
 
 class RecordFilter:
@@ -53,8 +91,9 @@ class RecordFilter:
 
     Each value is parsed once, here, and compared with the datagram's and the frame's values: addresses as IP
     addresses, ``esv`` as a code (``Get_Res`` in any case, or ``0x72``), ``class`` as a 16-bit class code (``027D``,
-    ``0x027d``), ``eoj`` as an object (``027D01``, ``0x027d01``, ``02-7D-01``), ``epc`` as a number (``0xD3``, ``d3``),
-    ``port`` as a number. A value that cannot be parsed is an :class:`EchonetUsageError`.
+    ``0x027d``), ``eoj`` as an object (``027D01``, ``0x027d01``, ``02-7D-01``), ``epc`` as a byte (``0xD3``, ``d3``),
+    ``port`` as a number from 0 to 65535, ``errors`` as yes/no (``errors`` alone: yes). A value that cannot be
+    parsed is an :class:`EchonetUsageError`.
     """
 
     KEYS = ("host", "src", "dst", "port", "esv", "class", "eoj", "epc", "errors")
@@ -102,9 +141,13 @@ class RecordFilter:
             return lambda dg, frame: ip in (address(dg.src), address(dg.dst))
         if key == "port":
             port = int(value)
+            if not 0 <= port <= 0xFFFF:
+                raise ValueError(value)
             return lambda dg, frame: port in (dg.sport, dg.dport)
         if key == "errors":
-            want_errors = value.lower() in _TRUE
+            if value.lower() not in (*_YES, *_NO):
+                raise ValueError(value)
+            want_errors = value.lower() in _YES
             return lambda dg, frame: (frame is None) == want_errors
         if key == "esv":
             code = _ESV_BY_NAME.get(value.lower())
@@ -131,6 +174,8 @@ class RecordFilter:
             return lambda dg, frame: frame is not None and frame.esv is not None and eoj in (frame.seoj, frame.deoj)
         # epc
         epc = int(value, 16)
+        if not 0 <= epc <= 0xFF:
+            raise ValueError(value)
         return lambda dg, frame: (
             frame is not None
             and frame.esv is not None
@@ -142,34 +187,66 @@ class RecordFilter:
         return all(test(datagram, frame) for test in self.tests)
 
 
+def _same_terminal(a: TextIO, b: TextIO) -> bool:
+    """Whether two streams write to the same terminal (what one prints lands on the line the other drew)."""
+    try:
+        return a.isatty() and b.isatty() and os.path.samestat(os.fstat(a.fileno()), os.fstat(b.fileno()))
+    except (OSError, ValueError):
+        return False
+
+
 class _Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal.
+
+    The capture reader calls it once per chunk of the file it reads and at most every 0.25 s, so drawing costs
+    nothing per record. The line fits the terminal's width (asked at each draw), is drawn only once the run has
+    lasted half a second, and is erased only before something else is written to that terminal: a problem on
+    stderr, a record on stdout when stdout is the same terminal (:attr:`shares_stdout`), the summary.
+    """
+
+    DELAY = 0.5  # seconds before the first draw: a short run shows no bar
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.drawn = False
+        self.shares_stdout = enabled and _same_terminal(sys.stdout, sys.stderr)
+        self.drawn = 0  # length of the line on the terminal (0: nothing drawn)
         self.start = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        frac = min(done / total, 1.0)
         elapsed = time.monotonic() - self.start
-        rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
-        bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r[{bar:<30}] {frac * 100:5.1f}%  {done / 1e6:,.1f}/{total / 1e6:,.1f} MB  {rate:,.1f} MB/s")
+        if not self.enabled or elapsed < self.DELAY:
+            return
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            width = shutil.get_terminal_size().columns
+        rate = f"{done / elapsed / 1e6:,.1f} MB/s"
+        if total > 0:
+            frac = min(done / total, 1.0)
+            numbers = f"{frac * 100:5.1f}%  {done / 1e6:,.1f}/{total / 1e6:,.1f} MB  {rate}"
+            room = width - 1 - len(numbers) - 3  # "[" bar "] " and one column spare (no wrap at the margin)
+            bar = max(min(room, 30), 0)
+            line = (f"[{'#' * int(frac * bar):<{bar}}] " if bar >= 5 else "") + numbers
+        else:  # size unknown (a pipe)
+            line = f"{done / 1e6:,.1f} MB read  {rate}"
+        line = line[: max(width - 1, 0)]
+        if self.shares_stdout:
+            sys.stdout.flush()
+        sys.stderr.write("\r" + line + " " * (self.drawn - len(line)))
         sys.stderr.flush()
-        self.drawn = True
+        self.drawn = len(line)
 
-    def finish(self) -> None:
+    def clear(self) -> None:
+        """Erase the bar (if drawn), before something else is written to the terminal."""
         if self.drawn:
-            sys.stderr.write("\r" + " " * 79 + "\r")
+            sys.stderr.write("\r" + " " * self.drawn + "\r")
             sys.stderr.flush()
+            self.drawn = 0
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
     tables = registry(args)
-    if args.pcap:
+    if args.pcap is not None:
         if args.hex:
             raise EchonetUsageError("give either HEX frames or --pcap FILE, not both")
         return _decode_pcap(args, tables)
@@ -179,7 +256,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     for i, text in enumerate(args.hex):
         data = _parse_hex_arg(text)
         try:
-            frame = decode(data)
+            frame, extra = _decode_frame(data, args.strict)
         except FrameDecodeError as exc:
             status = EXIT_FAILED
             if args.json:
@@ -188,50 +265,101 @@ def _cmd_decode(args: argparse.Namespace) -> int:
                 error(f"frame {i + 1}: malformed at byte offset {exc.offset} ({exc.field}): {exc.reason}")
             continue
         if args.json:
-            dump(frame_json(frame, tables))
-        else:
-            if i:
-                print()
-            print("\n".join(frame_lines(frame, tables)))
+            out = frame_json(frame, tables)
+            if extra:
+                out.update({"trailing": extra.hex(), "warning": _trailing_warning(extra)})
+            dump(out)
+            continue
+        if i:
+            print()
+        print("\n".join(frame_lines(frame, tables)))
+        if extra:
+            sys.stdout.flush()
+            error(f"frame {i + 1}: warning: {_trailing_warning(extra)}")
     return status
 
 
-_UNSUPPORTED_LINK = "unsupported link type "
+_UNSUPPORTED_LINK = re.compile(r"unsupported link type (\d+)")
+
+
+def _capture_name(text: str) -> str:
+    if text == "-":
+        return "<stdin>"
+    return text if text and text.isprintable() else repr(text)
+
+
+def _open_capture(path: str) -> IO[bytes]:
+    """The capture to read: a file, or stdin for ``-``; a file that cannot be opened is a usage error."""
+    from ..pcap import open_capture
+
+    if path == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise EchonetUsageError("--pcap -: stdin is a terminal; pipe a capture in (e.g. tcpdump -w - ... |)")
+        return sys.stdin.buffer
+    try:
+        return open_capture(path)
+    except CaptureError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE, "usage") from None
 
 
 def _decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
     from ..pcap import iter_datagrams
 
+    name = _capture_name(args.pcap)
     ports = tuple(args.port or [3610])
     flt = RecordFilter(args.filter or [])
+    strict = args.strict
+    as_json = args.json
     progress = _Progress(sys.stderr.isatty() and not args.no_progress)
-    counts = {"frames": 0, "errors": 0, "shown": 0, "skipped": 0}
+    shares_stdout = progress.shares_stdout
+    counts = {"frames": 0, "errors": 0, "shown": 0, "trailing": 0, "problems": 0}
     scapy_checked = False
 
-    def on_skip(index: int, reason: str) -> None:
+    def on_problem(problem: Problem) -> None:
         nonlocal scapy_checked
-        if not scapy_checked and reason.startswith(_UNSUPPORTED_LINK):
+        unsupported = None if scapy_checked else _UNSUPPORTED_LINK.match(problem.reason)
+        if unsupported:
             # link types not parsed by hand are read through scapy: without it, say which extra to install
             scapy_checked = True
-            linktype = reason[len(_UNSUPPORTED_LINK) :].split(" ", 1)[0]
-            require_extra("scapy", "pcap", f"{args.pcap}: link type {linktype} (read through scapy)")
-        counts["skipped"] += 1
+            require_extra("scapy", "pcap", f"{name}: link type {unsupported[1]} (read through scapy)")
+        counts["problems"] += 1
+        if as_json:
+            if shares_stdout:
+                progress.clear()
+            dump({"damage": problem.reason, "packet": problem.index, "offset": problem.offset})
+        elif counts["problems"] <= _PROBLEM_LINES:
+            progress.clear()
+            sys.stdout.flush()  # (the records before the problem come first where both go to one place)
+            where = f" at offset {problem.offset}" if problem.offset is not None else ""
+            error(f"{name}: packet {problem.index}{where}: {problem.reason}")
 
+    source = _open_capture(args.pcap)
+    owned = args.pcap != "-"
     try:
-        for dg in iter_datagrams(args.pcap, ports, progress=progress, on_skip=on_skip):
+        try:
+            datagrams = iter_datagrams(
+                source, ports, progress=progress if progress.enabled else None, on_problem=on_problem
+            )
+        except CaptureError as exc:  # not a capture at all
+            raise CommandFailed(str(exc), EXIT_DAMAGED, "damaged") from None
+        for dg in datagrams:
             frame: Frame | None = None
             failure: FrameDecodeError | None = None
+            extra = b""
             try:
-                frame = decode(dg.payload)
+                frame, extra = _decode_frame(dg.payload, strict)
             except FrameDecodeError as exc:
                 counts["errors"] += 1
                 failure = exc
             else:
                 counts["frames"] += 1
+                if extra:
+                    counts["trailing"] += 1
             if flt and not flt.match(dg, frame):
                 continue
             counts["shown"] += 1
-            progress.finish()
+            if shares_stdout and progress.drawn:
+                progress.clear()
             record: dict[str, Any] = {
                 "time": round(dg.time, 6),
                 "src": dg.src,
@@ -248,25 +376,44 @@ def _decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
                         "payload": dg.payload.hex(),
                     }
                 )
-            if args.json:
+            if as_json:
                 if frame is not None:
                     record["frame"] = frame_json(frame, tables)
+                if extra:
+                    record.update({"trailing": extra.hex(), "warning": _trailing_warning(extra)})
                 dump(record)
             else:
-                _print_record(record, dg.payload, frame, tables)
+                _print_record(record, dg.payload, frame, extra, tables)
     finally:
-        progress.finish()
-    if not args.json:
+        progress.clear()
+        if owned:
+            source.close()
+    problems = counts["problems"]
+    if not as_json:
+        sys.stdout.flush()
         print(
             f"-- {counts['frames']} frame(s), {counts['errors']} malformed, {counts['shown']} shown"
-            + (f", {counts['skipped']} packet(s) skipped" if counts["skipped"] else ""),
+            + (f", {counts['trailing']} with bytes after the last property" if counts["trailing"] else ""),
             file=sys.stderr,
         )
+    if problems:
+        listed = "listed above" if problems <= _PROBLEM_LINES else f"the first {_PROBLEM_LINES} listed above"
+        where = "damage records" if as_json else listed
+        message = f"{name}: capture damaged or not fully readable: {problems} problem(s) ({where})"
+        return fail(args, message + "; the rest was decoded", EXIT_DAMAGED, "damaged")
     return EXIT_OK
 
 
-def _print_record(record: dict[str, Any], payload: bytes, frame: Frame | None, tables: Registry) -> None:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record["time"])) + f".{int(record['time'] * 1e6) % 10**6:06d}"
+def _when(seconds: float) -> str:
+    """A capture time as UTC date and time with microseconds; a time the calendar cannot show, as seconds."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1e6) % 10**6:06d}"
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds:.6g} s since 1970"
+
+
+def _print_record(record: dict[str, Any], payload: bytes, frame: Frame | None, extra: bytes, tables: Registry) -> None:
+    when = _when(record["time"])
     where = f"{record['src']}:{record['sport']} -> {record['dst']}:{record['dport']}"
     if frame is None:
         print(f"{when}  {where}  MALFORMED at byte offset {record['offset']} ({record['field']}): {record['error']}")
@@ -276,9 +423,32 @@ def _print_record(record: dict[str, Any], payload: bytes, frame: Frame | None, t
     print(f"{when}  {where}  {lines[0]}")
     for line in lines[1:]:
         print(line)
+    if extra:
+        print(f"  warning: {_trailing_warning(extra)}")
 
 
 # ------------------------------------------------------------------------------------------------------------- spec
+
+
+def _spec_property_json(p: PropertyDef) -> dict[str, Any]:
+    return {
+        "epc": f"0x{p.epc:02X}",
+        "name": p.name,
+        "key": p.key,
+        "size": p.size_text,
+        "type": p.type.describe(),
+        "schema": p.type.schema(),
+        "get": p.access.get.value,
+        "set": p.access.set.value,
+        "anno": p.access.anno.value,
+        "since": p.since,
+        "standard": p.standard,
+        **({"note": p.note} if p.note else {}),
+    }
+
+
+#: Width of the type column before ``echonet spec`` wraps it (``--wide``: never).
+_SPEC_TYPE_WIDTH = 80
 
 
 def _cmd_spec(args: argparse.Namespace) -> int:
@@ -289,7 +459,7 @@ def _cmd_spec(args: argparse.Namespace) -> int:
             dump([{"class": c.code_text, "name": c.name, "key": c.key, "source": c.source} for c in classes])
         else:
             for c in classes:
-                print(f"{c.code_text}  {c.name}  ({c.source}, {len(c.properties)} properties)")
+                print(f"{c.code_text}  {c.name}  ({c.key}; {c.source}, {len(c.properties)} properties)")
         return EXIT_OK
     if not args.cls:
         raise EchonetUsageError("give a CLASS (0x027D, 027D or a name) or --list")
@@ -302,30 +472,17 @@ def _cmd_spec(args: argparse.Namespace) -> int:
                 "name": cls.name,
                 "key": cls.key,
                 "source": cls.source,
-                "properties": [
-                    {
-                        "epc": f"0x{p.epc:02X}",
-                        "name": p.name,
-                        "key": p.key,
-                        "size": p.size_text,
-                        "type": p.type.describe(),
-                        "get": p.access.get.value,
-                        "set": p.access.set.value,
-                        "anno": p.access.anno.value,
-                        "since": p.since,
-                        "standard": p.standard,
-                        **({"note": p.note} if p.note else {}),
-                    }
-                    for p in props.values()
-                ],
+                "properties": [_spec_property_json(p) for p in props.values()],
             }
         )
         return EXIT_OK
     print(f"{cls.code_text} {cls.name} ({cls.key}; {len(props)} properties with the super class; source {cls.source})")
     print("access: M mandatory, M* mandatory where applicable, M1 one of a group, O optional, - not available")
+    print("key: the name `echonet get` and `set` take for the EPC; the type lists the names of the codes")
     rows = [
         (
             f"0x{p.epc:02X}",
+            p.key,
             p.name + ("" if p.standard else " [non-standard]"),
             p.size_text,
             p.access.text,
@@ -334,14 +491,20 @@ def _cmd_spec(args: argparse.Namespace) -> int:
         )
         for p in props.values()
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)] if rows else [0] * 5
-    widths[1] = min(widths[1], 60)
-    print(f"{'EPC':<{widths[0]}}  {'name':<{widths[1]}}  {'size':<{widths[2]}}  {'access':<{widths[3]}}  rel  type")
-    for r in rows:
-        name = r[1] if len(r[1]) <= widths[1] else r[1][: widths[1] - 1] + "~"
-        type_text = r[5] if len(r[5]) <= 100 or args.wide else r[5][:97] + "..."
-        cells = f"{r[0]:<{widths[0]}}  {name:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]:<3}"
-        print(f"{cells}  {type_text}")
+    heading = ("EPC", "key", "name", "size", "access", "rel", "type")
+    widths = [max(len(r[i]) for r in (heading, *rows)) for i in range(6)]
+    widths[2] = min(widths[2], 40)
+    indent = sum(widths) + 2 * len(widths)
+    for r in (heading, *rows):
+        name = r[2] if len(r[2]) <= widths[2] else r[2][: widths[2] - 1] + "~"
+        cells = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate((*r[:2], name, *r[3:6])))
+        if args.wide or len(r[6]) <= _SPEC_TYPE_WIDTH:
+            print(f"{cells}  {r[6]}")
+            continue
+        wrapped = textwrap.wrap(r[6], _SPEC_TYPE_WIDTH, break_long_words=False, break_on_hyphens=False)
+        print(f"{cells}  {wrapped[0]}")
+        for more in wrapped[1:]:
+            print(" " * indent + more)
     return EXIT_OK
 
 
@@ -350,10 +513,14 @@ def _cmd_spec(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``decode`` and ``spec`` to the ``echonet`` command line."""
-    p = sub.add_parser("decode", help="decode frames given as hex, or every ECHONET Lite datagram of a capture")
+    p = sub.add_parser(
+        "decode",
+        help="decode frames given as hex, or every ECHONET Lite datagram of a capture",
+        epilog=_DECODE_EPILOG,
+    )
     p.add_argument("hex", nargs="*", metavar="HEX", help="frame bytes in hex (spaces and colons allowed)")
-    p.add_argument("--pcap", metavar="FILE", help="a pcap or pcapng capture to decode")
-    p.add_argument("--port", type=int, action="append", help="UDP port to decode (repeatable; default 3610)")
+    p.add_argument("--pcap", metavar="FILE", help="a pcap or pcapng capture (.gz too) to decode; - reads stdin")
+    p.add_argument("--port", type=port, action="append", help="UDP port to decode (repeatable; default 3610)")
     p.add_argument(
         "--filter",
         action="append",
@@ -362,11 +529,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    p.add_argument("--strict", action="store_true", help="a frame with bytes after its last property is malformed")
     p.set_defaults(handler=_cmd_decode)
 
-    p = sub.add_parser("spec", help="show a class's properties (EPC, name, size, type, access)")
+    p = sub.add_parser("spec", help="show a class's properties (EPC, key, name, size, access, release, type)")
     p.add_argument("cls", nargs="?", metavar="CLASS", help="class code (0x027D, 027D) or name (storage battery)")
     p.add_argument("--list", action="store_true", help="list the known classes")
     p.add_argument("--json", action="store_true", help="JSON output")
-    p.add_argument("--wide", action="store_true", help="do not shorten long type descriptions")
+    p.add_argument("--wide", action="store_true", help="one line per property (long type descriptions unwrapped)")
     p.set_defaults(handler=_cmd_spec)
