@@ -57,7 +57,8 @@ class FrameDecodeError(EchonetError):
     """Bytes that are not a well-formed ECHONET Lite frame.
 
     ``offset`` is the byte offset where the offending field starts, ``field`` names that field (``ehd1``, ``ehd2``,
-    ``tid``, ``seoj``, ``deoj``, ``esv``, ``opc``, ``epc``, ``pdc``, ``edt``, ``opc_get``, ``trailing``) and
+    ``tid``, ``seoj``, ``deoj``, ``esv``, ``opc``, ``epc``, ``pdc``, ``edt``, ``opc_get``, ``trailing``, or
+    ``datagram`` for an input that cannot be a datagram at all: over 65,535 bytes, or not bytes) and
     ``reason`` says what is wrong in words.
     """
 

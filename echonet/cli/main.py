@@ -2,8 +2,9 @@
 exception becomes an exit code.
 
 Every command returns an exit code: 0 success, 1 a decode/network outcome the user asked about went wrong (malformed
-input, timeout, refusal), 2 bad usage (unknown class, bad hex, missing file, a missing optional extra, a command line
-that does not parse). Errors are one clear line on stderr, never a traceback; with ``--json`` the same error is also a
+input, timeout), 2 bad usage (unknown class, bad hex, missing file, a missing optional extra, a command line that does
+not parse), 3 a refusal by the device (get/set) or a damaged capture (decode --pcap); docs/cli.md lists each
+command's codes. Errors are one clear line on stderr, never a traceback; with ``--json`` the same error is also a
 JSON document ``{"error": {"code": N, "kind": "...", "message": "..."}}`` on stdout (docs/json.md).
 
 ``--mra DIR`` is an option of ``echonet`` and of every command, so it may come before or after the command's name.
