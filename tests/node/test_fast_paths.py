@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from echonet import EOJ, ESV, EchonetTimeoutError, Frame, Property, decode, encode
 from echonet.aio import Controller, DeviceServer, Endpoints, GetResult, run
-from echonet.aio.results import get_result
 from echonet.aio import EchonetTimeoutError as AioTimeoutError
+from echonet.aio.results import get_result
 from echonet.errors import EchonetTimeoutError as ErrorsTimeoutError
 from echonet.errors import EchonetUsageError
 from echonet.node import Addr, Node, NodeConfig, ResponseReceived, answer_values, refused_epcs
