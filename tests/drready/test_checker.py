@@ -672,12 +672,15 @@ def test_uecho_battery_meets_the_standard_requirements_partly_and_is_legacy() ->
         code, doc = run_checker_in(host)
     assert code == 3
     assert doc["answered"] and not doc["all_met"]
-    assert doc["node"]["version"] == "010d0100" and doc["node"]["version_text"].startswith("1.13")
+    assert doc["node"]["version"] == {"major": 1, "minor": 13, "formats": ["specified"]}
+    assert doc["node"]["version_edt"] == "010d0100" and doc["node"]["version_text"].startswith("1.13")
     assert doc["node"]["manufacturer"] is None  # uecho serves 0x8A empty
     assert any("0x8A" in p and "PDC=0" in p for p in doc["node"]["problems"])
     assert doc["secure_overlay"]["mode"] == "legacy" and doc["secure_overlay"]["risk"]
     [obj] = doc["objects"]
     assert obj["eoj"] == "027D01" and obj["release_text"] == "Release R rev. 1" and not obj["drready_simulation"]
+    assert obj["class"] == "0x027D" and obj["class_name"] == "Storage battery"
+    assert obj["release"] == {"letter": "R", "revision": 1}
     assert any("map 0x9F malformed" in p for p in obj["problems"])  # count byte 16, 21 EPCs, none from 0xC0
     assert judged(doc) == {
         "dr-amount": "met",

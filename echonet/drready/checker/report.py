@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...frame import EOJ
-from ...spec.identity import release_text, version_text
+from ...spec.identity import release_of, release_text, version_of, version_text
+from ...spec.registry import default_registry
 from .requirements import CLASS_NAMES, Probe, Requirement
 
 LEGACY_RISK = (
@@ -117,7 +118,8 @@ class NodeInfo:
         return {
             "answered": self.answered,
             "esv": self.esv,
-            "version": _hex(self.version),
+            "version": _typed(version_of(self.version)),
+            "version_edt": _hex(self.version),
             "version_text": self.version_text,
             "identification": _hex(self.identification),
             "manufacturer": _hex(self.manufacturer),
@@ -156,20 +158,20 @@ class ObjectReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "eoj": str(self.eoj),
-            "class": self.class_name,
+            "class": f"0x{self.eoj.class_id:04X}",
+            "class_name": _table_name(self.eoj.class_id, self.class_name),
             "answered": self.answered,
-            "release": _hex(self.release),
+            "release": _typed(release_of(self.release)),
+            "release_edt": _hex(self.release),
             "release_text": self.release_text,
             "identification": _hex(self.identification),
             "manufacturer": _hex(self.manufacturer),
             "product_code": _text(self.product_code),
             "serial_number": _text(self.serial_number),
             "drready_simulation": self.simulation,
-            "maps": {
-                "9d": _map_json(self.announce_map),
-                "9e": _map_json(self.set_map),
-                "9f": _map_json(self.get_map),
-            },
+            "get_map": _map_json(self.get_map),
+            "set_map": _map_json(self.set_map),
+            "announce_map": _map_json(self.announce_map),
             "requirements": [r.to_json() for r in self.requirements],
             "problems": list(self.problems),
             "notes": list(self.notes),
@@ -240,6 +242,17 @@ class Report:
             "objects": [o.to_json() for o in self.objects],
             "problems": list(self.problems),
         }
+
+
+def _table_name(class_id: int, fallback: str) -> str:
+    """The class's name in the spec tables (docs/json.md: ``class_name``)."""
+    found = default_registry().get_class(class_id)
+    return fallback if found is None else found.name
+
+
+def _typed(value: Any) -> Any:
+    """A typed 0x82 value in its JSON form (docs/json.md), or ``None`` when it was not read or is malformed."""
+    return None if value is None else value.to_json()
 
 
 def _hex(data: bytes | None) -> str | None:
