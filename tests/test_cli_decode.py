@@ -147,3 +147,12 @@ def test_built_in_classes_win_over_the_mra_and_stay_marked(capsys: pytest.Captur
 
     code, out, _ = run(capsys, "--mra", str(mra_dir()), "spec", "--json", "027D")
     assert code == 0 and json.loads(out)["source"] == "builtin"
+
+
+def test_spec_json_names_the_class_as_the_json_vocabulary_does(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "spec", "027D", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["class"] == "0x027D" and doc["class_name"] == "Storage battery"
+    code, out, _ = run(capsys, "spec", "--list", "--json")
+    listed = {c["class"]: c["class_name"] for c in json.loads(out)}
+    assert code == 0 and listed["0x027D"] == "Storage battery" and listed["0x0EF0"] == "Node profile"

@@ -456,7 +456,7 @@ def _cmd_spec(args: argparse.Namespace) -> int:
     if args.list:
         classes = list(tables)
         if args.json:
-            dump([{"class": c.code_text, "name": c.name, "key": c.key, "source": c.source} for c in classes])
+            dump([{"class": c.code_text, "class_name": c.name, "key": c.key, "source": c.source} for c in classes])
         else:
             for c in classes:
                 print(f"{c.code_text}  {c.name}  ({c.key}; {c.source}, {len(c.properties)} properties)")
@@ -469,7 +469,7 @@ def _cmd_spec(args: argparse.Namespace) -> int:
         dump(
             {
                 "class": cls.code_text,
-                "name": cls.name,
+                "class_name": cls.name,
                 "key": cls.key,
                 "source": cls.source,
                 "properties": [_spec_property_json(p) for p in props.values()],
