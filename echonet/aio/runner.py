@@ -135,7 +135,7 @@ class NodeRunner:
         #: Receives datagrams and timers: the node itself, or a layer wrapping it (see :meth:`use_layer`).
         self._core: Core = node
         if send is not None:
-            self._sendto = send  # type: ignore[method-assign]
+            self._sendto = send  # type: ignore[method-assign,assignment]
         self._fast_lane = True
         self._fast: Callable[[bytes, Addr, float], int] = node.fast_receiver(self._answered, self._sendto)
         # asyncio's own loop.time() is time.monotonic() behind a method call: the clock is read directly then
@@ -149,11 +149,12 @@ class NodeRunner:
         if ep.bind_v4 is None and ep.bind_v6 is None:
             raise EchonetUsageError("bind at least one of bind_v4 / bind_v6")
         runner = cls(node)
-        await runner._bind(ep)
+        await runner.bind(ep)
         return runner
 
-    async def _bind(self, ep: Endpoints) -> None:
-        """Open the sockets of ``ep`` and the sending sockets of further interfaces."""
+    async def bind(self, ep: Endpoints) -> None:
+        """Open the sockets of ``ep`` and the sending sockets of further interfaces (what :meth:`open` does once it
+        has made the runner)."""
         ifaces = resolve_interfaces(ep.interfaces)
         if ifaces:
             self._v6_scope = ifaces[0].index
