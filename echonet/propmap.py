@@ -36,9 +36,7 @@ def decode_property_map(edt: bytes) -> frozenset[int]:
         return epcs
     if len(edt) != 17:
         raise ValueDecodeError(f"property map of {count} EPCs must be a 17-byte bitmap, got {len(edt)} bytes")
-    epcs = frozenset(
-        0x80 + 0x10 * bit + low for low in range(16) for bit in range(8) if edt[low + 1] & (1 << bit)
-    )
+    epcs = frozenset(0x80 + 0x10 * bit + low for low in range(16) for bit in range(8) if edt[low + 1] & (1 << bit))
     if len(epcs) != count:
         raise ValueDecodeError(f"property map bitmap holds {len(epcs)} EPCs but its count byte says {count}")
     return epcs
@@ -89,9 +87,7 @@ def decode_instance_list(edt: bytes) -> InstanceList:
 def encode_instance_list(eojs: Iterable[EOJ]) -> bytes:
     items = list(eojs)
     if len(items) > MAX_LISTED_INSTANCES:
-        raise EchonetUsageError(
-            f"an instance list holds at most {MAX_LISTED_INSTANCES} EOJs, got {len(items)}"
-        )
+        raise EchonetUsageError(f"an instance list holds at most {MAX_LISTED_INSTANCES} EOJs, got {len(items)}")
     return bytes((len(items),)) + b"".join(bytes(e) for e in items)
 
 

@@ -52,13 +52,16 @@ def issue(ca_dir: Path, node_dir: Path, identity: credentials.EchonetIdentity, r
     store.ensure_private_dir(paths.directory)
     key = credentials.generate_private_key()
     credentials.save_private_key(paths.key, key)
-    cert = credentials.issue_certificate(ca_key=ca_key, ca_cert=ca_cert, public_key=key.public_key(),
-                                         identity=identity, role=role, now=time.time())
+    cert = credentials.issue_certificate(
+        ca_key=ca_key, ca_cert=ca_cert, public_key=key.public_key(), identity=identity, role=role, now=time.time()
+    )
     credentials.save_certificates(paths.cert, cert)
     credentials.save_certificates(paths.chain, ca_cert)
     credentials.save_certificates(paths.trust, root_cert)
-    print(f"  {role.value:10} certificate for 0x83={identity.id_number.hex().upper()}"
-          f"  SHA-256 {credentials.format_fingerprint(credentials.spki_sha256(cert), 'groups')[:39]}...")
+    print(
+        f"  {role.value:10} certificate for 0x83={identity.id_number.hex().upper()}"
+        f"  SHA-256 {credentials.format_fingerprint(credentials.spki_sha256(cert), 'groups')[:39]}..."
+    )
 
 
 def enrol(node_dir: Path, peer_dir: Path, label: str) -> None:
@@ -66,19 +69,35 @@ def enrol(node_dir: Path, peer_dir: Path, label: str) -> None:
     paths = store.NodePaths.at(node_dir)
     with audit.AuditLog(paths.audit) as log:
         AllowList(paths.allowlist, audit=log).enrol_certificate(
-            credentials.load_certificate(store.NodePaths.at(peer_dir).cert), now=time.time(), label=label)
+            credentials.load_certificate(store.NodePaths.at(peer_dir).cert), now=time.time(), label=label
+        )
 
 
 def battery_node() -> Node:
-    battery = DeviceObject(BATTERY, {0x80: b"\x30", 0x81: b"\x00", 0x82: b"\x00\x00R\x01", 0x88: b"\x42",
-                                     0x8A: MAKER, 0xDA: b"\x44", 0xE4: b"\x50"}, settable=[0xDA])
-    return Node([battery], config=NodeConfig(multicast_v6=None),
-                profile=NodeProfile(identification=BATTERY_ID.id_number))
+    battery = DeviceObject(
+        BATTERY,
+        {
+            0x80: b"\x30",
+            0x81: b"\x00",
+            0x82: b"\x00\x00R\x01",
+            0x88: b"\x42",
+            0x8A: MAKER,
+            0xDA: b"\x44",
+            0xE4: b"\x50",
+        },
+        settable=[0xDA],
+    )
+    return Node(
+        [battery], config=NodeConfig(multicast_v6=None), profile=NodeProfile(identification=BATTERY_ID.id_number)
+    )
 
 
 def show(record: dict[str, Any]) -> None:
-    fields = " ".join(f"{k}={v}" for k, v in sorted(record["fields"].items()) if k in (
-        "peer", "role", "reason", "piv", "method", "id_number", "cid", "label"))
+    fields = " ".join(
+        f"{k}={v}"
+        for k, v in sorted(record["fields"].items())
+        if k in ("peer", "role", "reason", "piv", "method", "id_number", "cid", "label")
+    )
     print(f"  #{record['seq']:<2} {record['event']:18} {fields}")
 
 
@@ -95,12 +114,14 @@ async def main(workdir: Path) -> int:
     dev_sec = load_node_security(battery_dir, "device")
     ctl_sec = load_node_security(controller_dir, "controller")
     local = Endpoints(bind_v4=BATTERY_IP, port=0, join_multicast=False)
-    server = await open_secure_server(battery_node(), local, dev_sec.config, policy=dev_sec.policy,
-                                      audit=dev_sec.audit)
+    server = await open_secure_server(battery_node(), local, dev_sec.config, policy=dev_sec.policy, audit=dev_sec.audit)
     controller = await open_secure_controller(
-        Endpoints(bind_v4=CONTROLLER_IP, port=0, join_multicast=False), ctl_sec.config,
-        node_config=NodeConfig(timeout=0.5, retries=2, multicast_v6=None), policy=ctl_sec.policy,
-        audit=ctl_sec.audit)
+        Endpoints(bind_v4=CONTROLLER_IP, port=0, join_multicast=False),
+        ctl_sec.config,
+        node_config=NodeConfig(timeout=0.5, retries=2, multicast_v6=None),
+        policy=ctl_sec.policy,
+        audit=ctl_sec.audit,
+    )
     battery_addr = server.runner.local_addresses[socket.AF_INET][:2]
     sent: list[bytes] = []
     tamper_next = [False]
@@ -121,8 +142,10 @@ async def main(workdir: Path) -> int:
     try:
         print("3. secured control")
         got = await controller.get(battery_addr, BATTERY, [0xE4, 0xDA])
-        print(f"  read: remaining capacity 0xE4={got.values[0xE4][0]}%, operation mode 0xDA=0x{got.values[0xDA][0]:02X}"
-              f"  ({controller.peer_status(BATTERY_IP)}, {ctl_sec.identity.uri} talks to {dev_sec.identity.uri})")
+        print(
+            f"  read: remaining capacity 0xE4={got.values[0xE4][0]}%, operation mode 0xDA=0x{got.values[0xDA][0]:02X}"
+            f"  ({controller.peer_status(BATTERY_IP)}, {ctl_sec.identity.uri} talks to {dev_sec.identity.uri})"
+        )
         result = await controller.set(battery_addr, BATTERY, {0xDA: b"\x42"})
         print(f"  set operation mode 0xDA=0x42: {'accepted' if result.ok and not result.refused else 'refused'}")
 
@@ -135,9 +158,11 @@ async def main(workdir: Path) -> int:
         print(f"  replayed the Set record: battery replays refused = {server.layer.stats.replays}")
         tamper_next[0] = True
         result = await controller.set(battery_addr, BATTERY, {0xDA: b"\x43"})
-        print(f"  tampered with the next Set in flight: integrity failures = "
-              f"{server.layer.stats.integrity_failures}; the controller's retransmission then "
-              f"{'succeeded' if result.ok else 'failed'}")
+        print(
+            f"  tampered with the next Set in flight: integrity failures = "
+            f"{server.layer.stats.integrity_failures}; the controller's retransmission then "
+            f"{'succeeded' if result.ok else 'failed'}"
+        )
         value = server.node.object(BATTERY).value(0xDA)  # type: ignore[union-attr]
         print(f"  battery operation mode is now 0x{value[0]:02X}" if value else "  no value")
     finally:

@@ -77,8 +77,18 @@ def test_plain_install_decodes_and_pulls_no_optional_package(tmp_path: Path) -> 
         pytest.skip("the virtual environment has no pip (ensurepip missing)")
     try:
         probe = _run(
-            [*pip, "download", "--no-deps", "--timeout", "5", "--retries", "0", "-d", str(tmp_path / "probe"),
-             "construct==2.10.70"],
+            [
+                *pip,
+                "download",
+                "--no-deps",
+                "--timeout",
+                "5",
+                "--retries",
+                "0",
+                "-d",
+                str(tmp_path / "probe"),
+                "construct==2.10.70",
+            ],
             elsewhere,
             20,
         )

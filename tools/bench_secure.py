@@ -57,22 +57,38 @@ class _Pki:
     def __init__(self) -> None:
         now = time.time()
         self.root_key, self.root = cred.create_root_ca(common_name="Bench Root", now=now, maker_code=MAKER)
-        self.ca_key, self.ca = cred.create_device_ca(root_key=self.root_key, root_cert=self.root,
-                                                     common_name="Bench CA", now=now)
+        self.ca_key, self.ca = cred.create_device_ca(
+            root_key=self.root_key, root_cert=self.root, common_name="Bench CA", now=now
+        )
 
     def config(self, id_number: bytes, role: cred.Role, peer: cred.Role, initiate: bool) -> SecureConfig:
         key = cred.generate_private_key()
-        cert = cred.issue_certificate(ca_key=self.ca_key, ca_cert=self.ca, public_key=key.public_key(),
-                                      identity=cred.EchonetIdentity(id_number, MAKER), role=role, now=time.time())
+        cert = cred.issue_certificate(
+            ca_key=self.ca_key,
+            ca_cert=self.ca,
+            public_key=key.public_key(),
+            identity=cred.EchonetIdentity(id_number, MAKER),
+            role=role,
+            now=time.time(),
+        )
         local = LocalCredential(Credential.from_x509(_der(cert), chain=[_der(self.ca)]), key)
         verifier = CertificateVerifier([self.root], allowlist=None, role=peer)
-        return SecureConfig(credential=local, verifier=verifier, initiate=initiate, respond=not initiate,
-                            source_burst=1e9, source_rate=1e9, global_burst=1e9, global_rate=1e9)
+        return SecureConfig(
+            credential=local,
+            verifier=verifier,
+            initiate=initiate,
+            respond=not initiate,
+            source_burst=1e9,
+            source_rate=1e9,
+            global_burst=1e9,
+            global_rate=1e9,
+        )
 
 
 def _battery_node() -> Node:
-    obj = DeviceObject(BATTERY, {0x80: b"\x30", 0x81: b"\x00", 0x82: b"\x00\x00R\x01", 0x88: b"\x42", 0x8A: MAKER,
-                                 0xE4: b"\x32"})
+    obj = DeviceObject(
+        BATTERY, {0x80: b"\x30", 0x81: b"\x00", 0x82: b"\x00\x00R\x01", 0x88: b"\x42", 0x8A: MAKER, 0xE4: b"\x32"}
+    )
     return Node([obj], config=NodeConfig(multicast_v6=None), profile=NodeProfile(identification=DEVICE_ID))
 
 
@@ -151,8 +167,9 @@ async def bench_round_trips(pki: _Pki, count: int, rounds: int) -> dict[str, lis
         dev_cfg = pki.config(DEVICE_ID, cred.Role.DEVICE, cred.Role.CONTROLLER, False)
         ctl_cfg = pki.config(CONTROLLER_ID, cred.Role.CONTROLLER, cred.Role.DEVICE, True)
         sdevice = await open_secure_server(_battery_node(), ep(), dev_cfg, policy=Policy())
-        scontroller = await open_secure_controller(ep(), ctl_cfg, node_config=NodeConfig(multicast_v6=None),
-                                                   policy=Policy())
+        scontroller = await open_secure_controller(
+            ep(), ctl_cfg, node_config=NodeConfig(multicast_v6=None), policy=Policy()
+        )
         try:
             addr = sdevice.runner.local_addresses[socket.AF_INET][:2]
             rates["secured"].append(await _round_trips(scontroller, addr, count))
@@ -181,12 +198,30 @@ def main(argv: list[str] | None = None) -> int:
     ratio, low, high = statistics.median(per_round), per_round[0], per_round[-1]
     plain, secured = statistics.median(rates["plain"]), statistics.median(rates["secured"])
     rows: list[dict[str, Any]] = [
-        {"measure": "protect+unprotect, 64-byte frame", "value": record_us, "unit": "us", "target": "< 15",
-         "pass": record_us < 15.0},
-        {"measure": "Get round trips secured/plain (loopback)", "value": ratio, "unit": "x", "target": ">= 0.7",
-         "pass": ratio >= 0.7, "plain_per_s": plain, "secured_per_s": secured, "range": [low, high]},
-        {"measure": "method 0 handshake, both sides", "value": handshake_ms, "unit": "ms", "target": "< 5",
-         "pass": handshake_ms < 5.0},
+        {
+            "measure": "protect+unprotect, 64-byte frame",
+            "value": record_us,
+            "unit": "us",
+            "target": "< 15",
+            "pass": record_us < 15.0,
+        },
+        {
+            "measure": "Get round trips secured/plain (loopback)",
+            "value": ratio,
+            "unit": "x",
+            "target": ">= 0.7",
+            "pass": ratio >= 0.7,
+            "plain_per_s": plain,
+            "secured_per_s": secured,
+            "range": [low, high],
+        },
+        {
+            "measure": "method 0 handshake, both sides",
+            "value": handshake_ms,
+            "unit": "ms",
+            "target": "< 5",
+            "pass": handshake_ms < 5.0,
+        },
     ]
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -195,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         value = f"{row['value']:.2f} {row['unit']}"
         print(f"{row['measure']:44} {value:>12} {row['target']:>8}  {'PASS' if row['pass'] else 'MISS'}")
-    print(f"  (Get round trips, medians of {rounds} rounds: plain {plain:.0f}/s, secured {secured:.0f}/s; ratio range"
-          f" {low:.2f}-{high:.2f}{'; quick run, rough figures' if args.quick else ''})")
+    print(
+        f"  (Get round trips, medians of {rounds} rounds: plain {plain:.0f}/s, secured {secured:.0f}/s; ratio range"
+        f" {low:.2f}-{high:.2f}{'; quick run, rough figures' if args.quick else ''})"
+    )
     return 0
 
 

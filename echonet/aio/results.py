@@ -10,6 +10,7 @@ from ..node.events import Addr, ResponseReceived, answer_values, refused_epcs
 
 _GET_RES = ESV.GET_RES
 
+
 @dataclass(frozen=True)
 class GetResult:
     """Values read from one object; ``refused`` EPCs came back with PDC=0 (a Get_SNA keeps the values it carries),

@@ -331,8 +331,7 @@ class IdCred:
     def x5t(self) -> tuple[int, bytes] | None:
         """(hash algorithm, hash value) of an 'x5t' parameter, if present and well-formed."""
         value = self.params.get(HEADER_X5T)
-        if (isinstance(value, list) and len(value) == 2 and is_int(value[0])
-                and isinstance(value[1], bytes)):
+        if isinstance(value, list) and len(value) == 2 and is_int(value[0]) and isinstance(value[1], bytes):
             alg = value[0]
             assert isinstance(alg, int)
             return alg, value[1]
@@ -352,8 +351,7 @@ class IdCred:
             chain = self.params[HEADER_X5CHAIN]
             if isinstance(chain, bytes):
                 certs: tuple[bytes, ...] = (chain,)
-            elif (isinstance(chain, list) and len(chain) >= 2
-                  and all(isinstance(c, bytes) for c in chain)):
+            elif isinstance(chain, list) and len(chain) >= 2 and all(isinstance(c, bytes) for c in chain):
                 certs = tuple(c for c in chain if isinstance(c, bytes))
             else:
                 raise ProtocolError("x5chain must be a bstr or an array of two or more bstr")
@@ -373,8 +371,11 @@ class IdCred:
         x5t = self.x5t
         if x5t is not None:
             alg, digest = x5t
-            return (credential.kind is CredentialKind.X509 and alg in _X5T_HASHES
-                    and _X5T_HASHES[alg](credential.value) == digest)
+            return (
+                credential.kind is CredentialKind.X509
+                and alg in _X5T_HASHES
+                and _X5T_HASHES[alg](credential.value) == digest
+            )
         kid = self.kid
         return kid is not None and credential.kid == kid
 

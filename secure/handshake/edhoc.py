@@ -254,11 +254,22 @@ class EdhocResult:
     def key_update(self, context: bytes) -> EdhocResult:
         """EDHOC_KeyUpdate (appendix H): a new result with updated PRK_out and PRK_exporter."""
         new_out = ks.edhoc_key_update(self.suite, self.prk_out, bytes(context))
-        return EdhocResult(self.role, self.method, self.suite, self.c_i, self.c_r, self.peer_id_cred,
-                           self.peer_credential, self.th_4, new_out, ks.prk_exporter(self.suite, new_out))
+        return EdhocResult(
+            self.role,
+            self.method,
+            self.suite,
+            self.c_i,
+            self.c_r,
+            self.peer_id_cred,
+            self.peer_credential,
+            self.th_4,
+            new_out,
+            ks.prk_exporter(self.suite, new_out),
+        )
 
-    def oscore_parameters(self, key_length: int | None = None,
-                          salt_length: int = OSCORE_DEFAULT_SALT_LENGTH) -> OscoreParameters:
+    def oscore_parameters(
+        self, key_length: int | None = None, salt_length: int = OSCORE_DEFAULT_SALT_LENGTH
+    ) -> OscoreParameters:
         """OSCORE master secret (exporter label 0) and salt (label 1) with context h'', and the IDs (A.1)."""
         length = self.suite.app_key_length if key_length is None else key_length
         return OscoreParameters(
@@ -313,9 +324,16 @@ class _Endpoint:
 
     _role: Role
 
-    def __init__(self, *, credential: LocalCredential | Sequence[LocalCredential], verify_peer: VerifyPeer,
-                 lookup_peer: LookupPeer | None, send_credential: CredentialTransfer,
-                 understood_ead: Collection[int], ephemeral_key_source: EphemeralKeySource | None) -> None:
+    def __init__(
+        self,
+        *,
+        credential: LocalCredential | Sequence[LocalCredential],
+        verify_peer: VerifyPeer,
+        lookup_peer: LookupPeer | None,
+        send_credential: CredentialTransfer,
+        understood_ead: Collection[int],
+        ephemeral_key_source: EphemeralKeySource | None,
+    ) -> None:
         self._creds = _credentials(credential)
         if not callable(verify_peer):
             raise SecureUsageError("verify_peer must be callable")
@@ -332,8 +350,9 @@ class _Endpoint:
         return next((c for c in self._creds if _fits(c, suite, static_dh)), None)
 
     def _own_id_cred(self, cred: LocalCredential) -> IdCred:
-        id_cred = (cred.id_cred_by_value if self._send_credential is CredentialTransfer.BY_VALUE
-                   else cred.id_cred_by_reference)
+        id_cred = (
+            cred.id_cred_by_value if self._send_credential is CredentialTransfer.BY_VALUE else cred.id_cred_by_reference
+        )
         assert id_cred is not None
         return id_cred
 
@@ -352,9 +371,11 @@ class _Endpoint:
         self._aborted_reason = reason
         reply: bytes | None = None
         if send:
-            message = (ErrorMessage.unknown_credential_referenced()
-                       if err_code == ErrCode.UNKNOWN_CREDENTIAL_REFERENCED
-                       else ErrorMessage.unspecified(reason))
+            message = (
+                ErrorMessage.unknown_credential_referenced()
+                if err_code == ErrCode.UNKNOWN_CREDENTIAL_REFERENCED
+                else ErrorMessage.unspecified(reason)
+            )
             reply = message.encode()
         raise EdhocError(err_code, reason, reply=reply)
 
@@ -402,12 +423,20 @@ class _Endpoint:
         found = self._lookup_peer(id_cred) if self._lookup_peer is not None else None
         candidates = (found,) if isinstance(found, Credential) else tuple(found or ())
         if not candidates:
-            self._fail(ErrCode.UNKNOWN_CREDENTIAL_REFERENCED,
-                       f"{what}: unknown credential referenced ({id_cred.description})")
+            self._fail(
+                ErrCode.UNKNOWN_CREDENTIAL_REFERENCED, f"{what}: unknown credential referenced ({id_cred.description})"
+            )
         return candidates
 
-    def _authenticate(self, id_cred: IdCred, suite: CipherSuite, static_dh: bool, what: str, field_name: str,
-                      check: Callable[[Credential, PublicKey], _T | None]) -> tuple[Credential, _T]:
+    def _authenticate(
+        self,
+        id_cred: IdCred,
+        suite: CipherSuite,
+        static_dh: bool,
+        what: str,
+        field_name: str,
+        check: Callable[[Credential, PublicKey], _T | None],
+    ) -> tuple[Credential, _T]:
         """Find the peer credential: accepted by ``verify_peer``, of the right key type, passing ``check``.
 
         A 'kid' need not be unique (RFC 9052 section 3.1), so every candidate from ``lookup_peer`` is tried.
@@ -436,21 +465,28 @@ class _Endpoint:
     # -- Signature_or_MAC
 
     @staticmethod
-    def _signature_or_mac(suite: CipherSuite, static_dh: bool, key: PrivateKey, id_cred: IdCred,
-                          external_aad: bytes, mac: bytes) -> bytes:
+    def _signature_or_mac(
+        suite: CipherSuite, static_dh: bool, key: PrivateKey, id_cred: IdCred, external_aad: bytes, mac: bytes
+    ) -> bytes:
         if static_dh:
             return mac
         return sign(suite.sig_alg, key, sig_structure(id_cred.encoded, external_aad, mac))
 
     @staticmethod
-    def _check_signature_or_mac(suite: CipherSuite, static_dh: bool, key: PublicKey, id_cred: IdCred,
-                                external_aad: bytes, mac: bytes, received: bytes) -> bool:
+    def _check_signature_or_mac(
+        suite: CipherSuite,
+        static_dh: bool,
+        key: PublicKey,
+        id_cred: IdCred,
+        external_aad: bytes,
+        mac: bytes,
+        received: bytes,
+    ) -> bool:
         if static_dh:
             return len(received) == len(mac) and hmac.compare_digest(received, mac)
         if len(received) != suite.signature_length:
             return False
-        return verify_signature(suite.sig_alg, key, received,
-                                sig_structure(id_cred.encoded, external_aad, mac))
+        return verify_signature(suite.sig_alg, key, received, sig_structure(id_cred.encoded, external_aad, mac))
 
     @property
     def aborted_reason(self) -> str | None:
@@ -476,15 +512,27 @@ class Initiator(_Endpoint):
 
     _role = Role.INITIATOR
 
-    def __init__(self, *, method: Method | int, credential: LocalCredential | Sequence[LocalCredential],
-                 verify_peer: VerifyPeer, lookup_peer: LookupPeer | None = None,
-                 suites: Sequence[int] = DEFAULT_SUITES, peer_suites: Sequence[int] | None = None,
-                 send_credential: CredentialTransfer = CredentialTransfer.BY_REFERENCE,
-                 understood_ead: Collection[int] = (),
-                 ephemeral_key_source: EphemeralKeySource | None = None) -> None:
-        super().__init__(credential=credential, verify_peer=verify_peer, lookup_peer=lookup_peer,
-                         send_credential=send_credential, understood_ead=understood_ead,
-                         ephemeral_key_source=ephemeral_key_source)
+    def __init__(
+        self,
+        *,
+        method: Method | int,
+        credential: LocalCredential | Sequence[LocalCredential],
+        verify_peer: VerifyPeer,
+        lookup_peer: LookupPeer | None = None,
+        suites: Sequence[int] = DEFAULT_SUITES,
+        peer_suites: Sequence[int] | None = None,
+        send_credential: CredentialTransfer = CredentialTransfer.BY_REFERENCE,
+        understood_ead: Collection[int] = (),
+        ephemeral_key_source: EphemeralKeySource | None = None,
+    ) -> None:
+        super().__init__(
+            credential=credential,
+            verify_peer=verify_peer,
+            lookup_peer=lookup_peer,
+            send_credential=send_credential,
+            understood_ead=understood_ead,
+            ephemeral_key_source=ephemeral_key_source,
+        )
         try:
             self._method = Method(method)
         except ValueError:
@@ -495,8 +543,7 @@ class Initiator(_Endpoint):
         for label in self._suites:
             suite = get_suite(label)
             if self._own_credential(suite, self._method.initiator_static_dh) is None:
-                raise SecureUsageError(
-                    f"no local credential fits method {self._method.value} with suite {label}")
+                raise SecureUsageError(f"no local credential fits method {self._method.value} with suite {label}")
         self._peer_suites: tuple[int, ...] | None = tuple(peer_suites) if peer_suites is not None else None
         self._state = InitiatorState.START
         self._selected: CipherSuite | None = None
@@ -541,8 +588,7 @@ class Initiator(_Endpoint):
         return self._result
 
     def __repr__(self) -> str:
-        return (f"Initiator(method={self._method.value}, state={self._state.value}, "
-                f"suite={self.selected_suite})")
+        return f"Initiator(method={self._method.value}, state={self._state.value}, suite={self.selected_suite})"
 
     def _abort(self) -> None:
         self._state = InitiatorState.ABORTED
@@ -623,12 +669,12 @@ class Initiator(_Endpoint):
             context2 = ks.context_2(pt2.c_r, pt2.id_cred_r, th2, cred_r.cbor, pt2.ead)
             mac2 = ks.mac_2(suite, prk3e2m, context2, _mac_length(suite, static_r))
             external_aad = encode_bstr(th2) + cred_r.cbor + encode_ead(pt2.ead)
-            ok = self._check_signature_or_mac(suite, static_r, g_r, pt2.id_cred_r, external_aad, mac2,
-                                              pt2.signature_or_mac_2)
+            ok = self._check_signature_or_mac(
+                suite, static_r, g_r, pt2.id_cred_r, external_aad, mac2, pt2.signature_or_mac_2
+            )
             return prk3e2m if ok else None
 
-        cred_r, prk3e2m = self._authenticate(pt2.id_cred_r, suite, static_r, "message_2", "Signature_or_MAC_2",
-                                             check)
+        cred_r, prk3e2m = self._authenticate(pt2.id_cred_r, suite, static_r, "message_2", "Signature_or_MAC_2", check)
         self._c_r = pt2.c_r
         self._g_y = g_y_key
         self._prk_3e2m = prk3e2m
@@ -659,13 +705,27 @@ class Initiator(_Endpoint):
         external_aad = encode_bstr(self._th_3) + cred_i + encode_ead(ead_3)
         sig3 = self._signature_or_mac(suite, static_i, own.private_key, id_cred_i, external_aad, mac3)
         plaintext_3 = Plaintext3(id_cred_i, sig3, ead_3).encode()
-        ciphertext_3 = aead_encrypt(suite.aead, ks.k_3(suite, self._prk_3e2m, self._th_3),
-                                    ks.iv_3(suite, self._prk_3e2m, self._th_3), plaintext_3,
-                                    enc_structure(self._th_3))
+        ciphertext_3 = aead_encrypt(
+            suite.aead,
+            ks.k_3(suite, self._prk_3e2m, self._th_3),
+            ks.iv_3(suite, self._prk_3e2m, self._th_3),
+            plaintext_3,
+            enc_structure(self._th_3),
+        )
         th4 = ks.th_4(suite, self._th_3, plaintext_3, cred_i)
         prkout = ks.prk_out(suite, prk4e3m, th4)
-        self._result = EdhocResult(Role.INITIATOR, self._method, suite, self._c_i, self._c_r, self._id_cred_r,
-                                   self._cred_r, th4, prkout, ks.prk_exporter(suite, prkout))
+        self._result = EdhocResult(
+            Role.INITIATOR,
+            self._method,
+            suite,
+            self._c_i,
+            self._c_r,
+            self._id_cred_r,
+            self._cred_r,
+            th4,
+            prkout,
+            ks.prk_exporter(suite, prkout),
+        )
         self._prk_4e3m, self._th_4 = prk4e3m, th4
         self._x, self._prk_3e2m = None, b""
         self._state = InitiatorState.COMPLETED
@@ -684,9 +744,13 @@ class Initiator(_Endpoint):
             suite = self._selected
             assert suite is not None
             ciphertext_4 = decode_single_bstr(data, "message_4")
-            plaintext_4 = aead_decrypt(suite.aead, ks.k_4(suite, self._prk_4e3m, self._th_4),
-                                       ks.iv_4(suite, self._prk_4e3m, self._th_4), ciphertext_4,
-                                       enc_structure(self._th_4))
+            plaintext_4 = aead_decrypt(
+                suite.aead,
+                ks.k_4(suite, self._prk_4e3m, self._th_4),
+                ks.iv_4(suite, self._prk_4e3m, self._th_4),
+                ciphertext_4,
+                enc_structure(self._th_4),
+            )
             ead_4 = self._received_ead(decode_plaintext_4(plaintext_4), "message_4")
             self._prk_4e3m = b""
             self._state = InitiatorState.PERSISTED
@@ -719,15 +783,26 @@ class Responder(_Endpoint):
 
     _role = Role.RESPONDER
 
-    def __init__(self, *, methods: Collection[Method | int],
-                 credential: LocalCredential | Sequence[LocalCredential], verify_peer: VerifyPeer,
-                 lookup_peer: LookupPeer | None = None, suites: Sequence[int] = DEFAULT_SUITES,
-                 send_credential: CredentialTransfer = CredentialTransfer.BY_REFERENCE,
-                 understood_ead: Collection[int] = (),
-                 ephemeral_key_source: EphemeralKeySource | None = None) -> None:
-        super().__init__(credential=credential, verify_peer=verify_peer, lookup_peer=lookup_peer,
-                         send_credential=send_credential, understood_ead=understood_ead,
-                         ephemeral_key_source=ephemeral_key_source)
+    def __init__(
+        self,
+        *,
+        methods: Collection[Method | int],
+        credential: LocalCredential | Sequence[LocalCredential],
+        verify_peer: VerifyPeer,
+        lookup_peer: LookupPeer | None = None,
+        suites: Sequence[int] = DEFAULT_SUITES,
+        send_credential: CredentialTransfer = CredentialTransfer.BY_REFERENCE,
+        understood_ead: Collection[int] = (),
+        ephemeral_key_source: EphemeralKeySource | None = None,
+    ) -> None:
+        super().__init__(
+            credential=credential,
+            verify_peer=verify_peer,
+            lookup_peer=lookup_peer,
+            send_credential=send_credential,
+            understood_ead=understood_ead,
+            ephemeral_key_source=ephemeral_key_source,
+        )
         try:
             self._methods = frozenset(Method(m) for m in methods)
         except ValueError:
@@ -757,8 +832,11 @@ class Responder(_Endpoint):
         self._result: EdhocResult | None = None
 
     def _supported_suites(self, method: Method) -> tuple[int, ...]:
-        return tuple(label for label in self._suites
-                     if self._own_credential(SUITES[label], method.responder_static_dh) is not None)
+        return tuple(
+            label
+            for label in self._suites
+            if self._own_credential(SUITES[label], method.responder_static_dh) is not None
+        )
 
     @property
     def state(self) -> ResponderState:
@@ -817,8 +895,11 @@ class Responder(_Endpoint):
             self._abort()
             reason = f"selected cipher suite {selected} rejected, SUITES_R={suites_r}"
             self._aborted_reason = reason
-            raise EdhocError(ErrCode.WRONG_SELECTED_CIPHER_SUITE, reason,
-                             reply=ErrorMessage.wrong_selected_cipher_suite(suites_r).encode())
+            raise EdhocError(
+                ErrCode.WRONG_SELECTED_CIPHER_SUITE,
+                reason,
+                reply=ErrorMessage.wrong_selected_cipher_suite(suites_r).encode(),
+            )
         suite = SUITES[selected]
         g_x = public_key_from_compact(suite.dh_curve, m1.g_x)
         ead_1 = self._received_ead(m1.ead, "message_1")
@@ -832,8 +913,7 @@ class Responder(_Endpoint):
     # -- message_2
 
     def create_message_2(self, *, c_r: bytes | None = None, ead: Sequence[EadItem] = ()) -> bytes:
-        """Compose message_2 (section 5.3.2); ``c_r`` defaults to a random one-byte identifier other than C_I.
-        """
+        """Compose message_2 (section 5.3.2); ``c_r`` defaults to a random one-byte identifier other than C_I."""
         if self._state is not ResponderState.VERIFIED_M1:
             raise SecureUsageError(f"create_message_2 called in state {self._state.value}")
         ead_2 = _check_ead(ead)
@@ -881,9 +961,13 @@ class Responder(_Endpoint):
         suite, method, y = self._suite, self._method, self._y
         assert suite is not None and method is not None and y is not None
         ciphertext_3 = decode_single_bstr(data, "message_3")
-        plaintext_3 = aead_decrypt(suite.aead, ks.k_3(suite, self._prk_3e2m, self._th_3),
-                                   ks.iv_3(suite, self._prk_3e2m, self._th_3), ciphertext_3,
-                                   enc_structure(self._th_3))
+        plaintext_3 = aead_decrypt(
+            suite.aead,
+            ks.k_3(suite, self._prk_3e2m, self._th_3),
+            ks.iv_3(suite, self._prk_3e2m, self._th_3),
+            ciphertext_3,
+            enc_structure(self._th_3),
+        )
         pt3 = Plaintext3.decode(plaintext_3)
         ead_3 = self._received_ead(pt3.ead, "message_3")
         static_i = method.initiator_static_dh
@@ -895,17 +979,27 @@ class Responder(_Endpoint):
             context3 = ks.context_3(pt3.id_cred_i, self._th_3, cred_i.cbor, pt3.ead)
             mac3 = ks.mac_3(suite, prk4e3m, context3, _mac_length(suite, static_i))
             external_aad = encode_bstr(self._th_3) + cred_i.cbor + encode_ead(pt3.ead)
-            ok = self._check_signature_or_mac(suite, static_i, g_i, pt3.id_cred_i, external_aad, mac3,
-                                              pt3.signature_or_mac_3)
+            ok = self._check_signature_or_mac(
+                suite, static_i, g_i, pt3.id_cred_i, external_aad, mac3, pt3.signature_or_mac_3
+            )
             return prk4e3m if ok else None
 
-        cred_i, prk4e3m = self._authenticate(pt3.id_cred_i, suite, static_i, "message_3", "Signature_or_MAC_3",
-                                             check)
+        cred_i, prk4e3m = self._authenticate(pt3.id_cred_i, suite, static_i, "message_3", "Signature_or_MAC_3", check)
         th4 = ks.th_4(suite, self._th_3, plaintext_3, cred_i.cbor)
         prkout = ks.prk_out(suite, prk4e3m, th4)
         assert self._c_r is not None
-        self._result = EdhocResult(Role.RESPONDER, method, suite, self._c_i, self._c_r, pt3.id_cred_i, cred_i,
-                                   th4, prkout, ks.prk_exporter(suite, prkout))
+        self._result = EdhocResult(
+            Role.RESPONDER,
+            method,
+            suite,
+            self._c_i,
+            self._c_r,
+            pt3.id_cred_i,
+            cred_i,
+            th4,
+            prkout,
+            ks.prk_exporter(suite, prkout),
+        )
         self._prk_4e3m, self._th_4 = prk4e3m, th4
         self._y, self._prk_3e2m = None, b""
         self._state = ResponderState.COMPLETED
@@ -920,9 +1014,13 @@ class Responder(_Endpoint):
         ead_4 = _check_ead(ead)
         suite = self._suite
         assert suite is not None
-        ciphertext_4 = aead_encrypt(suite.aead, ks.k_4(suite, self._prk_4e3m, self._th_4),
-                                    ks.iv_4(suite, self._prk_4e3m, self._th_4), encode_ead(ead_4),
-                                    enc_structure(self._th_4))
+        ciphertext_4 = aead_encrypt(
+            suite.aead,
+            ks.k_4(suite, self._prk_4e3m, self._th_4),
+            ks.iv_4(suite, self._prk_4e3m, self._th_4),
+            encode_ead(ead_4),
+            enc_structure(self._th_4),
+        )
         self._prk_4e3m = b""
         self._state = ResponderState.PERSISTED
         return encode_bstr(ciphertext_4)

@@ -96,8 +96,7 @@ def keystream_2(suite: CipherSuite, prk2e: bytes, th2: bytes, length: int) -> by
     return bytes(out)
 
 
-def context_2(c_r: bytes, id_cred_r: IdCred, th2: bytes, cred_r: bytes,
-              ead_2: Iterable[EadItem] = ()) -> bytes:
+def context_2(c_r: bytes, id_cred_r: IdCred, th2: bytes, cred_r: bytes, ead_2: Iterable[EadItem] = ()) -> bytes:
     """context_2 = << C_R, ID_CRED_R, TH_2, CRED_R, ? EAD_2 >> as the inner CBOR sequence."""
     return encode_cid(c_r) + id_cred_r.encoded + encode_bstr(th2) + cred_r + encode_ead(ead_2)
 

@@ -212,8 +212,13 @@ class Message1:
         return self.suites_i[-1]
 
     def encode(self) -> bytes:
-        return (encode_int(self.method) + encode_suites(self.suites_i) + encode_bstr(self.g_x)
-                + encode_cid(self.c_i) + encode_ead(self.ead))
+        return (
+            encode_int(self.method)
+            + encode_suites(self.suites_i)
+            + encode_bstr(self.g_x)
+            + encode_cid(self.c_i)
+            + encode_ead(self.ead)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> Message1:
@@ -226,8 +231,7 @@ class Message1:
         assert isinstance(method, int)
         if not isinstance(g_x, bytes):
             raise CborError("G_X is not a byte string")
-        return cls(method, _decode_suites(suites, "SUITES_I"), g_x, decode_cid(items[3], "C_I"),
-                   _decode_ead(items[4:]))
+        return cls(method, _decode_suites(suites, "SUITES_I"), g_x, decode_cid(items[3], "C_I"), _decode_ead(items[4:]))
 
 
 def decode_single_bstr(data: bytes, what: str) -> bytes:
@@ -259,8 +263,12 @@ class Plaintext2:
     ead: tuple[EadItem, ...] = ()
 
     def encode(self) -> bytes:
-        return (encode_cid(self.c_r) + _encode_id_cred_plaintext(self.id_cred_r)
-                + encode_bstr(self.signature_or_mac_2) + encode_ead(self.ead))
+        return (
+            encode_cid(self.c_r)
+            + _encode_id_cred_plaintext(self.id_cred_r)
+            + encode_bstr(self.signature_or_mac_2)
+            + encode_ead(self.ead)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> Plaintext2:
@@ -270,8 +278,7 @@ class Plaintext2:
         sig = items[2].value
         if not isinstance(sig, bytes):
             raise CborError("Signature_or_MAC_2 is not a byte string")
-        return cls(decode_cid(items[0], "C_R"), _decode_id_cred_plaintext(items[1]), sig,
-                   _decode_ead(items[3:]))
+        return cls(decode_cid(items[0], "C_R"), _decode_id_cred_plaintext(items[1]), sig, _decode_ead(items[3:]))
 
 
 @dataclass(frozen=True)
@@ -283,8 +290,7 @@ class Plaintext3:
     ead: tuple[EadItem, ...] = ()
 
     def encode(self) -> bytes:
-        return (_encode_id_cred_plaintext(self.id_cred_i) + encode_bstr(self.signature_or_mac_3)
-                + encode_ead(self.ead))
+        return _encode_id_cred_plaintext(self.id_cred_i) + encode_bstr(self.signature_or_mac_3) + encode_ead(self.ead)
 
     @classmethod
     def decode(cls, data: bytes) -> Plaintext3:
@@ -370,4 +376,3 @@ class ErrorMessage:
         if code == ErrCode.UNKNOWN_CREDENTIAL_REFERENCED and info is not True:
             raise CborError("ERR_INFO of error code 3 is not true")
         return cls(code, info)
-

@@ -113,7 +113,8 @@ _HASHLIB: dict[HashAlg, str] = {HashAlg.SHA_256: "sha256", HashAlg.SHA_384: "sha
 _COORD_LEN: dict[Curve, int] = {Curve.X25519: 32, Curve.P_256: 32, Curve.P_384: 48}
 _SIG_LEN: dict[SigAlg, int] = {SigAlg.EDDSA: 64, SigAlg.ES256: 64, SigAlg.ES384: 96}
 _EC_CURVES: dict[Curve, Callable[[], ec.EllipticCurve]] = {
-    Curve.P_256: ec.SECP256R1, Curve.P_384: ec.SECP384R1,
+    Curve.P_256: ec.SECP256R1,
+    Curve.P_384: ec.SECP384R1,
 }
 _FIELD_PRIME: dict[Curve, int] = {
     Curve.P_256: 2**256 - 2**224 + 2**192 + 2**96 - 1,
@@ -168,22 +169,72 @@ class CipherSuite:
 
 
 SUITES: dict[int, CipherSuite] = {
-    0: CipherSuite(0, AeadAlg.AES_CCM_16_64_128, HashAlg.SHA_256, 8, Curve.X25519, SigAlg.EDDSA,
-                   AeadAlg.AES_CCM_16_64_128, HashAlg.SHA_256),
-    1: CipherSuite(1, AeadAlg.AES_CCM_16_128_128, HashAlg.SHA_256, 16, Curve.X25519, SigAlg.EDDSA,
-                   AeadAlg.AES_CCM_16_64_128, HashAlg.SHA_256),
-    2: CipherSuite(2, AeadAlg.AES_CCM_16_64_128, HashAlg.SHA_256, 8, Curve.P_256, SigAlg.ES256,
-                   AeadAlg.AES_CCM_16_64_128, HashAlg.SHA_256),
-    3: CipherSuite(3, AeadAlg.AES_CCM_16_128_128, HashAlg.SHA_256, 16, Curve.P_256, SigAlg.ES256,
-                   AeadAlg.AES_CCM_16_64_128, HashAlg.SHA_256),
-    4: CipherSuite(4, AeadAlg.CHACHA20_POLY1305, HashAlg.SHA_256, 16, Curve.X25519, SigAlg.EDDSA,
-                   AeadAlg.CHACHA20_POLY1305, HashAlg.SHA_256),
-    5: CipherSuite(5, AeadAlg.CHACHA20_POLY1305, HashAlg.SHA_256, 16, Curve.P_256, SigAlg.ES256,
-                   AeadAlg.CHACHA20_POLY1305, HashAlg.SHA_256),
-    6: CipherSuite(6, AeadAlg.A128GCM, HashAlg.SHA_256, 16, Curve.X25519, SigAlg.ES256,
-                   AeadAlg.A128GCM, HashAlg.SHA_256),
-    24: CipherSuite(24, AeadAlg.A256GCM, HashAlg.SHA_384, 16, Curve.P_384, SigAlg.ES384,
-                    AeadAlg.A256GCM, HashAlg.SHA_384),
+    0: CipherSuite(
+        0,
+        AeadAlg.AES_CCM_16_64_128,
+        HashAlg.SHA_256,
+        8,
+        Curve.X25519,
+        SigAlg.EDDSA,
+        AeadAlg.AES_CCM_16_64_128,
+        HashAlg.SHA_256,
+    ),
+    1: CipherSuite(
+        1,
+        AeadAlg.AES_CCM_16_128_128,
+        HashAlg.SHA_256,
+        16,
+        Curve.X25519,
+        SigAlg.EDDSA,
+        AeadAlg.AES_CCM_16_64_128,
+        HashAlg.SHA_256,
+    ),
+    2: CipherSuite(
+        2,
+        AeadAlg.AES_CCM_16_64_128,
+        HashAlg.SHA_256,
+        8,
+        Curve.P_256,
+        SigAlg.ES256,
+        AeadAlg.AES_CCM_16_64_128,
+        HashAlg.SHA_256,
+    ),
+    3: CipherSuite(
+        3,
+        AeadAlg.AES_CCM_16_128_128,
+        HashAlg.SHA_256,
+        16,
+        Curve.P_256,
+        SigAlg.ES256,
+        AeadAlg.AES_CCM_16_64_128,
+        HashAlg.SHA_256,
+    ),
+    4: CipherSuite(
+        4,
+        AeadAlg.CHACHA20_POLY1305,
+        HashAlg.SHA_256,
+        16,
+        Curve.X25519,
+        SigAlg.EDDSA,
+        AeadAlg.CHACHA20_POLY1305,
+        HashAlg.SHA_256,
+    ),
+    5: CipherSuite(
+        5,
+        AeadAlg.CHACHA20_POLY1305,
+        HashAlg.SHA_256,
+        16,
+        Curve.P_256,
+        SigAlg.ES256,
+        AeadAlg.CHACHA20_POLY1305,
+        HashAlg.SHA_256,
+    ),
+    6: CipherSuite(
+        6, AeadAlg.A128GCM, HashAlg.SHA_256, 16, Curve.X25519, SigAlg.ES256, AeadAlg.A128GCM, HashAlg.SHA_256
+    ),
+    24: CipherSuite(
+        24, AeadAlg.A256GCM, HashAlg.SHA_384, 16, Curve.P_384, SigAlg.ES384, AeadAlg.A256GCM, HashAlg.SHA_384
+    ),
 }
 
 DEFAULT_SUITE = 2
@@ -348,8 +399,7 @@ def ecdh(private: PrivateKey, public: PublicKey) -> bytes:
     try:
         if isinstance(private, x25519.X25519PrivateKey) and isinstance(public, x25519.X25519PublicKey):
             shared = private.exchange(public)
-        elif (isinstance(private, ec.EllipticCurvePrivateKey)
-              and isinstance(public, ec.EllipticCurvePublicKey)):
+        elif isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(public, ec.EllipticCurvePublicKey):
             if private.curve.name != public.curve.name:
                 raise ProtocolError("ECDH keys are on different curves")
             shared = private.exchange(ec.ECDH(), public)
@@ -374,10 +424,12 @@ def key_fits_dh(curve: Curve, key: PublicKey | PrivateKey) -> bool:
 # ------------------------------------------------------------------------------------------ signatures
 
 _SIG_CURVE: dict[SigAlg, Callable[[], ec.EllipticCurve]] = {
-    SigAlg.ES256: ec.SECP256R1, SigAlg.ES384: ec.SECP384R1,
+    SigAlg.ES256: ec.SECP256R1,
+    SigAlg.ES384: ec.SECP384R1,
 }
 _SIG_HASH: dict[SigAlg, Callable[[], hashes.HashAlgorithm]] = {
-    SigAlg.ES256: hashes.SHA256, SigAlg.ES384: hashes.SHA384,
+    SigAlg.ES256: hashes.SHA256,
+    SigAlg.ES384: hashes.SHA384,
 }
 
 

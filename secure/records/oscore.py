@@ -164,16 +164,12 @@ _CBOR_NULL = b"\xf6"
 _ENC0_PREFIX = b"\x83" + _cbor_tstr("Encrypt0") + _cbor_bstr(b"")  # ["Encrypt0", h'', ...
 
 
-def hkdf_info(
-    id_: bytes, id_context: bytes | None, alg: AeadAlgorithm | int, type_: str, length: int
-) -> bytes:
+def hkdf_info(id_: bytes, id_context: bytes | None, alg: AeadAlgorithm | int, type_: str, length: int) -> bytes:
     """CBOR ``info`` of RFC 8613 section 3.2.1: ``[id, id_context / nil, alg_aead, type, L]``."""
     if type_ not in ("Key", "IV"):
         raise SecureUsageError("type must be 'Key' or 'IV'")
     ctx = _CBOR_NULL if id_context is None else _cbor_bstr(id_context)
-    return (
-        b"\x85" + _cbor_bstr(id_) + ctx + _cbor_head(0, int(alg)) + _cbor_tstr(type_) + _cbor_head(0, length)
-    )
+    return b"\x85" + _cbor_bstr(id_) + ctx + _cbor_head(0, int(alg)) + _cbor_tstr(type_) + _cbor_head(0, length)
 
 
 def build_aad(alg: AeadAlgorithm | int, request_kid: bytes, request_piv: bytes, options: bytes) -> bytes:
@@ -280,9 +276,7 @@ def derive_keys(
         kdf = HKDF(SHA256(), length, bytes(master_salt) or None, hkdf_info(id_, ctx, a, type_, length))
         return kdf.derive(bytes(master_secret))
 
-    return DerivedKeys(
-        a, hkdf(sid, "Key", p.key_len), hkdf(rid, "Key", p.key_len), hkdf(b"", "IV", p.nonce_len)
-    )
+    return DerivedKeys(a, hkdf(sid, "Key", p.key_len), hkdf(rid, "Key", p.key_len), hkdf(b"", "IV", p.nonce_len))
 
 
 # ---------------------------------------------------------------------------------------------- limits
@@ -610,9 +604,7 @@ class SecurityContext:
             raise MalformedRecordError("bad record header")
         return self._open(record.header, record.partial_iv, record.kid, record.ciphertext, now)
 
-    def _open(
-        self, header: bytes, partial_iv: bytes, kid: bytes | None, ciphertext: bytes, now: float
-    ) -> bytes:
+    def _open(self, header: bytes, partial_iv: bytes, kid: bytes | None, ciphertext: bytes, now: float) -> bytes:
         # Order: refuse if the key is retired; cheap checks; replay check; AEAD verification (a failure counts
         # towards limit_v); replay window update only after the tag verified.
         if self._count_v >= self._limit_v:

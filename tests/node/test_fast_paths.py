@@ -357,8 +357,10 @@ def test_wiretap_sees_every_datagram_of_the_fast_lane() -> None:
             await ctl.close()
             await server.close()
         for side, peer in (("controller", device), ("device", me)):
-            assert [(d, a) for d, _, a in seen[side]] == [("out" if side == "controller" else "in", peer),
-                                                          ("in" if side == "controller" else "out", peer)] * 3
+            assert [(d, a) for d, _, a in seen[side]] == [
+                ("out" if side == "controller" else "in", peer),
+                ("in" if side == "controller" else "out", peer),
+            ] * 3
         assert [data for _, data, _ in seen["controller"]] == [data for _, data, _ in seen["device"]]
 
     go(scenario())

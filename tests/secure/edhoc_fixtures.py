@@ -75,14 +75,19 @@ class Traces:
             data = bytes.fromhex("".join(rows))
             if len(data) != int(match.group("n")):
                 raise AssertionError(f"trace block {header!r} has {len(data)} bytes, says {match.group('n')}")
-            yield TraceValue(section, subsection, match.group("name"), " ".join([*header[:-1], match.group("name")]),
-                             data)
+            yield TraceValue(
+                section, subsection, match.group("name"), " ".join([*header[:-1], match.group("name")]), data
+            )
 
     def get(self, section: str, title: str, subsection: str | None = None) -> bytes:
         """The unique value titled ``title`` (case-insensitive) in ``section`` (and ``subsection`` prefix)."""
-        found = [v for v in self.values
-                 if v.section == section and v.title.casefold() == title.casefold()
-                 and (subsection is None or v.subsection.startswith(subsection))]
+        found = [
+            v
+            for v in self.values
+            if v.section == section
+            and v.title.casefold() == title.casefold()
+            and (subsection is None or v.subsection.startswith(subsection))
+        ]
         if len(found) != 1:
             raise KeyError(f"{len(found)} trace values titled {title!r} in {section!r}/{subsection!r}")
         return found[0].data
@@ -112,21 +117,34 @@ class Pki:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Root P-256")])
         now = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
         return cls(key, cert.public_bytes(serialization.Encoding.DER))
 
-    def issue(self, common_name: str, key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
-              serial: int) -> bytes:
+    def issue(
+        self, common_name: str, key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey, serial: int
+    ) -> bytes:
         root = x509.load_der_x509_certificate(self.root_der)
         now = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-                .issuer_name(root.subject).public_key(key.public_key()).serial_number(serial)
-                .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=365))
-                .sign(self.root_key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(root.subject)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .sign(self.root_key, hashes.SHA256())
+        )
         return cert.public_bytes(serialization.Encoding.DER)
 
     def device(self, common_name: str, serial: int) -> LocalCredential:

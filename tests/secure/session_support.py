@@ -115,8 +115,9 @@ def certificate_sides(tmp: Path, **overrides: Any) -> tuple[Side, Side]:
         allow = AllowList(tmp / f"{name}.allow.json", audit=log)
         allow.enrol_certificate(peer_cert, now=wall(), label=f"test {peer_role.value}")
         verifier = CertificateVerifier([s.root], allowlist=allow, role=peer_role)
-        config = SecureConfig(credential=local, verifier=verifier, initiate=initiate, respond=not initiate,
-                              handshake_timeout=0.3)
+        config = SecureConfig(
+            credential=local, verifier=verifier, initiate=initiate, respond=not initiate, handshake_timeout=0.3
+        )
         config = replace(config, **overrides)
         sides.append(Side(config, allow, log, local=local))
     return sides[0], sides[1]
@@ -126,8 +127,9 @@ def static_dh_sides(tmp: Path) -> tuple[Side, Side]:
     """(controller side, device side) with method 3 (static DH keys in CCS), pinned by fingerprint."""
     keys = {name: ec.generate_private_key(ec.SECP256R1()) for name in ("controller", "device")}
     locals_ = {
-        name: LocalCredential(Credential.from_ccs(make_ccs(key.public_key(), kid=bytes((i + 0x10,)),
-                                                           subject=name)), key)
+        name: LocalCredential(
+            Credential.from_ccs(make_ccs(key.public_key(), kid=bytes((i + 0x10,)), subject=name)), key
+        )
         for i, (name, key) in enumerate(keys.items())
     }
     sides = []
@@ -135,9 +137,15 @@ def static_dh_sides(tmp: Path) -> tuple[Side, Side]:
         log = AuditLog(tmp / f"{name}.audit.jsonl")
         allow = AllowList(tmp / f"{name}.allow.json", audit=log)
         allow.enrol_fingerprint(key_fingerprint(keys[peer].public_key()), now=wall(), label=peer)
-        config = SecureConfig(credential=locals_[name], verifier=PinnedKeyVerifier(allow), initiate=initiate,
-                              respond=not initiate, method=Method.STATIC_STATIC, handshake_timeout=0.3,
-                              cross_check=False)
+        config = SecureConfig(
+            credential=locals_[name],
+            verifier=PinnedKeyVerifier(allow),
+            initiate=initiate,
+            respond=not initiate,
+            method=Method.STATIC_STATIC,
+            handshake_timeout=0.3,
+            cross_check=False,
+        )
         sides.append(Side(config, allow, log, local=locals_[name]))
     return sides[0], sides[1]
 
@@ -173,10 +181,17 @@ async def secured_pair(
     *,
     node: Callable[[], Node] = device_node,
 ) -> AsyncIterator[Pair]:
-    device = await open_secure_server(node(), endpoints(dev_ip), dev_side.config, policy=dev_side.policy,
-                                      audit=dev_side.audit, wall_clock=wall)
-    controller = await open_secure_controller(endpoints(ctl_ip), ctl_side.config, node_config=FAST,
-                                              policy=ctl_side.policy, audit=ctl_side.audit, wall_clock=wall)
+    device = await open_secure_server(
+        node(), endpoints(dev_ip), dev_side.config, policy=dev_side.policy, audit=dev_side.audit, wall_clock=wall
+    )
+    controller = await open_secure_controller(
+        endpoints(ctl_ip),
+        ctl_side.config,
+        node_config=FAST,
+        policy=ctl_side.policy,
+        audit=ctl_side.audit,
+        wall_clock=wall,
+    )
     try:
         yield Pair(controller, device, ctl_side, dev_side)
     finally:

@@ -10,17 +10,48 @@ from secure.handshake import cbor
 
 # RFC 8949 appendix A examples that are in deterministic (preferred) encoding
 RFC8949_EXAMPLES: list[tuple[object, str]] = [
-    (0, "00"), (23, "17"), (24, "1818"), (100, "1864"), (1000, "1903e8"), (1000000, "1a000f4240"),
-    (1000000000000, "1b000000e8d4a51000"), (18446744073709551615, "1bffffffffffffffff"),
-    (-18446744073709551616, "3bffffffffffffffff"), (-1, "20"), (-10, "29"), (-100, "3863"), (-1000, "3903e7"),
-    (0.0, "f90000"), (-0.0, "f98000"), (1.0, "f93c00"), (1.1, "fb3ff199999999999a"), (1.5, "f93e00"),
-    (65504.0, "f97bff"), (100000.0, "fa47c35000"), (3.4028234663852886e38, "fa7f7fffff"),
+    (0, "00"),
+    (23, "17"),
+    (24, "1818"),
+    (100, "1864"),
+    (1000, "1903e8"),
+    (1000000, "1a000f4240"),
+    (1000000000000, "1b000000e8d4a51000"),
+    (18446744073709551615, "1bffffffffffffffff"),
+    (-18446744073709551616, "3bffffffffffffffff"),
+    (-1, "20"),
+    (-10, "29"),
+    (-100, "3863"),
+    (-1000, "3903e7"),
+    (0.0, "f90000"),
+    (-0.0, "f98000"),
+    (1.0, "f93c00"),
+    (1.1, "fb3ff199999999999a"),
+    (1.5, "f93e00"),
+    (65504.0, "f97bff"),
+    (100000.0, "fa47c35000"),
+    (3.4028234663852886e38, "fa7f7fffff"),
     (1.0e300, "fb7e37e43c8800759c"),
-    (-4.0, "f9c400"), (False, "f4"), (True, "f5"), (None, "f6"), (cbor.UNDEFINED, "f7"), (cbor.Simple(16), "f0"),
-    (cbor.Simple(255), "f8ff"), (b"", "40"), (b"\x01\x02\x03\x04", "4401020304"), ("", "60"), ("a", "6161"),
-    ("IETF", "6449455446"), ("\u00fc", "62c3bc"), ([], "80"), ([1, 2, 3], "83010203"),
-    ([1, [2, 3], [4, 5]], "8301820203820405"), ({}, "a0"), ({1: 2, 3: 4}, "a201020304"),
-    ({"a": 1, "b": [2, 3]}, "a26161016162820203"), (cbor.Tag(1, 1363896240), "c11a514b67b0"),
+    (-4.0, "f9c400"),
+    (False, "f4"),
+    (True, "f5"),
+    (None, "f6"),
+    (cbor.UNDEFINED, "f7"),
+    (cbor.Simple(16), "f0"),
+    (cbor.Simple(255), "f8ff"),
+    (b"", "40"),
+    (b"\x01\x02\x03\x04", "4401020304"),
+    ("", "60"),
+    ("a", "6161"),
+    ("IETF", "6449455446"),
+    ("\u00fc", "62c3bc"),
+    ([], "80"),
+    ([1, 2, 3], "83010203"),
+    ([1, [2, 3], [4, 5]], "8301820203820405"),
+    ({}, "a0"),
+    ({1: 2, 3: 4}, "a201020304"),
+    ({"a": 1, "b": [2, 3]}, "a26161016162820203"),
+    (cbor.Tag(1, 1363896240), "c11a514b67b0"),
 ]
 
 
@@ -37,37 +68,40 @@ def test_encoding_agrees_with_cbor2_canonical(value: object, encoded: str) -> No
     assert cbor2.dumps(value, canonical=True).hex() == encoded
 
 
-@pytest.mark.parametrize(("encoded", "why"), [
-    ("1817", "shortest"),  # 23 in two bytes
-    ("190003", "shortest"),  # RFC 9529 invalid trace: METHOD = 3 in three bytes
-    ("1a0000ffff", "shortest"),
-    ("1b00000000ffffffff", "shortest"),
-    ("3817", "shortest"),
-    ("5801aa", "shortest"),
-    ("7801" + "61", "shortest"),
-    ("9800", "shortest"),
-    ("b800", "shortest"),
-    ("d80101", "shortest"),  # tag 1 in two bytes
-    ("f814", "shortest"),  # simple value 20 in two bytes
-    ("fa3fc00000", "preferred"),  # 1.5 as single precision
-    ("fb3ff8000000000000", "preferred"),  # 1.5 as double precision
-    ("f97e01", "preferred"),  # NaN with payload
-    ("5f4101ff", "indefinite"),
-    ("7f6161ff", "indefinite"),
-    ("9f0102ff", "indefinite"),  # RFC 9529 invalid trace style
-    ("bf0102ff", "indefinite"),
-    ("1c", "reserved"),
-    ("ff", "indefinite"),
-    ("a20101" + "0102", "duplicate"),
-    ("62c3", "past the end"),
-    ("43", "past the end"),
-    ("83", "longer than the input"),
-    ("a1", "longer than the input"),
-    ("19", "truncated"),
-    ("62fffe", "UTF-8"),
-    ("81" * 17 + "00", "too deep"),
-    ("a18001", "key type"),
-])
+@pytest.mark.parametrize(
+    ("encoded", "why"),
+    [
+        ("1817", "shortest"),  # 23 in two bytes
+        ("190003", "shortest"),  # RFC 9529 invalid trace: METHOD = 3 in three bytes
+        ("1a0000ffff", "shortest"),
+        ("1b00000000ffffffff", "shortest"),
+        ("3817", "shortest"),
+        ("5801aa", "shortest"),
+        ("7801" + "61", "shortest"),
+        ("9800", "shortest"),
+        ("b800", "shortest"),
+        ("d80101", "shortest"),  # tag 1 in two bytes
+        ("f814", "shortest"),  # simple value 20 in two bytes
+        ("fa3fc00000", "preferred"),  # 1.5 as single precision
+        ("fb3ff8000000000000", "preferred"),  # 1.5 as double precision
+        ("f97e01", "preferred"),  # NaN with payload
+        ("5f4101ff", "indefinite"),
+        ("7f6161ff", "indefinite"),
+        ("9f0102ff", "indefinite"),  # RFC 9529 invalid trace style
+        ("bf0102ff", "indefinite"),
+        ("1c", "reserved"),
+        ("ff", "indefinite"),
+        ("a20101" + "0102", "duplicate"),
+        ("62c3", "past the end"),
+        ("43", "past the end"),
+        ("83", "longer than the input"),
+        ("a1", "longer than the input"),
+        ("19", "truncated"),
+        ("62fffe", "UTF-8"),
+        ("81" * 17 + "00", "too deep"),
+        ("a18001", "key type"),
+    ],
+)
 def test_non_deterministic_or_malformed_cbor_is_refused(encoded: str, why: str) -> None:
     with pytest.raises(cbor.CborError, match=why):
         cbor.decode(bytes.fromhex(encoded))

@@ -36,13 +36,19 @@ def _initiator() -> Initiator:
 
 
 def _responder() -> Responder:
-    return Responder(methods=[0, 1, 2, 3], credential=CRED_R, verify_peer=_trust,
-                     lookup_peer=lookup_in([CRED_I.credential]))
+    return Responder(
+        methods=[0, 1, 2, 3], credential=CRED_R, verify_peer=_trust, lookup_peer=lookup_in([CRED_I.credential])
+    )
 
 
 cbor_leaves = st.one_of(
-    st.integers(min_value=-(2**64), max_value=2**64 - 1), st.binary(max_size=40), st.text(max_size=10),
-    st.booleans(), st.none(), st.floats(allow_nan=False), st.builds(cbor.Simple, st.sampled_from([0, 16, 32, 255])),
+    st.integers(min_value=-(2**64), max_value=2**64 - 1),
+    st.binary(max_size=40),
+    st.text(max_size=10),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False),
+    st.builds(cbor.Simple, st.sampled_from([0, 16, 32, 255])),
 )
 cbor_values = st.recursive(
     cbor_leaves,
@@ -65,10 +71,18 @@ def _only_protocol_errors(decoder: Callable[[bytes], object], data: bytes) -> No
 @FUZZ
 @given(messy_bytes)
 def test_decoders_raise_only_protocol_errors_on_random_bytes(data: bytes) -> None:
-    for decoder in (cbor.decode_sequence, cbor.decode, Message1.decode, Plaintext2.decode, Plaintext3.decode,
-                    decode_plaintext_4, ErrorMessage.decode, IdCred.from_peer,
-                    lambda raw: Credential.from_peer(CredentialKind.CCS, raw),
-                    lambda raw: Credential.from_peer(CredentialKind.X509, raw)):
+    for decoder in (
+        cbor.decode_sequence,
+        cbor.decode,
+        Message1.decode,
+        Plaintext2.decode,
+        Plaintext3.decode,
+        decode_plaintext_4,
+        ErrorMessage.decode,
+        IdCred.from_peer,
+        lambda raw: Credential.from_peer(CredentialKind.CCS, raw),
+        lambda raw: Credential.from_peer(CredentialKind.X509, raw),
+    ):
         _only_protocol_errors(decoder, data)
 
 
@@ -141,7 +155,7 @@ def test_mutated_genuine_messages_raise_only_protocol_errors(data: st.DataObject
 
     def mutate(message: bytes) -> bytes:
         cut = data.draw(st.integers(0, len(message)))
-        return message[:cut] + data.draw(st.binary(max_size=4)) + message[cut + data.draw(st.integers(0, 3)):]
+        return message[:cut] + data.draw(st.binary(max_size=4)) + message[cut + data.draw(st.integers(0, 3)) :]
 
     try:
         responder.process_message_1(mutate(m1) if target == 1 else m1)

@@ -54,20 +54,38 @@ class Pair:
     responder: Responder
 
 
-def ccs_pair(method: int, suite: int, *, initiator_suites: Sequence[int] | None = None,
-             responder_suites: Sequence[int] | None = None, **kwargs: object) -> Pair:
+def ccs_pair(
+    method: int,
+    suite: int,
+    *,
+    initiator_suites: Sequence[int] | None = None,
+    responder_suites: Sequence[int] | None = None,
+    **kwargs: object,
+) -> Pair:
     m = Method(method)
     cred_i = ccs_cred("dh" if m.initiator_static_dh else "sig", suite, b"\x0a")
     cred_r = ccs_cred("dh" if m.responder_static_dh else "sig", suite, b"\x0b")
-    initiator = Initiator(method=m, credential=cred_i, verify_peer=trust, lookup_peer=lookup_in([cred_r.credential]),
-                          suites=initiator_suites or [suite], **kwargs)  # type: ignore[arg-type]
-    responder = Responder(methods=[m], credential=cred_r, verify_peer=trust,
-                          lookup_peer=lookup_in([cred_i.credential]), suites=responder_suites or [suite])
+    initiator = Initiator(
+        method=m,
+        credential=cred_i,
+        verify_peer=trust,
+        lookup_peer=lookup_in([cred_r.credential]),
+        suites=initiator_suites or [suite],
+        **kwargs,
+    )  # type: ignore[arg-type]
+    responder = Responder(
+        methods=[m],
+        credential=cred_r,
+        verify_peer=trust,
+        lookup_peer=lookup_in([cred_i.credential]),
+        suites=responder_suites or [suite],
+    )
     return Pair(initiator, responder)
 
 
-def run(pair: Pair, *, message_4: bool = True,
-        tamper: Callable[[int, bytes], bytes] = lambda n, m: m) -> tuple[EdhocResult, EdhocResult]:
+def run(
+    pair: Pair, *, message_4: bool = True, tamper: Callable[[int, bytes], bytes] = lambda n, m: m
+) -> tuple[EdhocResult, EdhocResult]:
     ini, rsp = pair.initiator, pair.responder
     rsp.process_message_1(tamper(1, ini.create_message_1()))
     ini.process_message_2(tamper(2, rsp.create_message_2()))
@@ -98,10 +116,19 @@ def test_method0_x509_by_value_on_first_contact_then_by_x5t(pki: Pki) -> None:
     verify_at_initiator, verify_at_responder = pki.verifier(), pki.verifier()
 
     first = Pair(
-        Initiator(method=Method.SIG_SIG, credential=controller, verify_peer=verify_at_initiator,
-                  send_credential=CredentialTransfer.BY_VALUE),
-        Responder(methods=[Method.SIG_SIG], credential=device, verify_peer=verify_at_responder,
-                  send_credential=CredentialTransfer.BY_VALUE))
+        Initiator(
+            method=Method.SIG_SIG,
+            credential=controller,
+            verify_peer=verify_at_initiator,
+            send_credential=CredentialTransfer.BY_VALUE,
+        ),
+        Responder(
+            methods=[Method.SIG_SIG],
+            credential=device,
+            verify_peer=verify_at_responder,
+            send_credential=CredentialTransfer.BY_VALUE,
+        ),
+    )
     a, b = run(first)
     assert_same_keys(a, b)
     assert a.peer_id_cred.by_value and b.peer_id_cred.by_value
@@ -111,10 +138,19 @@ def test_method0_x509_by_value_on_first_contact_then_by_x5t(pki: Pki) -> None:
 
     # Afterwards both sides know each other's certificate: identify it by hash (x5t, SHA-256/64).
     second = Pair(
-        Initiator(method=Method.SIG_SIG, credential=controller, verify_peer=verify_at_initiator,
-                  lookup_peer=lookup_in([a.peer_credential])),
-        Responder(methods=[Method.SIG_SIG], credential=device, verify_peer=verify_at_responder,
-                  lookup_peer=lookup_in([b.peer_credential])))
+        Initiator(
+            method=Method.SIG_SIG,
+            credential=controller,
+            verify_peer=verify_at_initiator,
+            lookup_peer=lookup_in([a.peer_credential]),
+        ),
+        Responder(
+            methods=[Method.SIG_SIG],
+            credential=device,
+            verify_peer=verify_at_responder,
+            lookup_peer=lookup_in([b.peer_credential]),
+        ),
+    )
     m1 = second.initiator.create_message_1()
     second.responder.process_message_1(m1)
     m2 = second.responder.create_message_2()
@@ -130,9 +166,12 @@ def test_method0_x509_by_value_on_first_contact_then_by_x5t(pki: Pki) -> None:
 
 def test_x5t_unknown_to_the_responder_gets_error_3_and_the_retry_by_value_succeeds(pki: Pki) -> None:
     device, controller = pki.device("device-2", 20), pki.device("controller-2", 21)
-    pair = Pair(Initiator(method=0, credential=controller, verify_peer=pki.verifier(),
-                          lookup_peer=lookup_in([device.credential])),
-                Responder(methods=[0], credential=device, verify_peer=pki.verifier()))
+    pair = Pair(
+        Initiator(
+            method=0, credential=controller, verify_peer=pki.verifier(), lookup_peer=lookup_in([device.credential])
+        ),
+        Responder(methods=[0], credential=device, verify_peer=pki.verifier()),
+    )
     pair.responder.process_message_1(pair.initiator.create_message_1())
     pair.initiator.process_message_2(pair.responder.create_message_2())
     m3 = pair.initiator.create_message_3()
@@ -144,16 +183,25 @@ def test_x5t_unknown_to_the_responder_gets_error_3_and_the_retry_by_value_succee
         pair.initiator.process_error(unknown.value.reply)
     assert told.value.err_code == 3 and pair.initiator.state is InitiatorState.ABORTED
 
-    retry = Pair(Initiator(method=0, credential=controller, verify_peer=pki.verifier(),
-                           lookup_peer=lookup_in([device.credential]), send_credential=CredentialTransfer.BY_VALUE),
-                 Responder(methods=[0], credential=device, verify_peer=pki.verifier()))
+    retry = Pair(
+        Initiator(
+            method=0,
+            credential=controller,
+            verify_peer=pki.verifier(),
+            lookup_peer=lookup_in([device.credential]),
+            send_credential=CredentialTransfer.BY_VALUE,
+        ),
+        Responder(methods=[0], credential=device, verify_peer=pki.verifier()),
+    )
     assert_same_keys(*run(retry))
 
 
 def test_x5t_unknown_to_the_initiator_is_answered_with_error_3(pki: Pki) -> None:
     device, controller = pki.device("device-3", 30), pki.device("controller-3", 31)
-    pair = Pair(Initiator(method=0, credential=controller, verify_peer=pki.verifier()),
-                Responder(methods=[0], credential=device, verify_peer=pki.verifier()))
+    pair = Pair(
+        Initiator(method=0, credential=controller, verify_peer=pki.verifier()),
+        Responder(methods=[0], credential=device, verify_peer=pki.verifier()),
+    )
     pair.responder.process_message_1(pair.initiator.create_message_1())
     with pytest.raises(EdhocError) as unknown:
         pair.initiator.process_message_2(pair.responder.create_message_2())
@@ -165,9 +213,10 @@ def test_x5t_unknown_to_the_initiator_is_answered_with_error_3(pki: Pki) -> None
 
 def test_certificate_from_another_ca_is_rejected_by_verify_peer(pki: Pki) -> None:
     rogue = Pki.create().device("rogue", 1)
-    pair = Pair(Initiator(method=0, credential=pki.device("controller-4", 40), verify_peer=pki.verifier()),
-                Responder(methods=[0], credential=rogue, verify_peer=trust,
-                          send_credential=CredentialTransfer.BY_VALUE))
+    pair = Pair(
+        Initiator(method=0, credential=pki.device("controller-4", 40), verify_peer=pki.verifier()),
+        Responder(methods=[0], credential=rogue, verify_peer=trust, send_credential=CredentialTransfer.BY_VALUE),
+    )
     pair.responder.process_message_1(pair.initiator.create_message_1())
     with pytest.raises(EdhocError) as rejected:
         pair.initiator.process_message_2(pair.responder.create_message_2())
@@ -179,10 +228,17 @@ def test_verify_peer_raising_protocol_error_rejects_the_peer(pki: Pki) -> None:
     def refuse(cred: Credential) -> PublicKey:
         raise ProtocolError("revoked")
 
-    pair = Pair(Initiator(method=0, credential=pki.device("c5", 50), verify_peer=refuse,
-                          send_credential=CredentialTransfer.BY_VALUE),
-                Responder(methods=[0], credential=pki.device("d5", 51), verify_peer=pki.verifier(),
-                          send_credential=CredentialTransfer.BY_VALUE))
+    pair = Pair(
+        Initiator(
+            method=0, credential=pki.device("c5", 50), verify_peer=refuse, send_credential=CredentialTransfer.BY_VALUE
+        ),
+        Responder(
+            methods=[0],
+            credential=pki.device("d5", 51),
+            verify_peer=pki.verifier(),
+            send_credential=CredentialTransfer.BY_VALUE,
+        ),
+    )
     pair.responder.process_message_1(pair.initiator.create_message_1())
     with pytest.raises(EdhocError, match="revoked"):
         pair.initiator.process_message_2(pair.responder.create_message_2())
@@ -262,12 +318,18 @@ def test_plaintext_2_longer_than_one_hkdf_output_uses_negative_labels() -> None:
 def test_wrong_selected_suite_is_answered_with_suites_r_and_the_retry_lists_preferred_suites() -> None:
     cred_i = [ccs_cred("dh", 0, b"\x0a"), ccs_cred("dh", 2, b"\x0a")]
     cred_r = ccs_cred("dh", 2, b"\x0b")
-    initiator = Initiator(method=3, credential=cred_i, suites=[0, 2], verify_peer=trust,
-                          lookup_peer=lookup_in([cred_r.credential]))
+    initiator = Initiator(
+        method=3, credential=cred_i, suites=[0, 2], verify_peer=trust, lookup_peer=lookup_in([cred_r.credential])
+    )
 
     def responder() -> Responder:
-        return Responder(methods=[3], credential=cred_r, suites=[2], verify_peer=trust,
-                         lookup_peer=lookup_in([c.credential for c in cred_i]))
+        return Responder(
+            methods=[3],
+            credential=cred_r,
+            suites=[2],
+            verify_peer=trust,
+            lookup_peer=lookup_in([c.credential for c in cred_i]),
+        )
 
     m1 = initiator.create_message_1()
     assert Message1.decode(m1).suites_i == (0,)
@@ -291,10 +353,21 @@ def test_wrong_selected_suite_is_answered_with_suites_r_and_the_retry_lists_pref
 def test_responder_refuses_a_selected_suite_when_it_supports_a_more_preferred_one() -> None:
     cred0, cred2 = ccs_cred("dh", 0, b"\x0a"), ccs_cred("dh", 2, b"\x0a")
     resp0, resp2 = ccs_cred("dh", 0, b"\x0b"), ccs_cred("dh", 2, b"\x0b")
-    initiator = Initiator(method=3, credential=[cred0, cred2], suites=[0, 2], peer_suites=[2], verify_peer=trust,
-                          lookup_peer=lookup_in([resp0.credential, resp2.credential]))
-    responder = Responder(methods=[3], credential=[resp0, resp2], suites=[2, 0], verify_peer=trust,
-                          lookup_peer=lookup_in([cred0.credential, cred2.credential]))
+    initiator = Initiator(
+        method=3,
+        credential=[cred0, cred2],
+        suites=[0, 2],
+        peer_suites=[2],
+        verify_peer=trust,
+        lookup_peer=lookup_in([resp0.credential, resp2.credential]),
+    )
+    responder = Responder(
+        methods=[3],
+        credential=[resp0, resp2],
+        suites=[2, 0],
+        verify_peer=trust,
+        lookup_peer=lookup_in([cred0.credential, cred2.credential]),
+    )
     m1 = initiator.create_message_1()
     assert Message1.decode(m1).suites_i == (0, 2)
     with pytest.raises(EdhocError) as wrong:
@@ -338,25 +411,31 @@ def test_unsupported_method_is_refused_with_error_1() -> None:
 # ------------------------------------------------------------------------------------------ error messages
 
 
-@pytest.mark.parametrize(("message", "encoded"), [
-    (ErrorMessage.unspecified("Method not supported"), "01" + "74" + b"Method not supported".hex()),
-    (ErrorMessage.wrong_selected_cipher_suite([6]), "0206"),
-    (ErrorMessage.wrong_selected_cipher_suite([9, 8]), "02820908"),
-    (ErrorMessage.unknown_credential_referenced(), "03f5"),
-])
+@pytest.mark.parametrize(
+    ("message", "encoded"),
+    [
+        (ErrorMessage.unspecified("Method not supported"), "01" + "74" + b"Method not supported".hex()),
+        (ErrorMessage.wrong_selected_cipher_suite([6]), "0206"),
+        (ErrorMessage.wrong_selected_cipher_suite([9, 8]), "02820908"),
+        (ErrorMessage.unknown_credential_referenced(), "03f5"),
+    ],
+)
 def test_error_messages_encode_and_decode(message: ErrorMessage, encoded: str) -> None:
     assert message.encode().hex() == encoded
     assert ErrorMessage.decode(bytes.fromhex(encoded)) == message
 
 
-@pytest.mark.parametrize("encoded", [
-    "0102",  # code 1 needs a text string
-    "0281",  # truncated SUITES_R
-    "028102",  # one-element SUITES_R array
-    "03f4",  # code 3 needs true
-    "016161" + "00",  # three items
-    "01",  # one item
-])
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        "0102",  # code 1 needs a text string
+        "0281",  # truncated SUITES_R
+        "028102",  # one-element SUITES_R array
+        "03f4",  # code 3 needs true
+        "016161" + "00",  # three items
+        "01",  # one item
+    ],
+)
 def test_malformed_error_messages_are_refused(encoded: str) -> None:
     with pytest.raises(ProtocolError):
         ErrorMessage.decode(bytes.fromhex(encoded))
@@ -436,8 +515,13 @@ def test_unknown_critical_ead_item_aborts_with_error_1(message: int) -> None:
 def test_understood_critical_ead_item_is_accepted() -> None:
     cred_i, cred_r = ccs_cred("dh", 2, b"\x01"), ccs_cred("dh", 2, b"\x02")
     initiator = Initiator(method=3, credential=cred_i, verify_peer=trust, lookup_peer=lookup_in([cred_r.credential]))
-    responder = Responder(methods=[3], credential=cred_r, verify_peer=trust, understood_ead={777},
-                          lookup_peer=lookup_in([cred_i.credential]))
+    responder = Responder(
+        methods=[3],
+        credential=cred_r,
+        verify_peer=trust,
+        understood_ead={777},
+        lookup_peer=lookup_in([cred_i.credential]),
+    )
     item = EadItem(777, b"x", critical=True)
     assert responder.process_message_1(initiator.create_message_1(ead=[item])).ead_1 == (item,)
     assert item.encode() == bytes.fromhex("3903084178")  # label -777, value h'78'
@@ -453,10 +537,22 @@ def test_critical_padding_cannot_be_built() -> None:
 # ------------------------------------------------------------------------------------------ identifiers
 
 
-@pytest.mark.parametrize(("cid", "wire"), [
-    ("21", "21"), ("0d", "0d"), ("18", "4118"), ("38", "4138"), ("abcd", "42abcd"), ("", "40"), ("37", "37"),
-    ("00", "00"), ("17", "17"), ("20", "20"), ("ff", "41ff"),
-])
+@pytest.mark.parametrize(
+    ("cid", "wire"),
+    [
+        ("21", "21"),
+        ("0d", "0d"),
+        ("18", "4118"),
+        ("38", "4138"),
+        ("abcd", "42abcd"),
+        ("", "40"),
+        ("37", "37"),
+        ("00", "00"),
+        ("17", "17"),
+        ("20", "20"),
+        ("ff", "41ff"),
+    ],
+)
 def test_connection_identifiers_use_the_one_byte_int_form_exactly_when_possible(cid: str, wire: str) -> None:
     assert encode_cid(bytes.fromhex(cid)).hex() == wire
     [item] = decode_sequence(bytes.fromhex(wire))
@@ -616,7 +712,8 @@ def _flip(position: int, target: int) -> Callable[[int, bytes], bytes]:
     def tamper(n: int, message: bytes) -> bytes:
         if n != target:
             return message
-        return message[:position] + bytes([message[position] ^ 0x01]) + message[position + 1:]
+        return message[:position] + bytes([message[position] ^ 0x01]) + message[position + 1 :]
+
     return tamper
 
 
@@ -640,9 +737,10 @@ def test_every_flipped_byte_of_every_method_3_message_is_rejected() -> None:
     i_key, r_key = ccs_cred("dh", 2, b"\x01"), ccs_cred("dh", 2, b"\x02")
 
     def factory() -> Pair:
-        return Pair(Initiator(method=3, credential=i_key, verify_peer=trust, lookup_peer=lookup_in([r_key.credential])),
-                    Responder(methods=[3], credential=r_key, verify_peer=trust,
-                              lookup_peer=lookup_in([i_key.credential])))
+        return Pair(
+            Initiator(method=3, credential=i_key, verify_peer=trust, lookup_peer=lookup_in([r_key.credential])),
+            Responder(methods=[3], credential=r_key, verify_peer=trust, lookup_peer=lookup_in([i_key.credential])),
+        )
 
     assert _assert_every_flip_is_rejected(factory) > 100
 
@@ -651,10 +749,14 @@ def test_every_flipped_byte_of_method_0_x509_messages_by_value_is_rejected(pki: 
     controller, device = pki.device("c-t", 60), pki.device("d-t", 61)
 
     def factory() -> Pair:
-        return Pair(Initiator(method=0, credential=controller, verify_peer=pki.verifier(),
-                              send_credential=CredentialTransfer.BY_VALUE),
-                    Responder(methods=[0], credential=device, verify_peer=pki.verifier(),
-                              send_credential=CredentialTransfer.BY_VALUE))
+        return Pair(
+            Initiator(
+                method=0, credential=controller, verify_peer=pki.verifier(), send_credential=CredentialTransfer.BY_VALUE
+            ),
+            Responder(
+                methods=[0], credential=device, verify_peer=pki.verifier(), send_credential=CredentialTransfer.BY_VALUE
+            ),
+        )
 
     assert _assert_every_flip_is_rejected(factory) > 1000
 
@@ -687,8 +789,16 @@ def test_reprs_and_errors_never_show_private_keys_or_session_secrets() -> None:
         key = local.private_key
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         secrets.append(key.private_numbers().private_value.to_bytes(32, "big"))
-    texts = [repr(a), repr(b), repr(oscore), repr(pair.initiator), repr(pair.responder),
-             repr(pair.initiator._creds[0]), str(a), str(oscore)]
+    texts = [
+        repr(a),
+        repr(b),
+        repr(oscore),
+        repr(pair.initiator),
+        repr(pair.responder),
+        repr(pair.initiator._creds[0]),
+        str(a),
+        str(oscore),
+    ]
     for secret in secrets:
         for text in texts:
             assert secret.hex() not in text and repr(secret)[2:-1] not in text
@@ -711,8 +821,9 @@ def test_a_kid_shared_by_several_known_credentials_finds_the_right_one() -> None
     cred_i, cred_r = ccs_cred("dh", 2, b"\x07"), ccs_cred("dh", 2, b"\x02")
     impostors = [ccs_cred("dh", 2, b"\x07").credential for _ in range(3)]
     initiator = Initiator(method=3, credential=cred_i, verify_peer=trust, lookup_peer=lookup_in([cred_r.credential]))
-    responder = Responder(methods=[3], credential=cred_r, verify_peer=trust,
-                          lookup_peer=lookup_in([*impostors, cred_i.credential]))
+    responder = Responder(
+        methods=[3], credential=cred_r, verify_peer=trust, lookup_peer=lookup_in([*impostors, cred_i.credential])
+    )
     a, b = run(Pair(initiator, responder))
     assert b.peer_credential == cred_i.credential
     assert_same_keys(a, b)
@@ -721,8 +832,10 @@ def test_a_kid_shared_by_several_known_credentials_finds_the_right_one() -> None
 def test_a_kid_matching_only_wrong_credentials_fails_verification() -> None:
     cred_i, cred_r = ccs_cred("dh", 2, b"\x07"), ccs_cred("dh", 2, b"\x02")
     impostors = [ccs_cred("dh", 2, b"\x07").credential for _ in range(2)]
-    pair = Pair(Initiator(method=3, credential=cred_i, verify_peer=trust, lookup_peer=lookup_in([cred_r.credential])),
-                Responder(methods=[3], credential=cred_r, verify_peer=trust, lookup_peer=lookup_in(impostors)))
+    pair = Pair(
+        Initiator(method=3, credential=cred_i, verify_peer=trust, lookup_peer=lookup_in([cred_r.credential])),
+        Responder(methods=[3], credential=cred_r, verify_peer=trust, lookup_peer=lookup_in(impostors)),
+    )
     with pytest.raises(EdhocError, match="Signature_or_MAC_3 verification failed"):
         run(pair)
 

@@ -42,11 +42,16 @@ TRANSFERS = ["ByReference", "ByValue"]
 
 @pytest.mark.parametrize("transfer", TRANSFERS)
 def test_lakers_initiator_completes_with_our_responder_and_exports_the_same_oscore_keys(
-        creds: dict[str, tuple[LocalCredential, bytes]], transfer: str) -> None:
+    creds: dict[str, tuple[LocalCredential, bytes]], transfer: str
+) -> None:
     (cred_i, i_raw), (cred_r, _) = creds["I"], creds["R"]
     theirs = lakers.EdhocInitiator()
-    ours = Responder(methods=[Method.STATIC_STATIC], credential=cred_r, verify_peer=_trust,
-                     lookup_peer=lookup_in([cred_i.credential]))
+    ours = Responder(
+        methods=[Method.STATIC_STATIC],
+        credential=cred_r,
+        verify_peer=_trust,
+        lookup_peer=lookup_in([cred_i.credential]),
+    )
 
     info1 = ours.process_message_1(theirs.prepare_message_1(c_i=None, ead_1=None))
     assert (info1.method, info1.suite) == (3, 2)
@@ -76,10 +81,12 @@ def test_lakers_initiator_completes_with_our_responder_and_exports_the_same_osco
 @pytest.mark.parametrize("c_i", [b"\x0e", b"\x37", b"\x18", b"\xab\xcd"], ids=["int14", "int-24", "bstr18", "bstr2"])
 @pytest.mark.parametrize("transfer", TRANSFERS)
 def test_our_initiator_completes_with_lakers_responder_and_exports_the_same_oscore_keys(
-        creds: dict[str, tuple[LocalCredential, bytes]], transfer: str, c_i: bytes) -> None:
+    creds: dict[str, tuple[LocalCredential, bytes]], transfer: str, c_i: bytes
+) -> None:
     (cred_i, _), (cred_r, r_raw) = creds["I"], creds["R"]
-    ours = Initiator(method=Method.STATIC_STATIC, credential=cred_i, verify_peer=_trust,
-                     lookup_peer=lookup_in([cred_r.credential]))
+    ours = Initiator(
+        method=Method.STATIC_STATIC, credential=cred_i, verify_peer=_trust, lookup_peer=lookup_in([cred_r.credential])
+    )
     theirs = lakers.EdhocResponder(r_raw, lakers.Credential(cred_r.credential.value))
 
     their_c_i, ead_1 = theirs.process_message_1(ours.create_message_1(c_i=c_i))
@@ -107,25 +114,27 @@ def test_ead_items_cross_between_lakers_and_us(creds: dict[str, tuple[LocalCrede
     (cred_i, _), (cred_r, _) = creds["I"], creds["R"]
     theirs = lakers.EdhocInitiator()
     ours = Responder(methods=[3], credential=cred_r, verify_peer=_trust, lookup_peer=lookup_in([cred_i.credential]))
-    info1 = ours.process_message_1(theirs.prepare_message_1(
-        c_i=b"\x0e", ead_1=[lakers.EADItem(label=33, is_critical=False, value=b"hello")]))
+    info1 = ours.process_message_1(
+        theirs.prepare_message_1(c_i=b"\x0e", ead_1=[lakers.EADItem(label=33, is_critical=False, value=b"hello")])
+    )
     assert info1.ead_1 == (EadItem(33, b"hello"),)
     _, _, ead_2 = theirs.parse_message_2(ours.create_message_2(ead=[EadItem(40, b"from-us")]))
     assert [(item.label(), item.is_critical(), bytes(item.value())) for item in ead_2] == [(40, False, b"from-us")]
 
 
-def test_our_responder_refuses_a_critical_ead_item_from_lakers(
-        creds: dict[str, tuple[LocalCredential, bytes]]) -> None:
+def test_our_responder_refuses_a_critical_ead_item_from_lakers(creds: dict[str, tuple[LocalCredential, bytes]]) -> None:
     (cred_i, _), (cred_r, _) = creds["I"], creds["R"]
     theirs = lakers.EdhocInitiator()
     ours = Responder(methods=[3], credential=cred_r, verify_peer=_trust, lookup_peer=lookup_in([cred_i.credential]))
     with pytest.raises(EdhocError, match="critical EAD item 33"):
-        ours.process_message_1(theirs.prepare_message_1(
-            c_i=None, ead_1=[lakers.EADItem(label=33, is_critical=True, value=b"x")]))
+        ours.process_message_1(
+            theirs.prepare_message_1(c_i=None, ead_1=[lakers.EADItem(label=33, is_critical=True, value=b"x")])
+        )
 
 
 def test_lakers_responder_with_an_untrusted_credential_is_rejected(
-        creds: dict[str, tuple[LocalCredential, bytes]]) -> None:
+    creds: dict[str, tuple[LocalCredential, bytes]],
+) -> None:
     (cred_i, _), (cred_r, r_raw) = creds["I"], creds["R"]
     ours = Initiator(method=3, credential=cred_i, verify_peer=lambda cred: None)
     theirs = lakers.EdhocResponder(r_raw, lakers.Credential(cred_r.credential.value))

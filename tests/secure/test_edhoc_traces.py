@@ -45,8 +45,9 @@ def _trust(cred: Credential) -> PublicKey:
 # ------------------------------------------------------------------------------------------ trace 1
 
 
-def _message_3_and_4(s: CipherSuite, prk3e2m: bytes, prk4e3m: bytes, th3: bytes, pt3: bytes,
-                     cred_i: Credential) -> Iterator[tuple[str, bytes]]:
+def _message_3_and_4(
+    s: CipherSuite, prk3e2m: bytes, prk4e3m: bytes, th3: bytes, pt3: bytes, cred_i: Credential
+) -> Iterator[tuple[str, bytes]]:
     ct3 = aead_encrypt(s.aead, ks.k_3(s, prk3e2m, th3), ks.iv_3(s, prk3e2m, th3), pt3, enc_structure(th3))
     yield "CIPHERTEXT_3 (Raw Value)", ct3
     yield "message_3 (CBOR Sequence)", encode_bstr(ct3)
@@ -155,26 +156,68 @@ def trace1_values(t: Traces) -> Iterator[tuple[str, bytes]]:
 
 
 TRACE_1_TITLES = [
-    "G_X (Raw Value)", "G_Y (Raw Value)", "PK_R (Raw Value)", "PK_I (Raw Value)", "message_1 (CBOR Sequence)",
-    "H(message_1) (Raw Value)", "G_XY (Raw Value) (ECDH shared secret)", "TH_2 (Raw Value)",
-    "PRK_2e (Raw Value)", "PRK_3e2m (Raw Value)", "ID_CRED_R (CBOR Data Item)", "CRED_R (CBOR Data Item)",
-    "context_2 (CBOR Sequence)", "info for MAC_2 (CBOR Sequence)", "MAC_2 (Raw Value)",
-    "Message to be signed 2 (CBOR Data Item)", "Signature_or_MAC_2 (Raw Value)", "PLAINTEXT_2 (CBOR Sequence)",
-    "info for KEYSTREAM_2 (CBOR Sequence)", "KEYSTREAM_2 (Raw Value)", "CIPHERTEXT_2 (Raw Value)",
-    "TH_3 (Raw Value)", "PRK_4e3m (Raw Value)", "ID_CRED_I (CBOR Data Item)", "context_3 (CBOR Sequence)",
-    "info for MAC_3 (CBOR Sequence)", "MAC_3 (Raw Value)", "Message to be signed 3 (CBOR Data Item)",
-    "Signature_or_MAC_3 (Raw Value)", "PLAINTEXT_3 (CBOR Sequence)", "A_3 (CBOR Data Item)",
-    "info for K_3 (CBOR Sequence)", "K_3 (Raw Value)", "info for IV_3 (CBOR Sequence)", "IV_3 (Raw Value)",
-    "TH_4 (Raw Value)", "A_4 (CBOR Data Item)", "K_4 (Raw Value)", "IV_4 (Raw Value)",
-    "info for PRK_out (CBOR Sequence)", "PRK_out (Raw Value)", "info for PRK_exporter (CBOR Sequence)",
-    "PRK_exporter (Raw Value)", "info for OSCORE Master Secret (CBOR Sequence)",
-    "OSCORE Master Secret (Raw Value)", "OSCORE Master Salt (Raw Value)", "PRK_out after KeyUpdate (Raw Value)",
-    "PRK_exporter after KeyUpdate (Raw Value)", "OSCORE Master Secret after KeyUpdate (Raw Value)",
+    "G_X (Raw Value)",
+    "G_Y (Raw Value)",
+    "PK_R (Raw Value)",
+    "PK_I (Raw Value)",
+    "message_1 (CBOR Sequence)",
+    "H(message_1) (Raw Value)",
+    "G_XY (Raw Value) (ECDH shared secret)",
+    "TH_2 (Raw Value)",
+    "PRK_2e (Raw Value)",
+    "PRK_3e2m (Raw Value)",
+    "ID_CRED_R (CBOR Data Item)",
+    "CRED_R (CBOR Data Item)",
+    "context_2 (CBOR Sequence)",
+    "info for MAC_2 (CBOR Sequence)",
+    "MAC_2 (Raw Value)",
+    "Message to be signed 2 (CBOR Data Item)",
+    "Signature_or_MAC_2 (Raw Value)",
+    "PLAINTEXT_2 (CBOR Sequence)",
+    "info for KEYSTREAM_2 (CBOR Sequence)",
+    "KEYSTREAM_2 (Raw Value)",
+    "CIPHERTEXT_2 (Raw Value)",
+    "TH_3 (Raw Value)",
+    "PRK_4e3m (Raw Value)",
+    "ID_CRED_I (CBOR Data Item)",
+    "context_3 (CBOR Sequence)",
+    "info for MAC_3 (CBOR Sequence)",
+    "MAC_3 (Raw Value)",
+    "Message to be signed 3 (CBOR Data Item)",
+    "Signature_or_MAC_3 (Raw Value)",
+    "PLAINTEXT_3 (CBOR Sequence)",
+    "A_3 (CBOR Data Item)",
+    "info for K_3 (CBOR Sequence)",
+    "K_3 (Raw Value)",
+    "info for IV_3 (CBOR Sequence)",
+    "IV_3 (Raw Value)",
+    "TH_4 (Raw Value)",
+    "A_4 (CBOR Data Item)",
+    "K_4 (Raw Value)",
+    "IV_4 (Raw Value)",
+    "info for PRK_out (CBOR Sequence)",
+    "PRK_out (Raw Value)",
+    "info for PRK_exporter (CBOR Sequence)",
+    "PRK_exporter (Raw Value)",
+    "info for OSCORE Master Secret (CBOR Sequence)",
+    "OSCORE Master Secret (Raw Value)",
+    "OSCORE Master Salt (Raw Value)",
+    "PRK_out after KeyUpdate (Raw Value)",
+    "PRK_exporter after KeyUpdate (Raw Value)",
+    "OSCORE Master Secret after KeyUpdate (Raw Value)",
     "OSCORE Master Salt after KeyUpdate (Raw Value)",
-    "H(message_1) (CBOR Data Item)", "Input to calculate TH_2 (CBOR Sequence)", "context_2 (CBOR byte string)",
-    "message_2 (CBOR Sequence)", "Input to calculate TH_3 (CBOR Sequence)", "CIPHERTEXT_3 (Raw Value)",
-    "message_3 (CBOR Sequence)", "Input to calculate TH_4 (CBOR Sequence)", "info for K_4 (CBOR Sequence)",
-    "info for IV_4 (CBOR Sequence)", "CIPHERTEXT_4", "message_4 (CBOR Sequence)",
+    "H(message_1) (CBOR Data Item)",
+    "Input to calculate TH_2 (CBOR Sequence)",
+    "context_2 (CBOR byte string)",
+    "message_2 (CBOR Sequence)",
+    "Input to calculate TH_3 (CBOR Sequence)",
+    "CIPHERTEXT_3 (Raw Value)",
+    "message_3 (CBOR Sequence)",
+    "Input to calculate TH_4 (CBOR Sequence)",
+    "info for K_4 (CBOR Sequence)",
+    "info for IV_4 (CBOR Sequence)",
+    "CIPHERTEXT_4",
+    "message_4 (CBOR Sequence)",
 ]
 
 
@@ -188,8 +231,9 @@ def test_trace1_table_covers_every_computed_value(trace1_computed: dict[str, byt
 
 
 @pytest.mark.parametrize("title", TRACE_1_TITLES)
-def test_trace1_intermediate_value_matches_rfc9529(traces: Traces, trace1_computed: dict[str, bytes],
-                                                   title: str) -> None:
+def test_trace1_intermediate_value_matches_rfc9529(
+    traces: Traces, trace1_computed: dict[str, bytes], title: str
+) -> None:
     assert trace1_computed[title].hex() == traces.get(TRACE_1, title).hex()
 
 
@@ -197,15 +241,21 @@ def _trace1_endpoints(t: Traces) -> tuple[Initiator, Responder]:
     g: Callable[[str], bytes] = lambda title: t.get(TRACE_1, title)  # noqa: E731
     cred_r, cred_i = Credential.from_x509(g("CRED_R (Raw Value)")), Credential.from_x509(g("CRED_I (Raw Value)"))
     initiator = Initiator(
-        method=Method.SIG_SIG, suites=[0],
+        method=Method.SIG_SIG,
+        suites=[0],
         credential=LocalCredential.from_private_bytes(cred_i, g("SK_I (Raw Value)")),
-        lookup_peer=lookup_in([cred_r]), verify_peer=_trust,
-        ephemeral_key_source=lambda suite: g("X (Raw Value)"))
+        lookup_peer=lookup_in([cred_r]),
+        verify_peer=_trust,
+        ephemeral_key_source=lambda suite: g("X (Raw Value)"),
+    )
     responder = Responder(
-        methods={Method.SIG_SIG}, suites=[0],
+        methods={Method.SIG_SIG},
+        suites=[0],
         credential=LocalCredential.from_private_bytes(cred_r, g("SK_R (Raw Value)")),
-        lookup_peer=lookup_in([cred_i]), verify_peer=_trust,
-        ephemeral_key_source=lambda suite: g("Y (Raw Value)"))
+        lookup_peer=lookup_in([cred_i]),
+        verify_peer=_trust,
+        ephemeral_key_source=lambda suite: g("Y (Raw Value)"),
+    )
     return initiator, responder
 
 
@@ -247,8 +297,10 @@ def test_trace1_state_machines_produce_the_rfc9529_messages_and_keys(traces: Tra
 
 
 def _trace2_credentials(t: Traces) -> tuple[Credential, Credential]:
-    return (Credential.from_ccs(t.get(TRACE_2, "CRED_R (CBOR Data Item)")),
-            Credential.from_ccs(t.get(TRACE_2, "CRED_I (CBOR Data Item)")))
+    return (
+        Credential.from_ccs(t.get(TRACE_2, "CRED_R (CBOR Data Item)")),
+        Credential.from_ccs(t.get(TRACE_2, "CRED_I (CBOR Data Item)")),
+    )
 
 
 def trace2_values(t: Traces) -> Iterator[tuple[str, bytes]]:
@@ -342,33 +394,66 @@ def trace2_values(t: Traces) -> Iterator[tuple[str, bytes]]:
 
 # (title, subsection) - subsection only where a title occurs twice (message_1 is sent twice in trace 2)
 TRACE_2_TITLES = [
-    ("G_X (Raw Value)", "message_1 (second"), ("G_Y (Raw Value)", None),
-    ("SUITES_I (CBOR Data Item)", "message_1 (second"), ("message_1 (CBOR Sequence)", "message_1 (second"),
-    ("H(message_1) (Raw Value)", None), ("G_XY (Raw Value) (ECDH shared secret)", None), ("TH_2 (Raw Value)", None),
-    ("PRK_2e (Raw Value)", None), ("info for SALT_3e2m (CBOR Sequence)", None), ("SALT_3e2m (Raw Value)", None),
-    ("G_RX (Raw Value) (ECDH shared secret)", None), ("PRK_3e2m (Raw Value)", None),
-    ("ID_CRED_R (CBOR Data Item)", None), ("context_2 (CBOR Sequence)", None),
-    ("info for MAC_2 (CBOR Sequence)", None), ("MAC_2 (Raw Value)", None),
-    ("Signature_or_MAC_2 (Raw Value)", None), ("PLAINTEXT_2 (CBOR Sequence)", None),
-    ("info for KEYSTREAM_2 (CBOR Sequence)", None), ("KEYSTREAM_2 (Raw Value)", None),
-    ("CIPHERTEXT_2 (Raw Value)", None), ("TH_3 (Raw Value)", None), ("info for SALT_4e3m (CBOR Sequence)", None),
-    ("SALT_4e3m (Raw Value)", None), ("G_IY (Raw Value) (ECDH shared secret)", None),
-    ("PRK_4e3m (Raw Value)", None), ("ID_CRED_I (CBOR Data Item)", None), ("context_3 (CBOR Sequence)", None),
-    ("info for MAC_3 (CBOR Sequence)", None), ("MAC_3 (Raw Value)", None),
-    ("Signature_or_MAC_3 (Raw Value)", None), ("PLAINTEXT_3 (CBOR Sequence)", None),
-    ("A_3 (CBOR Data Item)", None), ("K_3 (Raw Value)", None), ("IV_3 (Raw Value)", None),
-    ("TH_4 (Raw Value)", None), ("A_4 (CBOR Data Item)", None), ("info for K_4 (CBOR Sequence)", None),
-    ("K_4 (Raw Value)", None), ("IV_4 (Raw Value)", None), ("PRK_out (Raw Value)", None),
-    ("PRK_exporter (Raw Value)", None), ("info for OSCORE Master Salt (CBOR Sequence)", None),
-    ("OSCORE Master Secret (Raw Value)", None), ("OSCORE Master Salt (Raw Value)", None),
-    ("PRK_out after KeyUpdate (Raw Value)", None), ("PRK_exporter after KeyUpdate (Raw Value)", None),
+    ("G_X (Raw Value)", "message_1 (second"),
+    ("G_Y (Raw Value)", None),
+    ("SUITES_I (CBOR Data Item)", "message_1 (second"),
+    ("message_1 (CBOR Sequence)", "message_1 (second"),
+    ("H(message_1) (Raw Value)", None),
+    ("G_XY (Raw Value) (ECDH shared secret)", None),
+    ("TH_2 (Raw Value)", None),
+    ("PRK_2e (Raw Value)", None),
+    ("info for SALT_3e2m (CBOR Sequence)", None),
+    ("SALT_3e2m (Raw Value)", None),
+    ("G_RX (Raw Value) (ECDH shared secret)", None),
+    ("PRK_3e2m (Raw Value)", None),
+    ("ID_CRED_R (CBOR Data Item)", None),
+    ("context_2 (CBOR Sequence)", None),
+    ("info for MAC_2 (CBOR Sequence)", None),
+    ("MAC_2 (Raw Value)", None),
+    ("Signature_or_MAC_2 (Raw Value)", None),
+    ("PLAINTEXT_2 (CBOR Sequence)", None),
+    ("info for KEYSTREAM_2 (CBOR Sequence)", None),
+    ("KEYSTREAM_2 (Raw Value)", None),
+    ("CIPHERTEXT_2 (Raw Value)", None),
+    ("TH_3 (Raw Value)", None),
+    ("info for SALT_4e3m (CBOR Sequence)", None),
+    ("SALT_4e3m (Raw Value)", None),
+    ("G_IY (Raw Value) (ECDH shared secret)", None),
+    ("PRK_4e3m (Raw Value)", None),
+    ("ID_CRED_I (CBOR Data Item)", None),
+    ("context_3 (CBOR Sequence)", None),
+    ("info for MAC_3 (CBOR Sequence)", None),
+    ("MAC_3 (Raw Value)", None),
+    ("Signature_or_MAC_3 (Raw Value)", None),
+    ("PLAINTEXT_3 (CBOR Sequence)", None),
+    ("A_3 (CBOR Data Item)", None),
+    ("K_3 (Raw Value)", None),
+    ("IV_3 (Raw Value)", None),
+    ("TH_4 (Raw Value)", None),
+    ("A_4 (CBOR Data Item)", None),
+    ("info for K_4 (CBOR Sequence)", None),
+    ("K_4 (Raw Value)", None),
+    ("IV_4 (Raw Value)", None),
+    ("PRK_out (Raw Value)", None),
+    ("PRK_exporter (Raw Value)", None),
+    ("info for OSCORE Master Salt (CBOR Sequence)", None),
+    ("OSCORE Master Secret (Raw Value)", None),
+    ("OSCORE Master Salt (Raw Value)", None),
+    ("PRK_out after KeyUpdate (Raw Value)", None),
+    ("PRK_exporter after KeyUpdate (Raw Value)", None),
     ("OSCORE Master Secret after KeyUpdate (Raw Value)", None),
     ("OSCORE Master Salt after KeyUpdate (Raw Value)", None),
-    ("H(message_1) (CBOR Data Item)", None), ("Input to calculate TH_2 (CBOR Sequence)", None),
-    ("context_2 (CBOR byte string)", None), ("message_2 (CBOR Sequence)", None),
-    ("Input to calculate TH_3 (CBOR Sequence)", None), ("CIPHERTEXT_3 (Raw Value)", None),
-    ("message_3 (CBOR Sequence)", None), ("Input to calculate TH_4 (CBOR Sequence)", None),
-    ("info for IV_4 (CBOR Sequence)", None), ("CIPHERTEXT_4", None), ("message_4 (CBOR Sequence)", None),
+    ("H(message_1) (CBOR Data Item)", None),
+    ("Input to calculate TH_2 (CBOR Sequence)", None),
+    ("context_2 (CBOR byte string)", None),
+    ("message_2 (CBOR Sequence)", None),
+    ("Input to calculate TH_3 (CBOR Sequence)", None),
+    ("CIPHERTEXT_3 (Raw Value)", None),
+    ("message_3 (CBOR Sequence)", None),
+    ("Input to calculate TH_4 (CBOR Sequence)", None),
+    ("info for IV_4 (CBOR Sequence)", None),
+    ("CIPHERTEXT_4", None),
+    ("message_4 (CBOR Sequence)", None),
 ]
 
 
@@ -382,32 +467,41 @@ def test_trace2_table_covers_every_computed_value(trace2_computed: dict[str, byt
 
 
 @pytest.mark.parametrize(("title", "subsection"), TRACE_2_TITLES)
-def test_trace2_intermediate_value_matches_rfc9529(traces: Traces, trace2_computed: dict[str, bytes], title: str,
-                                                   subsection: str | None) -> None:
+def test_trace2_intermediate_value_matches_rfc9529(
+    traces: Traces, trace2_computed: dict[str, bytes], title: str, subsection: str | None
+) -> None:
     assert trace2_computed[title].hex() == traces.get(TRACE_2, title, subsection).hex()
 
 
 def _trace2_responder(t: Traces) -> Responder:
     g: Callable[[str], bytes] = lambda title: t.get(TRACE_2, title)  # noqa: E731
     cred_r, cred_i = _trace2_credentials(t)
-    return Responder(methods={Method.STATIC_STATIC}, suites=[2],
-                     credential=LocalCredential.from_private_bytes(cred_r, g("SK_R (Raw Value)")),
-                     lookup_peer=lookup_in([cred_i]), verify_peer=_trust,
-                     ephemeral_key_source=lambda suite: g("Y (Raw Value)"))
+    return Responder(
+        methods={Method.STATIC_STATIC},
+        suites=[2],
+        credential=LocalCredential.from_private_bytes(cred_r, g("SK_R (Raw Value)")),
+        lookup_peer=lookup_in([cred_i]),
+        verify_peer=_trust,
+        ephemeral_key_source=lambda suite: g("Y (Raw Value)"),
+    )
 
 
-def _trace2_initiator(t: Traces, first_x: bytes | None = None,
-                      peer_suites: list[int] | None = None) -> Initiator:
+def _trace2_initiator(t: Traces, first_x: bytes | None = None, peer_suites: list[int] | None = None) -> Initiator:
     """The trace 2 Initiator: suites [6, 2]; an extra X25519 CCS makes suite 6 usable for method 3."""
     g: Callable[..., bytes] = lambda title, sub=None: t.get(TRACE_2, title, sub)  # noqa: E731
     cred_r, cred_i = _trace2_credentials(t)
     x25519_key = x25519.X25519PrivateKey.generate()
     suite6_cred = LocalCredential(Credential.from_ccs(make_ccs(x25519_key.public_key(), kid=b"\x06")), x25519_key)
     keys = iter([k for k in (first_x, g("X (Raw Value)", "message_1 (second")) if k is not None])
-    return Initiator(method=Method.STATIC_STATIC, suites=[6, 2], peer_suites=peer_suites,
-                     credential=[suite6_cred, LocalCredential.from_private_bytes(cred_i, g("SK_I (Raw Value)"))],
-                     lookup_peer=lookup_in([cred_r]), verify_peer=_trust,
-                     ephemeral_key_source=lambda suite: next(keys))
+    return Initiator(
+        method=Method.STATIC_STATIC,
+        suites=[6, 2],
+        peer_suites=peer_suites,
+        credential=[suite6_cred, LocalCredential.from_private_bytes(cred_i, g("SK_I (Raw Value)"))],
+        lookup_peer=lookup_in([cred_r]),
+        verify_peer=_trust,
+        ephemeral_key_source=lambda suite: next(keys),
+    )
 
 
 def test_trace2_negotiates_suite_6_then_2_and_produces_the_rfc9529_messages(traces: Traces) -> None:
@@ -467,11 +561,15 @@ T2_X = H("368ec1f69aeb659ba37d5a8d45b21bdc0299dceaa8ef235f3ca42ce3530f9525")
 T2_Y = H("e2f4126777205e853b437d6eaca1e1f753cdcc3e2c69fa884b0a1a640977e418")
 T2_SK_R = H("72cc4761dbd4c78f758931aa589d348d1ef874a7e303ede2f140dcf3e6aa4aac")
 T2_SK_I = H("fb13adeb6518cee5f88417660841142e830a81fe334380a953406a1305e8706b")
-T2_CRED_R = H("a2026b6578616d706c652e65647508a101a501020241322001215820bbc34960526ea4d32e940cad2a234148ddc217"
-              "91a12afbcbac93622046dd44f02258204519e257236b2a0ce2023f0931f1f386ca7afda64fcde0108c224c51eabf6072")
-T2_CRED_I = H("a2027734322d35302d33312d46462d45462d33372d33322d333908a101a5010202412b2001215820ac75e9ece3e50b"
-              "fc8ed60399889522405c47bf16df96660a41298cb4307f7eb62258206e5de611388a4b8a8211334ac7d37ecb52a387"
-              "d257e6db3c2a93df21ff3affc8")
+T2_CRED_R = H(
+    "a2026b6578616d706c652e65647508a101a501020241322001215820bbc34960526ea4d32e940cad2a234148ddc217"
+    "91a12afbcbac93622046dd44f02258204519e257236b2a0ce2023f0931f1f386ca7afda64fcde0108c224c51eabf6072"
+)
+T2_CRED_I = H(
+    "a2027734322d35302d33312d46462d45462d33372d33322d333908a101a5010202412b2001215820ac75e9ece3e50b"
+    "fc8ed60399889522405c47bf16df96660a41298cb4307f7eb62258206e5de611388a4b8a8211334ac7d37ecb52a387"
+    "d257e6db3c2a93df21ff3affc8"
+)
 T2_MESSAGE_1 = H("0382060258208af6f430ebe18d34184017a9a11bf511c8dff8f834730b96c1b7c8dbca2fc3b637")
 T2_MESSAGE_2 = H("582b419701d7f00a26c2dc587a36dd752549f33763c893422c8ea0f955a13a4ff5d59862a1eef9e0e7e1886fcd")
 T2_MESSAGE_3 = H("52e562097bc417dd5919485ac7891ffd90a9fc")
@@ -485,13 +583,23 @@ def test_trace2_reproduced_from_hardcoded_values() -> None:
     cred_r, cred_i = Credential.from_ccs(T2_CRED_R), Credential.from_ccs(T2_CRED_I)
     x25519_key = x25519.X25519PrivateKey.generate()
     suite6_cred = LocalCredential(Credential.from_ccs(make_ccs(x25519_key.public_key(), kid=b"\x06")), x25519_key)
-    initiator = Initiator(method=3, suites=[6, 2], peer_suites=[2],
-                          credential=[suite6_cred, LocalCredential.from_private_bytes(cred_i, T2_SK_I)],
-                          lookup_peer=lookup_in([cred_r]), verify_peer=_trust,
-                          ephemeral_key_source=lambda suite: T2_X)
-    responder = Responder(methods=[3], suites=[2], credential=LocalCredential.from_private_bytes(cred_r, T2_SK_R),
-                          lookup_peer=lookup_in([cred_i]), verify_peer=_trust,
-                          ephemeral_key_source=lambda suite: T2_Y)
+    initiator = Initiator(
+        method=3,
+        suites=[6, 2],
+        peer_suites=[2],
+        credential=[suite6_cred, LocalCredential.from_private_bytes(cred_i, T2_SK_I)],
+        lookup_peer=lookup_in([cred_r]),
+        verify_peer=_trust,
+        ephemeral_key_source=lambda suite: T2_X,
+    )
+    responder = Responder(
+        methods=[3],
+        suites=[2],
+        credential=LocalCredential.from_private_bytes(cred_r, T2_SK_R),
+        lookup_peer=lookup_in([cred_i]),
+        verify_peer=_trust,
+        ephemeral_key_source=lambda suite: T2_Y,
+    )
     assert initiator.create_message_1(c_i=b"\x37") == T2_MESSAGE_1
     responder.process_message_1(T2_MESSAGE_1)
     assert responder.create_message_2(c_r=b"\x27") == T2_MESSAGE_2
@@ -503,7 +611,10 @@ def test_trace2_reproduced_from_hardcoded_values() -> None:
     for result in (initiator.result, responder.result):
         oscore = result.oscore_parameters()
         assert (result.prk_out, oscore.master_secret, oscore.master_salt) == (
-            T2_PRK_OUT, T2_MASTER_SECRET, T2_MASTER_SALT)
+            T2_PRK_OUT,
+            T2_MASTER_SECRET,
+            T2_MASTER_SALT,
+        )
     assert initiator.result.oscore_parameters().sender_id == b"\x27"
     assert initiator.result.oscore_parameters().recipient_id == b"\x37"
 
@@ -538,21 +649,25 @@ def _assert_rejected_message_1(data: bytes, suites: list[int], err_code: int = E
     return rejected.value.reason
 
 
-@pytest.mark.parametrize(("subsection", "suites", "why"), [
-    ("Surplus array encoding of message", [2], "fewer than four elements"),
-    ("Surplus bstr encoding of connection identifier", [2], "must be encoded as a CBOR integer"),
-    ("Surplus array encoding of ciphersuite", [2], "at least two elements"),
-    ("Text string encoding of ephemeral key", [2], "G_X is not a byte string"),
-    ("Error in length of ephemeral key", [24], "must be 48 bytes"),
-    ("Error in elliptic curve representation", [2], "not smaller than the field prime"),
-    ("Error in elliptic curve point", [2], "not on the curve"),
-    ("Curve point of low order", [0], "ECDH"),
-    ("Error in elliptic curve encoding", [2], "must be 32 bytes"),
-    ("Unnecessary long encoding", [2], "shortest form"),
-    ("Indefinite-length array encoding", [2], "indefinite length"),
-])
-def test_invalid_trace_message_1_is_rejected_with_an_error_reply(traces: Traces, subsection: str,
-                                                                 suites: list[int], why: str) -> None:
+@pytest.mark.parametrize(
+    ("subsection", "suites", "why"),
+    [
+        ("Surplus array encoding of message", [2], "fewer than four elements"),
+        ("Surplus bstr encoding of connection identifier", [2], "must be encoded as a CBOR integer"),
+        ("Surplus array encoding of ciphersuite", [2], "at least two elements"),
+        ("Text string encoding of ephemeral key", [2], "G_X is not a byte string"),
+        ("Error in length of ephemeral key", [24], "must be 48 bytes"),
+        ("Error in elliptic curve representation", [2], "not smaller than the field prime"),
+        ("Error in elliptic curve point", [2], "not on the curve"),
+        ("Curve point of low order", [0], "ECDH"),
+        ("Error in elliptic curve encoding", [2], "must be 32 bytes"),
+        ("Unnecessary long encoding", [2], "shortest form"),
+        ("Indefinite-length array encoding", [2], "indefinite length"),
+    ],
+)
+def test_invalid_trace_message_1_is_rejected_with_an_error_reply(
+    traces: Traces, subsection: str, suites: list[int], why: str
+) -> None:
     reason = _assert_rejected_message_1(_invalid(traces, subsection), suites)
     assert why in reason
 
@@ -565,8 +680,7 @@ def test_invalid_trace_p384_key_length_is_a_wrong_suite_for_a_p256_responder(tra
 
 def _trace2_waiting_initiator(t: Traces) -> Initiator:
     initiator = _trace2_initiator(t, peer_suites=[2])
-    assert initiator.create_message_1(c_i=b"\x37") == t.get(TRACE_2, "message_1 (CBOR Sequence)",
-                                                              "message_1 (second")
+    assert initiator.create_message_1(c_i=b"\x37") == t.get(TRACE_2, "message_1 (CBOR Sequence)", "message_1 (second")
     return initiator
 
 
@@ -586,13 +700,15 @@ def test_message_2_encrypted_with_the_trace_keystream_is_accepted(traces: Traces
     assert initiator.process_message_2(message_2).c_r == b"\x27"
 
 
-@pytest.mark.parametrize(("subsection", "why"), [
-    ("Surplus map encoding of ID_CRED field", "compact kid encoding"),
-    ("Surplus bstr encoding of ID_CRED field", "must be encoded as a CBOR integer"),
-    ("Error in length of MAC", "wrong length"),
-])
-def test_invalid_trace_plaintext_2_is_rejected_by_the_initiator(traces: Traces, subsection: str,
-                                                                why: str) -> None:
+@pytest.mark.parametrize(
+    ("subsection", "why"),
+    [
+        ("Surplus map encoding of ID_CRED field", "compact kid encoding"),
+        ("Surplus bstr encoding of ID_CRED field", "must be encoded as a CBOR integer"),
+        ("Error in length of MAC", "wrong length"),
+    ],
+)
+def test_invalid_trace_plaintext_2_is_rejected_by_the_initiator(traces: Traces, subsection: str, why: str) -> None:
     initiator = _trace2_waiting_initiator(traces)
     with pytest.raises(EdhocError) as rejected:
         initiator.process_message_2(_message_2_with_plaintext(traces, _invalid(traces, subsection)))
@@ -601,10 +717,11 @@ def test_invalid_trace_plaintext_2_is_rejected_by_the_initiator(traces: Traces, 
     assert initiator.state is InitiatorState.ABORTED
 
 
-def test_invalid_trace_plaintext_2_encodings_fail_to_decode_but_their_compact_forms_decode(
-        traces: Traces) -> None:
-    for subsection, compact in [("Surplus map encoding of ID_CRED field", "27423210"),
-                                ("Surplus bstr encoding of ID_CRED field", "2732")]:
+def test_invalid_trace_plaintext_2_encodings_fail_to_decode_but_their_compact_forms_decode(traces: Traces) -> None:
+    for subsection, compact in [
+        ("Surplus map encoding of ID_CRED field", "27423210"),
+        ("Surplus bstr encoding of ID_CRED field", "2732"),
+    ]:
         invalid = _invalid(traces, subsection)
         with pytest.raises(CborError):
             Plaintext2.decode(invalid)
@@ -622,12 +739,20 @@ def test_invalid_trace_message_2_with_two_sequence_elements_is_rejected(traces: 
 
 def test_every_invalid_trace_block_is_covered(traces: Traces) -> None:
     covered = {
-        "Surplus array encoding of message", "Surplus bstr encoding of connection identifier",
-        "Surplus array encoding of ciphersuite", "Text string encoding of ephemeral key",
-        "Wrong number of CBOR sequence elements", "Surplus map encoding of ID_CRED field",
-        "Surplus bstr encoding of ID_CRED field", "Error in length of ephemeral key",
-        "Error in elliptic curve representation", "Error in elliptic curve point", "Curve point of low order",
-        "Error in length of MAC", "Error in elliptic curve encoding", "Unnecessary long encoding",
+        "Surplus array encoding of message",
+        "Surplus bstr encoding of connection identifier",
+        "Surplus array encoding of ciphersuite",
+        "Text string encoding of ephemeral key",
+        "Wrong number of CBOR sequence elements",
+        "Surplus map encoding of ID_CRED field",
+        "Surplus bstr encoding of ID_CRED field",
+        "Error in length of ephemeral key",
+        "Error in elliptic curve representation",
+        "Error in elliptic curve point",
+        "Curve point of low order",
+        "Error in length of MAC",
+        "Error in elliptic curve encoding",
+        "Unnecessary long encoding",
         "Indefinite-length array encoding",
     }
     assert {v.subsection for v in traces.values if v.section == INVALID} == covered

@@ -150,9 +150,7 @@ def test_partial_ivs_count_up_from_zero_and_both_directions_use_distinct_nonces(
 
 @pytest.mark.parametrize("alg", ALGS, ids=lambda a: a.name)
 @pytest.mark.parametrize("send_kid", [True, False], ids=["kid", "nokid"])
-def test_every_single_bit_or_byte_change_anywhere_in_the_record_is_rejected(
-    alg: AeadAlgorithm, send_kid: bool
-) -> None:
+def test_every_single_bit_or_byte_change_anywhere_in_the_record_is_rejected(alg: AeadAlgorithm, send_kid: bool) -> None:
     a, b = pair(alg, send_kid=send_kid)
     record = a.protect(frame_of(64), 0.0)
     integrity_failures = 0

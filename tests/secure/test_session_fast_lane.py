@@ -56,10 +56,20 @@ class Stack:
         self.fast = fast
         self.now = 1000.0
         self.ctl_audit, self.dev_audit = Recorder(), Recorder()
-        self.ctl = SecureLayer(Node(config=FAST), ctl_cfg, policy=Policy(), audit=self.ctl_audit,  # type: ignore[arg-type]
-                               wall_clock=wall)
-        self.dev = SecureLayer(device_node(), dev_cfg, policy=Policy(), audit=self.dev_audit,  # type: ignore[arg-type]
-                               wall_clock=wall)
+        self.ctl = SecureLayer(
+            Node(config=FAST),
+            ctl_cfg,
+            policy=Policy(),
+            audit=self.ctl_audit,  # type: ignore[arg-type]
+            wall_clock=wall,
+        )
+        self.dev = SecureLayer(
+            device_node(),
+            dev_cfg,
+            policy=Policy(),
+            audit=self.dev_audit,  # type: ignore[arg-type]
+            wall_clock=wall,
+        )
         self.to_dev: list[bytes] = []  # sent by the controller, not delivered yet
         self.to_ctl: list[bytes] = []
         self.sent_by_ctl: list[bytes] = []  # everything sent, for replays
@@ -128,8 +138,9 @@ class Stack:
             # Data records only: handshake records carry random values, so a tampered one may parse differently
             # in the two stacks whatever the fast lane does.
             fmt = self.ctl.config.fmt
-            history = [d for d in (self.sent_by_ctl if op[1] else self.sent_by_dev) if d[:2] == bytes((fmt.ehd1,
-                                                                                                     fmt.data))]
+            history = [
+                d for d in (self.sent_by_ctl if op[1] else self.sent_by_dev) if d[:2] == bytes((fmt.ehd1, fmt.data))
+            ]
             if history:
                 data = history[op[2] % len(history)]
                 addr = CTL if op[1] else DEV
@@ -242,8 +253,15 @@ def test_fast_lane_is_taken_and_rekeys_at_the_encryption_limit() -> None:
     ops: list[tuple[Any, ...]] = []
     for i in range(30):
         if i % 7 == 3:  # a forged tag on the next Get (its own copy then arrives), replays, a stranger, plaintext
-            ops += [("get", [0xE4]), ("tamper", True, -1, -1), ("flush",), ("replay", True, -1),
-                    ("replay", False, i), ("stranger", True, -1), ("plain",)]
+            ops += [
+                ("get", [0xE4]),
+                ("tamper", True, -1, -1),
+                ("flush",),
+                ("replay", True, -1),
+                ("replay", False, i),
+                ("stranger", True, -1),
+                ("plain",),
+            ]
         else:
             ops += [("get", [0xE4]), ("flush",)]
     fast, _ = run_both(ops, low_limit=True)
@@ -289,8 +307,9 @@ def test_replays_are_refused_before_any_decryption() -> None:
     frame = PLAIN_GET
     window = ReplayWindow(4)
     a = SecurityContext(b"\x01" * 16, b"\x02" * 8, sender_id=b"\x01", recipient_id=b"\x02", now=0.0)
-    b = SecurityContext(b"\x01" * 16, b"\x02" * 8, sender_id=b"\x02", recipient_id=b"\x01", now=0.0,
-                        replay_window=window)
+    b = SecurityContext(
+        b"\x01" * 16, b"\x02" * 8, sender_id=b"\x02", recipient_id=b"\x01", now=0.0, replay_window=window
+    )
     counting = _CountingAead(b._r_aead)
     b._r_aead = counting
     records = [a.protect(frame, 0.0) for _ in range(8)]

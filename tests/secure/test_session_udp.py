@@ -60,8 +60,14 @@ class ContextSpy:
             __slots__ = ()
 
             def __init__(self, master_secret: bytes, master_salt: bytes = b"", **kwargs: Any) -> None:
-                keys = derive_keys(master_secret, master_salt, kwargs["sender_id"], kwargs["recipient_id"],
-                                   kwargs.get("id_context"), kwargs.get("alg", 10))
+                keys = derive_keys(
+                    master_secret,
+                    master_salt,
+                    kwargs["sender_id"],
+                    kwargs["recipient_id"],
+                    kwargs.get("id_context"),
+                    kwargs.get("alg", 10),
+                )
                 spy.secrets += [master_secret, master_salt, keys.sender_key, keys.recipient_key, keys.common_iv]
                 super().__init__(master_secret, master_salt, **kwargs)
 
@@ -276,8 +282,9 @@ def test_unknown_peer_gets_a_cookie_before_any_public_key_work_and_at_most_3x_it
 async def session_module_open_server(side: Any, ip: str) -> Any:
     from secure.layer.aio import open_secure_server
 
-    return await open_secure_server(device_node(), endpoints(ip), side.config, policy=side.policy,
-                                    audit=side.audit, wall_clock=wall)
+    return await open_secure_server(
+        device_node(), endpoints(ip), side.config, policy=side.policy, audit=side.audit, wall_clock=wall
+    )
 
 
 def test_flood_of_message_1_is_cut_by_the_per_source_token_bucket(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -354,8 +361,9 @@ def test_legacy_device_is_read_only_until_a_scoped_consent_and_again_after_revoc
         from secure.layer.aio import open_secure_controller
 
         legacy = await DeviceServer.open(Node([battery()], config=FAST), endpoints(legacy_ip))
-        controller = await open_secure_controller(endpoints("127.0.61.19"), ctl.config, node_config=FAST,
-                                                  policy=ctl.policy, audit=ctl.audit, wall_clock=wall)
+        controller = await open_secure_controller(
+            endpoints("127.0.61.19"), ctl.config, node_config=FAST, policy=ctl.policy, audit=ctl.audit, wall_clock=wall
+        )
         try:
             addr = legacy.runner.local_addresses[socket.AF_INET][:2]
             ctl.policy.classify_legacy(legacy_ip, now=wall(), version="01 0e 01 00")
@@ -365,7 +373,11 @@ def test_legacy_device_is_read_only_until_a_scoped_consent_and_again_after_revoc
                 await controller.set(addr, BATTERY, {0xDA: b"\x42"})
             grant = ctl.policy.grant(
                 ConsentScope(legacy_ip, bytes(BATTERY), frozenset({0x61}), frozenset({0xDA}), Direction.OUTGOING),
-                now=wall(), duration=600, who="tester", why="test", version="01 0e 01 00",
+                now=wall(),
+                duration=600,
+                who="tester",
+                why="test",
+                version="01 0e 01 00",
             )
             assert (await controller.set(addr, BATTERY, {0xDA: b"\x42"})).ok
             with pytest.raises(PolicyDeniedError):  # outside the scope: another EPC
@@ -381,7 +393,10 @@ def test_legacy_device_is_read_only_until_a_scoped_consent_and_again_after_revoc
     run(scenario())
     events = audit_events(ctl.audit)
     assert [e["fields"]["reason"] for e in events if e["event"] == "policy_denied"] == [
-        "consent_required", "consent_required", "consent_revoked"]
+        "consent_required",
+        "consent_required",
+        "consent_revoked",
+    ]
     assert [e["event"] for e in events].count("legacy_use") == 1
 
 
@@ -390,16 +405,17 @@ def test_device_whose_node_profile_id_differs_from_its_certificate_is_refused(tm
     impostor_id = bytes.fromhex("fe00007b" + "ee" * 13)
 
     async def scenario() -> None:
-        async with secured_pair(ctl, dev, "127.0.61.21", "127.0.61.22",
-                                node=lambda: device_node(impostor_id)) as pair:
+        async with secured_pair(ctl, dev, "127.0.61.21", "127.0.61.22", node=lambda: device_node(impostor_id)) as pair:
             with pytest.raises(SecureSessionError, match="identity cross-check failed"):
                 await pair.controller.get(pair.device_addr, BATTERY, [0x80], timeout=0.5)
             assert pair.controller.layer.stats.identity_mismatches >= 1
             assert not pair.controller.layer.has_session("127.0.61.22")
 
     run(scenario())
-    assert any(e["event"] == "handshake_failed" and e["fields"]["reason"] == "binding-mismatch"
-               for e in audit_events(ctl.audit))
+    assert any(
+        e["event"] == "handshake_failed" and e["fields"]["reason"] == "binding-mismatch"
+        for e in audit_events(ctl.audit)
+    )
 
 
 def test_device_not_on_the_allow_list_fails_the_handshake_and_nothing_is_sent_in_plain(tmp: Path) -> None:
@@ -420,7 +436,6 @@ def test_device_not_on_the_allow_list_fails_the_handshake_and_nothing_is_sent_in
     assert failures and "allow-list" in failures[0]["fields"]["reason"]
 
 
-
 def test_conformance_checker_reports_the_overlay_of_a_secured_device_and_not_of_a_legacy_one(tmp: Path) -> None:
     from echonet.drready.checker import probe_overlay
 
@@ -430,10 +445,8 @@ def test_conformance_checker_reports_the_overlay_of_a_secured_device_and_not_of_
         secured = await session_module_open_server(dev, "127.0.61.25")
         legacy = await DeviceServer.open(Node([battery()], config=FAST), endpoints("127.0.61.26"))
         try:
-            on = await probe_overlay(secured.runner.local_addresses[socket.AF_INET][:2], wait=1.0,
-                                     bind="127.0.61.27")
-            off = await probe_overlay(legacy.runner.local_addresses[socket.AF_INET][:2], wait=0.3,
-                                      bind="127.0.61.27")
+            on = await probe_overlay(secured.runner.local_addresses[socket.AF_INET][:2], wait=1.0, bind="127.0.61.27")
+            off = await probe_overlay(legacy.runner.local_addresses[socket.AF_INET][:2], wait=0.3, bind="127.0.61.27")
             assert on.offered is True and "cookie" in on.detail
             assert off.offered is not True
             assert secured.layer.stats.cookies_sent == 1 and secured.layer.stats.responder_runs == 0
@@ -462,10 +475,12 @@ def test_controller_reads_a_battery_securely_over_ipv6(tmp: Path) -> None:
 
     async def scenario() -> None:
         ep = Endpoints(bind_v4=None, bind_v6="::1", port=0, join_multicast=False)
-        device = await open_secure_server(device_node(), ep, dev.config, policy=dev.policy, audit=dev.audit,
-                                          wall_clock=wall)
-        controller = await open_secure_controller(ep, ctl.config, node_config=FAST, policy=ctl.policy,
-                                                  audit=ctl.audit, wall_clock=wall)
+        device = await open_secure_server(
+            device_node(), ep, dev.config, policy=dev.policy, audit=dev.audit, wall_clock=wall
+        )
+        controller = await open_secure_controller(
+            ep, ctl.config, node_config=FAST, policy=ctl.policy, audit=ctl.audit, wall_clock=wall
+        )
         try:
             addr = device.runner.local_addresses[socket.AF_INET6][:2]
             assert (await controller.get(addr, BATTERY, [0xE4])).values == {0xE4: b"\x32"}
