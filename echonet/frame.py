@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from .constants import EHD1_ECHONET_LITE, EHD2_ARBITRARY, EHD2_SPECIFIED
 from .errors import EchonetUsageError
 
-
 #: Build a ``NamedTuple`` value of the stack (:class:`Frame`, :class:`Property`, :class:`EOJ`, the node's events) from a
 #: tuple of all its fields, already of the right types and in field order, without the constructor's defaults and
 #: conversions: ``unchecked(Property, (epc, edt))``. For the decoder's and the node's hot paths (docs/performance.md).
@@ -192,9 +191,7 @@ class EOJ(NamedTuple):
         try:
             return cls.from_bytes(bytes.fromhex(cleaned))
         except ValueError:
-            raise EchonetUsageError(
-                f"{text!r} is not an EOJ (expected 6 hex digits such as 027D01)"
-            ) from None
+            raise EchonetUsageError(f"{text!r} is not an EOJ (expected 6 hex digits such as 027D01)") from None
 
 
 class Property(NamedTuple):

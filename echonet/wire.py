@@ -36,8 +36,8 @@ from construct import (
 )
 from construct.core import stream_tell
 
-from .errors import EchonetUsageError, FrameDecodeError
 from .constants import EHD1_ECHONET_LITE
+from .errors import EchonetUsageError, FrameDecodeError
 from .frame import EHD2, EOJ, ESV_BY_CODE, SETGET_CODES, Frame, Property
 
 
@@ -87,8 +87,7 @@ SPECIFIED_EDATA = Struct(
     "esv" / Located("esv", Byte),
     "opc" / Located("opc", Rebuild(Byte, len_(this.properties))),
     "properties" / Array(this.opc, PROPERTY),
-    "opc_get"
-    / If(lambda ctx: ctx.esv in SETGET_CODES, Located("opc_get", Rebuild(Byte, len_(this.get_properties)))),
+    "opc_get" / If(lambda ctx: ctx.esv in SETGET_CODES, Located("opc_get", Rebuild(Byte, len_(this.get_properties)))),
     "get_properties" / If(lambda ctx: ctx.esv in SETGET_CODES, Array(this.opc_get, PROPERTY)),
 )
 

@@ -39,8 +39,8 @@ from functools import lru_cache
 from typing import Any, cast
 
 from ..codec import decode, encode
-from ..errors import EchonetUsageError, FrameDecodeError
 from ..constants import EHD1_ECHONET_LITE
+from ..errors import EchonetUsageError, FrameDecodeError
 from ..frame import AFTER_TID, EHD2, EOJ, ESV, Frame, Property, unchecked
 from ..spec.registry import Registry, default_registry
 from .config import NODE_PROFILE_EOJ, NodeConfig

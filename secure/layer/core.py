@@ -172,11 +172,23 @@ class _Box:
 class _Handshake:
     """An initiator run towards one peer."""
 
-    __slots__ = ("addr", "attempts", "box", "c_i", "context", "cookie_tries", "deadline", "initiator", "last",
-                 "message_1", "rekey_reason", "started", "state")
+    __slots__ = (
+        "addr",
+        "attempts",
+        "box",
+        "c_i",
+        "context",
+        "cookie_tries",
+        "deadline",
+        "initiator",
+        "last",
+        "message_1",
+        "rekey_reason",
+        "started",
+        "state",
+    )
 
-    def __init__(self, addr: Addr, initiator: Initiator, c_i: bytes, message_1: bytes, now: float,
-                 box: _Box) -> None:
+    def __init__(self, addr: Addr, initiator: Initiator, c_i: bytes, message_1: bytes, now: float, box: _Box) -> None:
         self.box = box
         self.addr = addr
         self.initiator = initiator
@@ -197,8 +209,7 @@ class _HalfOpen:
 
     __slots__ = ("addr", "box", "c_i", "c_r", "deadline", "responder")
 
-    def __init__(self, addr: Addr, responder: Responder, c_i: bytes, c_r: bytes, deadline: float,
-                 box: _Box) -> None:
+    def __init__(self, addr: Addr, responder: Responder, c_i: bytes, c_r: bytes, deadline: float, box: _Box) -> None:
         self.addr = addr
         self.responder = responder
         self.c_i = c_i
@@ -208,11 +219,34 @@ class _HalfOpen:
 
 
 class _Session:
-    __slots__ = ("addr", "budget", "check_deadline", "check_tid", "context", "created", "credential", "initiator",
-                 "ip", "local_cid", "message_3", "message_4", "recheck_at", "rekey_asked", "retire_at", "verified")
+    __slots__ = (
+        "addr",
+        "budget",
+        "check_deadline",
+        "check_tid",
+        "context",
+        "created",
+        "credential",
+        "initiator",
+        "ip",
+        "local_cid",
+        "message_3",
+        "message_4",
+        "recheck_at",
+        "rekey_asked",
+        "retire_at",
+        "verified",
+    )
 
-    def __init__(self, addr: Addr, context: SecurityContext, local_cid: bytes, initiator: bool,
-                 verified: VerifiedCredential, now: float) -> None:
+    def __init__(
+        self,
+        addr: Addr,
+        context: SecurityContext,
+        local_cid: bytes,
+        initiator: bool,
+        verified: VerifiedCredential,
+        now: float,
+    ) -> None:
         self.addr = addr
         self.ip = str(addr[0])
         self.context = context
@@ -408,8 +442,11 @@ class SecureLayer:
             if ho.deadline <= now:
                 del self._half_open[c_r]
                 self.stats.handshakes_failed += 1
-                self._audit(AuditEvent.HANDSHAKE_FAILED,
-                            {"peer": str(ho.addr[0]), "role": "responder", "reason": "timeout"}, now)
+                self._audit(
+                    AuditEvent.HANDSHAKE_FAILED,
+                    {"peer": str(ho.addr[0]), "role": "responder", "reason": "timeout"},
+                    now,
+                )
         for session in list(self._sessions.values()):
             if session.retire_at is not None and session.retire_at <= now:
                 self._drop_session(session)
@@ -466,8 +503,9 @@ class SecureLayer:
                 return None
         if session is None or session.ip != addr[0]:
             self.stats.unknown_context += 1
-            self._audit(AuditEvent.INTEGRITY_FAILURE,
-                        {"peer": str(addr[0]), "reason": "unknown-context", "cid": kid.hex()}, now)
+            self._audit(
+                AuditEvent.INTEGRITY_FAILURE, {"peer": str(addr[0]), "reason": "unknown-context", "cid": kid.hex()}, now
+            )
             return None
         try:
             frame = session.context.unprotect_parts(data[:3], data[3:pos], kid, data[end:], now)
@@ -637,9 +675,10 @@ class SecureLayer:
                 if self._send_unvalidated(challenge, addr):
                     self.stats.cookies_sent += 1
                 return
-        if len(self._half_open) >= cfg.max_half_open or sum(
-            1 for ho in self._half_open.values() if ho.addr[0] == ip
-        ) >= cfg.max_half_open_per_source:
+        if (
+            len(self._half_open) >= cfg.max_half_open
+            or sum(1 for ho in self._half_open.values() if ho.addr[0] == ip) >= cfg.max_half_open_per_source
+        ):
             self.stats.half_open_refused += 1
             self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": "half-open-cap"}, now)
             return
@@ -659,8 +698,11 @@ class SecureLayer:
             message_2 = responder.create_message_2(c_r=c_r)
         except (EdhocError, OutOfOrderMessage, SecureUsageError) as exc:
             self.stats.handshakes_failed += 1
-            self._audit(AuditEvent.HANDSHAKE_FAILED,
-                        {"peer": ip, "role": "responder", "stage": "message_1", "reason": _reason(exc)}, now)
+            self._audit(
+                AuditEvent.HANDSHAKE_FAILED,
+                {"peer": ip, "role": "responder", "stage": "message_1", "reason": _reason(exc)},
+                now,
+            )
             return
         deadline = now + cfg.handshake_timeout * (2 ** (cfg.handshake_retries + 1))
         self._half_open[c_r] = _HalfOpen(addr, responder, info.c_i, c_r, deadline, box)
@@ -681,8 +723,11 @@ class SecureLayer:
             reply = exc.reply if isinstance(exc, EdhocError) else None
             if reply:
                 self._send(encode_handshake(ho.c_i, reply, self._fmt), addr)
-            self._audit(AuditEvent.HANDSHAKE_FAILED,
-                        {"peer": ip, "role": "responder", "stage": "message_3", "reason": _reason(exc)}, now)
+            self._audit(
+                AuditEvent.HANDSHAKE_FAILED,
+                {"peer": ip, "role": "responder", "stage": "message_3", "reason": _reason(exc)},
+                now,
+            )
             return
         del self._half_open[ho.c_r]
         assert ho.box.verified is not None
@@ -761,8 +806,9 @@ class SecureLayer:
         assert verified is not None and hs.context is not None
         old = self._current.get(str(hs.addr[0]))
         same_peer = old is not None and old.check_tid is None and old.verified.fingerprint == verified.fingerprint
-        session = self._new_session(hs.addr, hs.context, hs.c_i, True, verified, now, hs.initiator.method,
-                                    hs.rekey_reason)
+        session = self._new_session(
+            hs.addr, hs.context, hs.c_i, True, verified, now, hs.initiator.method, hs.rekey_reason
+        )
         if session is None:
             return None
         self._watch(session, hs.box, now)
@@ -779,8 +825,11 @@ class SecureLayer:
             frame = hs.context.unprotect(data, now)
         except RecordError as exc:
             self.stats.integrity_failures += 1
-            self._audit(AuditEvent.INTEGRITY_FAILURE, {"peer": str(addr[0]), "reason": exc.reason.value,
-                                                       "cid": hs.c_i.hex(), "stage": "before-message_4"}, now)
+            self._audit(
+                AuditEvent.INTEGRITY_FAILURE,
+                {"peer": str(addr[0]), "reason": exc.reason.value, "cid": hs.c_i.hex(), "stage": "before-message_4"},
+                now,
+            )
             return
         session = self._complete_initiator(hs, now)
         if session is None:
@@ -840,8 +889,16 @@ class SecureLayer:
         if old is not None and old is not session:
             old.retire_at = now + self.config.rekey_grace
             self.stats.rekeys += 1
-            self._audit(AuditEvent.REKEY, {"peer": ip, "reason": rekey_reason or "peer-initiated",
-                                           "old_cid": old.local_cid.hex(), "cid": local_cid.hex()}, now)
+            self._audit(
+                AuditEvent.REKEY,
+                {
+                    "peer": ip,
+                    "reason": rekey_reason or "peer-initiated",
+                    "old_cid": old.local_cid.hex(),
+                    "cid": local_cid.hex(),
+                },
+                now,
+            )
         self._bump()
         self.stats.handshakes_ok += 1
         identity = verified.identity
@@ -886,8 +943,16 @@ class SecureLayer:
         except SecureError as exc:
             self.stats.policy_denied += 1
             self.last_failure[session.ip] = f"peer no longer allowed ({_reason(exc)})"
-            self._audit(AuditEvent.POLICY_DENIED, {"peer": session.ip, "reason": "peer-no-longer-allowed",
-                                                   "detail": _reason(exc), "cid": session.local_cid.hex()}, now)
+            self._audit(
+                AuditEvent.POLICY_DENIED,
+                {
+                    "peer": session.ip,
+                    "reason": "peer-no-longer-allowed",
+                    "detail": _reason(exc),
+                    "cid": session.local_cid.hex(),
+                },
+                now,
+            )
             self._close_session(session, CloseReason.POLICY, now)
 
     def _derive(self, params: OscoreParameters, now: float) -> SecurityContext:
@@ -916,8 +981,11 @@ class SecureLayer:
         except SecureError:
             pass
         self._drop_session(session)
-        self._audit(AuditEvent.SESSION_CLOSED, {"peer": session.ip, "reason": reason.name.lower(),
-                                       "cid": session.local_cid.hex()}, now)
+        self._audit(
+            AuditEvent.SESSION_CLOSED,
+            {"peer": session.ip, "reason": reason.name.lower(), "cid": session.local_cid.hex()},
+            now,
+        )
 
     def _receive_close(self, record: ProtectedRecord, addr: Addr, now: float) -> None:
         kid = record.kid
@@ -933,8 +1001,9 @@ class SecureLayer:
             return
         except RecordError as exc:
             self.stats.integrity_failures += 1
-            self._audit(AuditEvent.INTEGRITY_FAILURE,
-                        {"peer": session.ip, "reason": exc.reason.value, "record": "close"}, now)
+            self._audit(
+                AuditEvent.INTEGRITY_FAILURE, {"peer": session.ip, "reason": exc.reason.value, "record": "close"}, now
+            )
             return
         self.stats.closes_received += 1
         if reason is CloseReason.REKEY:
@@ -942,8 +1011,11 @@ class SecureLayer:
                 self._start_handshake(session.addr, now, rekey_reason="peer-requested")
             return
         self._drop_session(session)
-        self._audit(AuditEvent.SESSION_CLOSED, {"peer": session.ip, "reason": reason.name.lower(), "by": "peer",
-                                       "cid": session.local_cid.hex()}, now)
+        self._audit(
+            AuditEvent.SESSION_CLOSED,
+            {"peer": session.ip, "reason": reason.name.lower(), "by": "peer", "cid": session.local_cid.hex()},
+            now,
+        )
 
     def _maybe_rekey(self, session: _Session, now: float) -> None:
         if session.retire_at is not None or self._current.get(session.ip) is not session:
@@ -977,8 +1049,7 @@ class SecureLayer:
 
     def _start_identity_check(self, session: _Session, now: float) -> None:
         tid = secrets.randbelow(0x10000)
-        frame = Frame.make(tid, self.node.config.controller_eoj, _NODE_PROFILE, _GET,
-                           (Property(0x83), Property(0x8A)))
+        frame = Frame.make(tid, self.node.config.controller_eoj, _NODE_PROFILE, _GET, (Property(0x83), Property(0x8A)))
         session.check_tid = tid
         session.check_deadline = now + self.config.identity_timeout
         self._bump()
@@ -1008,8 +1079,9 @@ class SecureLayer:
     def _identity_failed(self, session: _Session, reason: str, now: float) -> None:
         self.stats.identity_mismatches += 1
         self.last_failure[session.ip] = f"identity cross-check failed ({reason})"
-        self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": session.ip, "reason": "binding-mismatch",
-                                                  "detail": reason}, now)
+        self._audit(
+            AuditEvent.HANDSHAKE_FAILED, {"peer": session.ip, "reason": "binding-mismatch", "detail": reason}, now
+        )
         self._close_session(session, CloseReason.POLICY, now)
         self._drop_queue(session.ip)
 
@@ -1021,8 +1093,11 @@ class SecureLayer:
         record = policy.peer(ip)
         if ip in self._current or (record is not None and record.kind is PeerKind.SECURE):
             self.stats.downgrade_dropped += 1
-            self._audit(AuditEvent.DOWNGRADE_DROPPED, {"peer": ip, "port": int(addr[1]), "size": len(data),
-                                                       "reason": "downgrade"}, now)
+            self._audit(
+                AuditEvent.DOWNGRADE_DROPPED,
+                {"peer": ip, "port": int(addr[1]), "size": len(data), "reason": "downgrade"},
+                now,
+            )
             return
         try:
             frame = decode_frame(data)
@@ -1257,4 +1332,3 @@ class SecureLayer:
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
-

@@ -20,8 +20,9 @@ CONTROLLER_ID = "FE00007B434F4E54524F4C4C4552303031"
 
 def echonet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "echonet", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "echonet", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,29 @@ def test_secure_serve_and_secure_get_set_talk_over_the_overlay_and_never_fall_ba
     device, controller = identities
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "echonet", "serve", "--device", "battery", "--bind", DEVICE_IP, "--port", "3610",
-         "--duration", "30", "--json", "--secure", "--identity", str(device)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "echonet",
+            "serve",
+            "--device",
+            "battery",
+            "--bind",
+            DEVICE_IP,
+            "--port",
+            "3610",
+            "--duration",
+            "30",
+            "--json",
+            "--secure",
+            "--identity",
+            str(device),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert server.stdout is not None
@@ -58,18 +79,46 @@ def test_secure_serve_and_secure_get_set_talk_over_the_overlay_and_never_fall_ba
         got = echonet("get", DEVICE_IP, "027D01", "0x80", *common, "--secure", "--identity", str(controller))
         assert got.returncode == 0, got.stderr
         assert "0x80" in got.stdout.lower() or "80" in got.stdout
-        plain = echonet("get", DEVICE_IP, "027D01", "0x80", "--bind", CONTROLLER_IP, "--local-port", "0",
-                        "--timeout", "0.5", "--retries", "0")
+        plain = echonet(
+            "get",
+            DEVICE_IP,
+            "027D01",
+            "0x80",
+            "--bind",
+            CONTROLLER_IP,
+            "--local-port",
+            "0",
+            "--timeout",
+            "0.5",
+            "--retries",
+            "0",
+        )
         assert plain.returncode != 0  # the secured device drops plaintext from an enrolled-secure peer
-        written = echonet("set", DEVICE_IP, "027D01", "operationMode=charging", *common, "--secure", "--identity",
-                          str(controller))
+        written = echonet(
+            "set", DEVICE_IP, "027D01", "operationMode=charging", *common, "--secure", "--identity", str(controller)
+        )
         assert written.returncode == 0, written.stderr
         again = echonet("get", DEVICE_IP, "027D01", "0xDA", *common, "--secure", "--identity", str(controller))
         assert again.returncode == 0 and "42" in again.stdout
         bad = echonet("get", DEVICE_IP, "027D01", "0x80", *common, "--secure")
         assert bad.returncode == 2 and "--identity" in bad.stderr
-        silent = echonet("get", "127.0.66.9", "027D01", "0x80", "--bind", CONTROLLER_IP, "--local-port", "0",
-                         "--timeout", "0.5", "--retries", "0", "--secure", "--identity", str(controller))
+        silent = echonet(
+            "get",
+            "127.0.66.9",
+            "027D01",
+            "0x80",
+            "--bind",
+            CONTROLLER_IP,
+            "--local-port",
+            "0",
+            "--timeout",
+            "0.5",
+            "--retries",
+            "0",
+            "--secure",
+            "--identity",
+            str(controller),
+        )
         assert silent.returncode == 1 and "no secure session with 127.0.66.9" in silent.stderr
     finally:
         server.terminate()
@@ -96,15 +145,22 @@ def test_attach_secure_server_puts_a_running_simulated_node_behind_the_overlay(i
     parser = argparse.ArgumentParser()
     add_secure_arguments(parser)
     dev_args = parser.parse_args(["--secure", "--identity", str(device), "--audit", str(device / "attach.jsonl")])
-    ctl_args = parser.parse_args(["--secure", "--identity", str(controller), "--audit",
-                                  str(controller / "attach.jsonl")])
+    ctl_args = parser.parse_args(
+        ["--secure", "--identity", str(controller), "--audit", str(controller / "attach.jsonl")]
+    )
 
     async def scenario() -> None:
         clock = SimClock(0.0)
-        host = await SimHost.open([simulated_device("battery", 1, clock=clock)],
-                                  Endpoints(bind_v4="127.0.66.3", port=0, join_multicast=False), clock=clock)
-        ctl = await open_secure_controller(ctl_args, Endpoints(bind_v4="127.0.66.4", port=0, join_multicast=False),
-                                           node_config=NodeConfig(timeout=1.0, multicast_v6=None))
+        host = await SimHost.open(
+            [simulated_device("battery", 1, clock=clock)],
+            Endpoints(bind_v4="127.0.66.3", port=0, join_multicast=False),
+            clock=clock,
+        )
+        ctl = await open_secure_controller(
+            ctl_args,
+            Endpoints(bind_v4="127.0.66.4", port=0, join_multicast=False),
+            node_config=NodeConfig(timeout=1.0, multicast_v6=None),
+        )
         try:
             layer = attach_secure_server(dev_args, host.server.runner)
             assert host.server.node.profile.value(0x83) == bytes.fromhex(DEVICE_ID)

@@ -19,13 +19,16 @@ CTL = ("127.0.0.1", 40000)
 DEV = ("127.0.0.2", 3610)
 
 
-def layers(tmp: Path, ctl_overrides: dict[str, object] | None = None,
-           dev_overrides: dict[str, object] | None = None) -> tuple[SecureLayer, SecureLayer]:
+def layers(
+    tmp: Path, ctl_overrides: dict[str, object] | None = None, dev_overrides: dict[str, object] | None = None
+) -> tuple[SecureLayer, SecureLayer]:
     ctl, dev = certificate_sides(tmp)
     ctl_cfg: SecureConfig = replace(ctl.config, **(ctl_overrides or {}))
     dev_cfg: SecureConfig = replace(dev.config, **(dev_overrides or {}))
-    return (SecureLayer(Node(config=FAST), ctl_cfg, policy=ctl.policy, audit=ctl.audit, wall_clock=wall),
-            SecureLayer(device_node(), dev_cfg, policy=dev.policy, audit=dev.audit, wall_clock=wall))
+    return (
+        SecureLayer(Node(config=FAST), ctl_cfg, policy=ctl.policy, audit=ctl.audit, wall_clock=wall),
+        SecureLayer(device_node(), dev_cfg, policy=dev.policy, audit=dev.audit, wall_clock=wall),
+    )
 
 
 def pump(ctl: SecureLayer, dev: SecureLayer, now: float, rounds: int = 20) -> None:
@@ -42,8 +45,9 @@ def pump(ctl: SecureLayer, dev: SecureLayer, now: float, rounds: int = 20) -> No
 
 
 def message_1(layer: SecureLayer) -> bytes:
-    return Initiator(method=Method.SIG_SIG, credential=layer.config.credential,
-                     verify_peer=lambda c: None).create_message_1(c_i=b"\x07")
+    return Initiator(
+        method=Method.SIG_SIG, credential=layer.config.credential, verify_peer=lambda c: None
+    ).create_message_1(c_i=b"\x07")
 
 
 def test_cookie_is_bound_to_the_source_address_and_expires_with_its_secret(tmp_path: Path) -> None:
@@ -78,8 +82,16 @@ def test_no_answer_exceeds_three_times_the_bytes_received_before_the_cookie(tmp_
 
 
 def test_half_open_handshakes_are_capped_per_source_and_in_total(tmp_path: Path) -> None:
-    ctl, dev = layers(tmp_path, dev_overrides={"max_half_open": 3, "max_half_open_per_source": 2, "cookie": "always",
-                                                "source_burst": 100.0, "global_burst": 100.0})
+    ctl, dev = layers(
+        tmp_path,
+        dev_overrides={
+            "max_half_open": 3,
+            "max_half_open_per_source": 2,
+            "cookie": "always",
+            "source_burst": 100.0,
+            "global_burst": 100.0,
+        },
+    )
     m1 = message_1(ctl)
 
     def attempt(addr: tuple[str, int], now: float) -> bool:
@@ -205,7 +217,7 @@ def test_mutated_records_never_raise_and_never_reach_the_node(tmp_path: Path) ->
             if kind == 0 and data:
                 data[rng.randrange(len(data))] = rng.randrange(256)
             elif kind == 1 and data:
-                del data[rng.randrange(len(data)):]
+                del data[rng.randrange(len(data)) :]
             else:
                 data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
         if bytes(data) == record:
@@ -219,8 +231,7 @@ def test_mutated_records_never_raise_and_never_reach_the_node(tmp_path: Path) ->
 
 def test_removing_a_peer_from_the_allow_list_ends_its_session_at_the_next_recheck(tmp_path: Path) -> None:
     ctl_side, dev_side = certificate_sides(tmp_path, recheck_interval=5.0)
-    ctl = SecureLayer(Node(config=FAST), ctl_side.config, policy=ctl_side.policy, audit=ctl_side.audit,
-                      wall_clock=wall)
+    ctl = SecureLayer(Node(config=FAST), ctl_side.config, policy=ctl_side.policy, audit=ctl_side.audit, wall_clock=wall)
     dev = SecureLayer(device_node(), dev_side.config, policy=dev_side.policy, audit=dev_side.audit, wall_clock=wall)
     ctl.node.request(DEV, BATTERY, 0x62, [0x80], now=0.0)
     pump(ctl, dev, 0.0)
