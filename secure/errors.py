@@ -269,14 +269,16 @@ class PolicyDeniedError(SecureError, EchonetError):
 
 class SecureSessionError(SecureError, EchonetError):
     """A request got no answer because no secure session could be set up with the peer (the handshake failed or
-    went unanswered, or the identity cross-check failed). ``reason`` is the layer's last failure for the peer."""
+    went unanswered, or the identity cross-check failed). ``reason`` is the layer's last failure for the peer, as
+    far as it knows it (what came back from the device, what the device said); ``advice`` fits that reason (the
+    layer's :attr:`~secure.layer.core.SecureLayer.failure_advice`): only a handshake that got no answer at all
+    points at legacy devices."""
 
-    ADVICE = (
-        "see the audit log; a plain ECHONET Lite device must be classified as legacy, e.g. with "
-        "'echonet secure consent grant'"
-    )
+    ADVICE = "see the audit logs of both sides"
 
-    def __init__(self, peer: str, reason: str) -> None:
-        super().__init__(f"no secure session with {peer}: {reason}", advice=self.ADVICE, form="{problem} ({advice})")
+    def __init__(self, peer: str, reason: str, advice: str | None = None) -> None:
+        super().__init__(
+            f"no secure session with {peer}: {reason}", advice=advice or self.ADVICE, form="{problem} ({advice})"
+        )
         self.peer = peer
         self.reason = reason

@@ -10,7 +10,9 @@ Rules enforced here:
   directories by ``os.mkdir(..., 0o700)``. Nothing is created wider and narrowed with ``chmod`` afterwards, so
   there is no window in which another user can open the file. (The process umask can only remove more bits.)
 * A private key file that is accessible by group or others, or owned by another user, is refused on load, the
-  way OpenSSH refuses such keys.
+  way OpenSSH refuses such keys. A node store whose directory is open to group or others, or whose files (trust
+  anchors, allow-list, policy, CRL, audit log) others may write, is refused too (:func:`check_node_store`), in
+  one line that names the file and the ``chmod`` that fixes it.
 
 Layout of a *node store* directory (one per node using the secure overlay): see :class:`NodePaths`.
 """
@@ -37,6 +39,7 @@ __all__ = [
     "NodePaths",
     "atomic_write",
     "atomic_writer",
+    "check_node_store",
     "ensure_private_dir",
     "file_stamp",
     "fsync_dir",
@@ -156,6 +159,51 @@ def read_private(path: str | os.PathLike[str]) -> bytes:
         return handle.read()
 
 
+def _refuse(path: Path, problem: str, fix: str) -> InsecurePermissionsError:
+    return InsecurePermissionsError(
+        f"{path} {problem}; refusing to use it", advice=f"run: {fix}", form="{problem}, {advice}"
+    )
+
+
+def check_node_store(directory: str | os.PathLike[str], files: tuple[Path, ...] = ()) -> None:
+    """Refuse a node store others could tamper with: the directory must be open to its owner only (0o700), and
+    none of ``files`` that exist (the store's own, and any given in their place) may be writable by group or others
+    or owned by another user."""
+    path = Path(directory)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise _refuse(path, f"is open to group or others (mode {mode:#o})", f"chmod 700 {path}")
+    paths = NodePaths(path)
+    for file in (
+        paths.key,
+        paths.cert,
+        paths.chain,
+        paths.trust,
+        paths.crl,
+        paths.allowlist,
+        paths.policy,
+        paths.audit,
+        path / (paths.audit.name + ".head"),
+        paths.audit_key,
+        *files,
+    ):
+        try:
+            info = os.stat(file)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"cannot read {file}: {exc.strerror}") from None
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o022:
+            raise _refuse(file, f"is writable by group or others (mode {mode:#o})", f"chmod go-w {file}")
+        if info.st_uid not in (os.geteuid(), 0):
+            raise InsecurePermissionsError(f"{file} is owned by another user (uid {info.st_uid}); refusing to use it")
+
+
 def write_json(path: str | os.PathLike[str], document: object, *, mode: int = FILE_MODE) -> None:
     """Atomically write a JSON document (sorted keys, indented, trailing newline)."""
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
@@ -246,3 +294,8 @@ class NodePaths:
     def audit(self) -> Path:
         """Hash-chained audit log (JSON lines); its anchor is ``audit.jsonl.head``."""
         return self.directory / "audit.jsonl"
+
+    @property
+    def audit_key(self) -> Path:
+        """The node's audit key (MACs of the audit log's records and anchor, and the logs it keyed; JSON)."""
+        return self.directory / "audit.key"

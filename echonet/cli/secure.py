@@ -129,7 +129,8 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _audit_log(node: Path) -> audit.AuditLog:
-    return audit.AuditLog(store.NodePaths.at(node).audit)
+    paths = store.NodePaths.at(node)
+    return audit.AuditLog(paths.audit, key=paths.audit_key)
 
 
 def _existing_file(path: str | Path, what: str) -> Path:
@@ -507,7 +508,16 @@ def _consent_list(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    result = audit.verify(_existing_file(args.file, "audit log"))
+    log = Path(args.file)
+    key_file = Path(args.key) if args.key else log.parent / "audit.key"
+    if args.key:
+        _existing_file(key_file, "audit key")
+    key = audit.AuditKey.load(key_file) if key_file.is_file() else None
+    if key is None or not key.has_keyed(log):
+        _existing_file(log, "audit log")
+    result = audit.verify(log, key)
+    if result.ok and result.keyed and not result.authenticated:
+        raise SecureUsageError(f"{log} is keyed: give the node's audit key (--key DIR/audit.key) to check its MACs")
     doc: dict[str, Any] = {
         "file": str(args.file),
         "ok": result.ok,
@@ -515,17 +525,42 @@ def _audit_verify(args: argparse.Namespace) -> int:
         "head": result.head,
         "unanchored": result.unanchored,
         "first_bad_line": result.first_bad_line,
+        "authenticated": result.authenticated and result.keyed,
+        "unkeyed_prefix": result.unkeyed_prefix,
     }
     if not result.ok:
-        where = f"{args.file}:{result.first_bad_line}" if result.first_bad_line else str(args.file)
+        bad_file = result.file or str(args.file)
+        where = f"{bad_file}:{result.first_bad_line}" if result.first_bad_line else bad_file
         message = f"{where}: {result.reason}"
         if json_to_stdout(args):
             dump({**doc, "error": {"code": EXIT_FAILED, "kind": "failed", "message": message}})
         return _fail(None, message)
     lines = [f"{args.file}: ok, {result.records} record(s), head {result.head}"]
+    if result.files > 1:
+        lines.append(f"  the chain runs on from {result.files - 1} rotated file(s) ({log.name}.1, ...)")
+    if result.keyed:
+        lines.append(
+            f"  MACs verified with {key_file}"
+            + (f"; the first {result.unkeyed_prefix} record(s) predate the key" if result.unkeyed_prefix else "")
+        )
+    elif result.records:
+        lines.append("  not keyed: anyone who can write the file could have rewritten it consistently")
     if result.unanchored:
         lines.append("  last record beyond the anchor (crash between append and anchor); the next append fixes it")
     return _output(args, doc, lines)
+
+
+def _audit_rotate(args: argparse.Namespace) -> int:
+    log = _existing_file(args.file, "audit log")
+    key_file = Path(args.key) if args.key else log.parent / "audit.key"
+    if args.key:
+        _existing_file(key_file, "audit key")
+    with audit.AuditLog(log, key=key_file if key_file.is_file() else None) as writer:
+        target = writer.rotate()
+    doc = {"file": str(log), "rotated_to": None if target is None else str(target)}
+    if target is None:
+        return _output(args, doc, [f"{log}: nothing to rotate"])
+    return _output(args, doc, [f"rotated {log} to {target}; {log} goes on with the chain (audit verify checks both)"])
 
 
 # ------------------------------------------------------------------------------------------------ parsers
@@ -630,8 +665,12 @@ def register(subparsers: Any) -> None:
 
     audit_parser = commands.add_parser("audit", help="audit log tools", description="Audit log tools.")
     audit_actions = audit_parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    p = _add(audit_actions, "verify", _audit_verify, "verify the hash chain and anchor of an audit log")
+    p = _add(audit_actions, "verify", _audit_verify, "verify the hash chain, MACs and anchor of an audit log")
     p.add_argument("file", help="audit log (JSON lines)")
+    p.add_argument("--key", help="the node's audit key (default: audit.key next to the log)")
+    p = _add(audit_actions, "rotate", _audit_rotate, "move an audit log's records to LOG.N; the chain goes on in LOG")
+    p.add_argument("file", help="audit log (JSON lines)")
+    p.add_argument("--key", help="the node's audit key (default: audit.key next to the log)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

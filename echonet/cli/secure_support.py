@@ -117,6 +117,7 @@ def load_node_security(
     ``device`` (responds, expects controller certificates). ``overrides`` replace :class:`SecureConfig` fields."""
     from cryptography.hazmat.primitives import serialization
 
+    from secure import audit as audit_mod
     from secure import store
     from secure.audit import AuditLog
     from secure.errors import SecureUsageError
@@ -136,19 +137,20 @@ def load_node_security(
     for needed in (paths.key, paths.cert, paths.trust):
         if not needed.exists():
             raise SecureUsageError(f"{needed} is missing (create it with 'echonet secure issue')")
+    extra = [] if allow_list is None else [Path(allow_list)]
+    if audit is not None:
+        extra += [Path(audit), audit_mod.head_path(audit)]
+    store.check_node_store(paths.directory, tuple(extra))  # (one line naming the file and the chmod that fixes it)
     key = credentials.load_private_key(paths.key)
     cert = credentials.load_certificate(paths.cert)
     chain = credentials.load_certificates(paths.chain) if paths.chain.exists() else []
     roots = credentials.load_certificates(paths.trust)
-    log = AuditLog(Path(audit) if audit is not None else paths.audit)
+    log = AuditLog(Path(audit) if audit is not None else paths.audit, key=paths.audit_key)
     allow = AllowList(Path(allow_list) if allow_list is not None else paths.allowlist, audit=log)
-    crls: list[Any] = []
-    if paths.crl.exists():
-        allow.use_crl_file(paths.crl, [*chain, *roots])
-        crls.append(credentials.load_crl(paths.crl))
+    allow.watch_crl_file(paths.crl, [*chain, *roots])  # (re-read when a new CRL is written, also if none is yet)
     local = LocalCredential(Credential.from_x509(der(cert), chain=[der(c) for c in chain]), key)
     peer_role = credentials.Role.DEVICE if side == "controller" else credentials.Role.CONTROLLER
-    verifier = CertificateVerifier(roots, allowlist=allow, role=peer_role, intermediates=chain, crls=crls)
+    verifier = CertificateVerifier(roots, allowlist=allow, role=peer_role, intermediates=chain)
     config = SecureConfig(credential=local, verifier=verifier, initiate=side == "controller", respond=side == "device")
     if overrides:
         config = replace(config, **overrides)

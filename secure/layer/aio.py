@@ -66,10 +66,13 @@ class SecureController(Controller):
         layer = self.layer
         if not layer.has_session(ip):
             reason = layer.last_failure.pop(ip, None)
-            if reason is None and layer.peer_status(ip) == "handshaking":
-                reason = "the handshake got no answer in time"
+            advice = layer.failure_advice.pop(ip, None)
+            progress = layer.handshake_progress(ip)
+            if reason is None and progress is not None:
+                missing, advice = progress
+                reason = f"the handshake got no answer in time ({missing} so far)"
             if reason is not None:
-                return SecureSessionError(ip, reason)
+                return SecureSessionError(ip, reason, advice)
         return super()._timeout_error(final)
 
     def peer_status(self, host: str) -> str:

@@ -28,8 +28,20 @@ Denial of service (DTLS 1.3 section 5.1 and RFC 9528 section 9.7 in spirit; the 
 * a stateless cookie (HMAC-SHA-256 under a rotating secret over the source address and message_1) is demanded
   before any public-key work from any source that has not proved its address recently, or that is excessive
   (its bucket is running low, or the half-open handshakes are near their cap);
-* at most ``max_half_open`` responder handshakes waiting for message_3 (and ``max_half_open_per_source`` each);
-* before the address is validated by a cookie, never more than 3x the bytes received are sent to it.
+* at most ``max_half_open`` responder handshakes waiting for message_3 (and ``max_half_open_per_source`` each).
+  A full table does not refuse a newcomer: the oldest run of the source holding the most runs gives way (a source
+  at its own cap replaces its own oldest run), a share of the table is kept for known peers (addresses that
+  completed a handshake with an allow-listed key), and under pressure runs live only ``2 * handshake_timeout``.
+  So an attacker who answers cookies from many addresses and never sends message_3 cannot lock anybody out; a
+  retransmitted message_1 gets the same message_2 again, without new work or a new run;
+* known peers draw on a global token bucket of their own when the shared one is empty;
+* before the address (IP and port) is validated by a cookie, never more than 3x the bytes received are sent to it.
+
+Restarts: a data record for a context this node does not hold (it restarted, or dropped the session) is answered
+with an unknown-context record naming the kid (rate-limited per source, never longer than the record answered).
+The initiator of that session takes it only as a reason to start a new handshake next to the session, which stays
+in use until the new one completes: a forged hint costs a handshake, never a session. Without hints, an initiator
+whose last ``stale_records`` records got nothing back, the first ``stale_timeout`` seconds ago, does the same.
 
 Rekey: the initiator starts a new handshake a margin before the key-usage limits of :mod:`secure.records.oscore`
 (encryptions, failed decryptions, sequence numbers) and after ``KeyLimits.max_age``; the old context keeps
@@ -38,7 +50,9 @@ record (reason REKEY). A data record under the new keys that arrives before mess
 handshake too (only the responder can have produced it), so no answer is lost to a rekey under traffic.
 
 Peers stay checked: every ``recheck_interval`` seconds each session's peer credential goes through the verifier
-again, so a removal from the allow-list, a revocation or an expiry ends the session (close record, audited).
+again, so a removal from the allow-list, a revocation or an expiry ends the session (close record, audited); and
+every ``trust_poll`` seconds the layer asks the verifier whether its trust inputs (allow-list, CRL files) changed,
+and if so re-validates every session at once.
 
 Identity cross-check: once a handshake with a certificate that binds an identification number completes, the
 initiating side reads the peer's node profile 0x83 / 0x8A through the new session (before any queued frame is
@@ -52,8 +66,9 @@ from __future__ import annotations
 
 import math
 import secrets
+import sys
 import time
-from collections import deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +94,7 @@ from secure.errors import (
 )
 from secure.handshake.cose import Credential
 from secure.handshake.edhoc import Initiator, OscoreParameters, Responder
-from secure.handshake.messages import Method
+from secure.handshake.messages import Message1, Method
 from secure.handshake.suites import PublicKey
 from secure.layer.config import SecureConfig
 from secure.layer.guards import MAX_TRACKED_SOURCES, CookieJar, SourceGuard, TokenBucket
@@ -95,20 +110,23 @@ from secure.records.framing import (
     CookieRecord,
     HandshakeRecord,
     ProtectedRecord,
+    UnknownContextRecord,
     decode,
     decode_close_reason,
     encode_cookie,
     encode_handshake,
+    encode_unknown_context,
 )
 from secure.records.oscore import RekeyReason, SecurityContext
 from secure.trust import credentials
-from secure.trust.verifiers import VerifiedCredential
+from secure.trust.verifiers import VerifiedCredential, trust_version
 
 __all__ = ["LayerStats", "SecureLayer"]
 
 _ECHONET_LITE_EHD1 = 0x10
 _NODE_PROFILE = EOJ(0x0E, 0xF0, 0x01)
 _GET, _GET_RES, _GET_SNA = 0x62, 0x72, 0x52
+_UNREAD = object()  # the verifier's trust version, not read yet
 _ONE_BYTE_CIDS = tuple(bytes((b,)) for b in (*range(0x00, 0x18), *range(0x20, 0x38)))
 _NOISY = frozenset(
     {
@@ -134,6 +152,8 @@ class LayerStats:
     cookies_rejected: int = 0
     rate_limited: int = 0
     half_open_refused: int = 0
+    half_open_evicted: int = 0  # runs that gave way to a newcomer at a cap
+    message_2_resent: int = 0  # retransmitted message_1 answered with the same message_2
     amplification_refused: int = 0
     protected: int = 0
     unprotected: int = 0
@@ -141,6 +161,10 @@ class LayerStats:
     integrity_failures: int = 0
     malformed: int = 0
     unknown_context: int = 0
+    hints_sent: int = 0  # unknown-context records sent
+    hints_received: int = 0
+    hints_ignored: int = 0  # not about a session of ours waiting for an answer (or spoofed)
+    rehandshakes: int = 0  # handshakes started next to a session that looks dead (hint or unanswered records)
     downgrade_dropped: int = 0
     policy_denied: int = 0
     plain_in: int = 0
@@ -154,6 +178,8 @@ class LayerStats:
     closes_received: int = 0
     identity_mismatches: int = 0
     audit_suppressed: int = 0
+    audit_errors: int = 0  # records the audit log could not take (the layer goes on)
+    trust_changes: int = 0  # times the verifier's trust inputs changed (every session re-validated)
 
 
 # --------------------------------------------------------------------------------------------- sessions
@@ -207,15 +233,31 @@ class _Handshake:
 class _HalfOpen:
     """A responder run waiting for message_3."""
 
-    __slots__ = ("addr", "box", "c_i", "c_r", "deadline", "responder")
+    __slots__ = ("addr", "box", "c_i", "c_r", "created", "deadline", "known", "message_1", "message_2", "responder")
 
-    def __init__(self, addr: Addr, responder: Responder, c_i: bytes, c_r: bytes, deadline: float, box: _Box) -> None:
+    def __init__(
+        self,
+        addr: Addr,
+        responder: Responder,
+        c_i: bytes,
+        c_r: bytes,
+        deadline: float,
+        box: _Box,
+        created: float,
+        known: bool,
+        message_1: bytes,
+        message_2: bytes,
+    ) -> None:
         self.addr = addr
         self.responder = responder
         self.c_i = c_i
         self.c_r = c_r
         self.deadline = deadline
         self.box = box
+        self.created = created
+        self.known = known  # from a known peer: never evicted for a stranger
+        self.message_1 = message_1
+        self.message_2 = message_2
 
 
 class _Session:
@@ -235,6 +277,8 @@ class _Session:
         "recheck_at",
         "rekey_asked",
         "retire_at",
+        "unanswered",
+        "unanswered_since",
         "verified",
     )
 
@@ -263,6 +307,8 @@ class _Session:
         self.budget = context.encryptions_before_rekey()  # protections left before the count-based rekey check
         self.credential: Credential | None = None  # the peer's, re-validated every recheck_interval
         self.recheck_at = math.inf
+        self.unanswered = 0  # records sent since the last one received under this session
+        self.unanswered_since = now  # when the first of them went out
 
 
 def _wall_clock() -> float:
@@ -311,8 +357,15 @@ class SecureLayer:
         self._current: dict[str, _Session] = {}  # peer IP -> session used for sending
         #: Peer IPs with a session now (read-only view for adapters; the same dict, so lookups cost nothing).
         self.secured_peers: Mapping[str, object] = self._current
-        #: Peer IP -> why the last handshake or identity check with it failed (for adapters' error messages).
+        #: Peer IP -> why the last handshake or identity check with it failed (for adapters' error messages), and
+        #: what to do about it (:attr:`failure_advice`, same keys).
         self.last_failure: dict[str, str] = {}
+        self.failure_advice: dict[str, str] = {}
+        self._known: OrderedDict[str, None] = OrderedDict()  # IPs that completed a handshake here
+        self._rehandshake_after: dict[str, float] = {}  # peer IP -> no hint/stale handshake before then
+        self._stale_n = sys.maxsize if config.stale_records is None else config.stale_records
+        self._trust_version: object = _UNREAD
+        self._trust_at = math.inf  # next look at the verifier's trust inputs (armed by the first session)
         self._handshakes: dict[str, _Handshake] = {}  # peer IP -> initiator run
         self._by_c_i: dict[bytes, _Handshake] = {}
         self._half_open: dict[bytes, _HalfOpen] = {}  # C_R -> responder run
@@ -359,6 +412,11 @@ class SecureLayer:
             "cid": session.local_cid.hex(),
         }
 
+    @property
+    def half_open_count(self) -> int:
+        """Responder handshakes waiting for message_3 now."""
+        return len(self._half_open)
+
     def is_secured(self, ip: str) -> bool:
         """Whether frames to ``ip`` are protected now (a session exists, its identity check may be pending)."""
         return ip in self._current
@@ -379,7 +437,10 @@ class SecureLayer:
             if not bucket.take(now):
                 self.stats.audit_suppressed += 1
                 return
-        self.audit.append(event, fields, now=self._wall())
+        try:
+            self.audit.append(event, fields, now=self._wall())
+        except (SecureError, OSError):  # a full disk or a damaged log must not stop the node; it is counted
+            self.stats.audit_errors += 1
 
     def audit_decision(self, decision: Decision, now: float) -> None:
         event = decision.audit_event()
@@ -408,6 +469,8 @@ class SecureLayer:
             best = min(best, hs.deadline)
         for ho in self._half_open.values():
             best = min(best, ho.deadline)
+        if self._sessions:
+            best = min(best, self._trust_at)
         max_age = self.config.limits.max_age
         for session in self._sessions.values():
             if session.retire_at is not None:
@@ -432,7 +495,7 @@ class SecureLayer:
         for hs in list(self._handshakes.values()):
             if hs.deadline <= now:
                 if hs.attempts >= self.config.handshake_retries:
-                    self._fail_handshake(hs, "timeout", now)
+                    self._fail_handshake(hs, "timeout", now, stage=_waiting_for(hs))
                 else:
                     hs.attempts += 1
                     hs.deadline = now + self.config.handshake_timeout * (2**hs.attempts)
@@ -444,9 +507,11 @@ class SecureLayer:
                 self.stats.handshakes_failed += 1
                 self._audit(
                     AuditEvent.HANDSHAKE_FAILED,
-                    {"peer": str(ho.addr[0]), "role": "responder", "reason": "timeout"},
+                    {"peer": str(ho.addr[0]), "role": "responder", "reason": "timeout", "stage": "message_3"},
                     now,
                 )
+        if self._trust_at <= now:
+            self._poll_trust(now)
         for session in list(self._sessions.values()):
             if session.retire_at is not None and session.retire_at <= now:
                 self._drop_session(session)
@@ -491,7 +556,7 @@ class SecureLayer:
             or data[pos] > MAX_KID_LEN
             or (n > 1 and data[3] == 0)
         ):
-            self.stats.malformed += 1
+            self._malformed(data, addr, "bad data record header", now)
             return None
         end = pos + 1 + data[pos]
         kid = data[pos + 1 : end]
@@ -502,10 +567,7 @@ class SecureLayer:
                 self._early_data(hs, data, addr, now)
                 return None
         if session is None or session.ip != addr[0]:
-            self.stats.unknown_context += 1
-            self._audit(
-                AuditEvent.INTEGRITY_FAILURE, {"peer": str(addr[0]), "reason": "unknown-context", "cid": kid.hex()}, now
-            )
+            self._unknown_context(kid, data, addr, now)
             return None
         try:
             frame = session.context.unprotect_parts(data[:3], data[3:pos], kid, data[end:], now)
@@ -523,13 +585,63 @@ class SecureLayer:
             self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
             self._close_session(session, CloseReason.KEY_LIMIT, now)
             return None
-        except RecordError:
+        except RecordError as exc:
             self.stats.malformed += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
             return None
         self.stats.unprotected += 1
+        session.unanswered = 0
         if session.check_tid is not None and self._identity_answer(session, frame, now):
             return None
         return frame
+
+    def _unknown_context(self, kid: bytes, data: bytes, addr: Addr, now: float) -> None:
+        """A data record under a context this node does not hold: audited, and answered with a hint (rate-limited
+        per source, never more bytes than the record) so that its sender starts a new handshake."""
+        ip = str(addr[0])
+        self.stats.unknown_context += 1
+        self._audit(
+            AuditEvent.INTEGRITY_FAILURE,
+            {"peer": ip, "port": int(addr[1]), "reason": "unknown-context", "cid": kid.hex()},
+            now,
+        )
+        if not self.config.unknown_context_hints or not self._guard.may_hint(ip, now):
+            return
+        hint = encode_unknown_context(kid, self._fmt)
+        if len(hint) <= len(data):
+            self.stats.hints_sent += 1
+            self._send(hint, addr)
+
+    def _receive_hint(self, kid: bytes, addr: Addr, now: float) -> None:
+        """The peer says it holds no context for ``kid``. Unauthenticated, so it counts only for the session we
+        send under to that peer, only while records of ours went unanswered, and only as a reason to start a
+        new handshake next to the session (which stays in use until the new one completes)."""
+        ip = str(addr[0])
+        self.stats.hints_received += 1
+        session = self._current.get(ip)
+        if (
+            session is None
+            or session.context.sender_id != kid
+            or not session.unanswered
+            or not self._rehandshake(session, "peer-lost-context", now)
+        ):
+            self.stats.hints_ignored += 1
+
+    def _rehandshake(self, session: _Session, reason: str, now: float) -> bool:
+        """Start a handshake next to ``session``, which looks dead (a hint, or records unanswered); False when
+        this node does not initiate it, one is running, or one was started less than ``rehandshake_holdoff``
+        seconds ago."""
+        ip = session.ip
+        if not (session.initiator and self.config.initiate) or ip in self._handshakes:
+            return False
+        if now < self._rehandshake_after.get(ip, -math.inf) or session.retire_at is not None:
+            return False
+        self._rehandshake_after[ip] = now + self.config.rehandshake_holdoff
+        if len(self._rehandshake_after) > MAX_TRACKED_SOURCES:
+            self._rehandshake_after.pop(next(iter(self._rehandshake_after)))
+        self.stats.rehandshakes += 1
+        self._start_handshake(session.addr, now, rekey_reason=reason)
+        return True
 
     def _receive_not_data(self, data: bytes, addr: Addr, now: float) -> None:
         if not data:
@@ -557,17 +669,28 @@ class SecureLayer:
             fields["piv"] = int.from_bytes(data[3 : 3 + n], "big")
         return fields
 
+    def _malformed(self, data: bytes, addr: Addr, detail: str, now: float) -> None:
+        self.stats.malformed += 1
+        self._audit(
+            AuditEvent.INTEGRITY_FAILURE,
+            {"peer": str(addr[0]), "port": int(addr[1]), "reason": "malformed", "detail": detail, "size": len(data)},
+            now,
+        )
+
     def _receive_other(self, data: bytes, addr: Addr, now: float) -> None:
         try:
             record = decode(data, self._fmt)
-        except RecordError:
-            self.stats.malformed += 1
+        except RecordError as exc:
+            self._malformed(data, addr, exc.detail, now)
             return
         if isinstance(record, ProtectedRecord):  # close (data records take the fast path)
             self._receive_close(record, addr, now)
             return
-        # Handshake and cookie records cost work: rate limits first.
-        if not self._guard.admit(str(addr[0]), now):
+        if isinstance(record, UnknownContextRecord):
+            self._receive_hint(record.kid, addr, now)
+            return
+        # Handshake and cookie records cost work: rate limits first (known peers have a global budget of their own).
+        if not self._guard.admit(str(addr[0]), now, self._is_known):
             self.stats.rate_limited += 1
             self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": str(addr[0]), "reason": "rate-limited"}, now)
             return
@@ -615,7 +738,26 @@ class SecureLayer:
             return
         session = self._sessions.get(cid)
         if session is not None and session.ip == addr[0] and session.message_3 == payload and session.message_4:
+            # Our message_4 was lost, or someone replays message_3: the same message_4 again (no new state), and
+            # a record of it.
+            self._audit(
+                AuditEvent.REPLAY,
+                {
+                    "peer": session.ip,
+                    "port": int(addr[1]),
+                    "reason": "replay",
+                    "record": "message_3",
+                    "cid": session.local_cid.hex(),
+                },
+                now,
+            )
             self._send(encode_handshake(self._peer_cid(session), session.message_4, self._fmt), addr)
+            return
+        self._audit(
+            AuditEvent.HANDSHAKE_FAILED,
+            {"peer": str(addr[0]), "port": int(addr[1]), "reason": "unknown-connection-id", "cid": cid.hex()},
+            now,
+        )
 
     @staticmethod
     def _peer_cid(session: _Session) -> bytes:
@@ -665,22 +807,87 @@ class SecureLayer:
 
         return verify
 
+    def _is_known(self, ip: str) -> bool:
+        """A known peer: its address completed a handshake with an allow-listed key (here, or as the policy
+        remembers)."""
+        if ip in self._known:
+            return True
+        try:
+            record = self.policy.peer(ip)
+        except SecureError:
+            return False
+        return record is not None and record.kind is PeerKind.SECURE and record.fingerprint is not None
+
+    def _half_open_again(self, addr: Addr, message_1: bytes) -> _HalfOpen | None:
+        for ho in self._half_open.values():
+            if ho.addr == addr and ho.message_1 == message_1:
+                return ho
+        return None
+
+    def _evict(self, ho: _HalfOpen, why: str, now: float) -> None:
+        del self._half_open[ho.c_r]
+        self.stats.half_open_evicted += 1
+        self._audit(
+            AuditEvent.HANDSHAKE_FAILED,
+            {
+                "peer": str(ho.addr[0]),
+                "port": int(ho.addr[1]),
+                "role": "responder",
+                "reason": why,
+                "stage": "message_3",
+            },
+            now,
+        )
+
+    def _make_room(self, ip: str, known: bool, now: float) -> bool:
+        """Room for one more half-open run from ``ip``: at the per-source cap its own oldest run gives way; at the
+        total cap (or, for a stranger, the strangers' share) the oldest run of the source holding the most runs
+        (among strangers first). False only when nothing may give way."""
+        cfg = self.config
+        runs = list(self._half_open.values())
+        mine = [ho for ho in runs if ho.addr[0] == ip]
+        if len(mine) >= cfg.max_half_open_per_source:
+            self._evict(min(mine, key=lambda ho: ho.created), "half-open-replaced", now)
+            return True
+        strangers = [ho for ho in runs if not ho.known]
+        if len(runs) < cfg.max_half_open and (known or len(strangers) < cfg.max_half_open - cfg.reserved_half_open):
+            return True
+        pool = strangers or (runs if known else [])
+        if not pool:
+            return False
+        counts = Counter(ho.addr[0] for ho in pool)
+        most = max(counts.values())
+        self._evict(
+            min((ho for ho in pool if counts[ho.addr[0]] == most), key=lambda ho: ho.created), "half-open-evicted", now
+        )
+        return True
+
+    def _half_open_deadline(self, now: float) -> float:
+        """Full retry schedule normally; under pressure (half the table used) ``2 * handshake_timeout``, and the
+        runs already there are cut to that too."""
+        cfg = self.config
+        full = now + cfg.handshake_timeout * float(2 ** (cfg.handshake_retries + 1))
+        if len(self._half_open) * 2 < cfg.max_half_open:
+            return full
+        short = min(full, now + 2 * cfg.handshake_timeout)
+        for ho in self._half_open.values():
+            ho.deadline = min(ho.deadline, short)
+        return short
+
     def _message_1(self, message_1: bytes, data: bytes, addr: Addr, now: float, *, cookie_ok: bool) -> None:
         ip = str(addr[0])
         cfg = self.config
         if not cookie_ok:
             self._guard.track_received(addr, len(data))
-            if cfg.cookie == "always" or not self._guard.is_validated(ip, now) or self._excessive(ip, now):
+            if cfg.cookie == "always" or not self._guard.is_validated(addr, now) or self._excessive(ip, now):
                 challenge = encode_cookie(self._cookies.make(addr, message_1, now), b"", self._fmt)
                 if self._send_unvalidated(challenge, addr):
                     self.stats.cookies_sent += 1
                 return
-        if (
-            len(self._half_open) >= cfg.max_half_open
-            or sum(1 for ho in self._half_open.values() if ho.addr[0] == ip) >= cfg.max_half_open_per_source
-        ):
-            self.stats.half_open_refused += 1
-            self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": "half-open-cap"}, now)
+        again = self._half_open_again(addr, message_1)
+        if again is not None:  # a retransmission: the same message_2, no new run, no public-key work
+            self.stats.message_2_resent += 1
+            self._send(encode_handshake(again.c_i, again.message_2, self._fmt), addr)
             return
         self.stats.responder_runs += 1
         box = _Box()
@@ -698,14 +905,29 @@ class SecureLayer:
             message_2 = responder.create_message_2(c_r=c_r)
         except (EdhocError, OutOfOrderMessage, SecureUsageError) as exc:
             self.stats.handshakes_failed += 1
+            reply = exc.reply if isinstance(exc, EdhocError) else None
+            if reply:  # the address is validated here: tell the initiator why (e.g. the suites we support)
+                try:
+                    c_i = Message1.decode(message_1).c_i
+                except ProtocolError:
+                    c_i = None
+                if c_i is not None:
+                    self._send(encode_handshake(c_i, reply, self._fmt), addr)
             self._audit(
                 AuditEvent.HANDSHAKE_FAILED,
                 {"peer": ip, "role": "responder", "stage": "message_1", "reason": _reason(exc)},
                 now,
             )
             return
-        deadline = now + cfg.handshake_timeout * (2 ** (cfg.handshake_retries + 1))
-        self._half_open[c_r] = _HalfOpen(addr, responder, info.c_i, c_r, deadline, box)
+        known = self._is_known(ip)
+        if not self._make_room(ip, known, now):  # (after the checks: a message_1 that fails them evicts nobody)
+            self.stats.half_open_refused += 1
+            self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": "half-open-cap"}, now)
+            return
+        deadline = self._half_open_deadline(now)
+        self._half_open[c_r] = _HalfOpen(
+            addr, responder, info.c_i, c_r, deadline, box, now, known, message_1, message_2
+        )
         self._bump()
         self._send(encode_handshake(info.c_i, message_2, self._fmt), addr)
 
@@ -835,6 +1057,7 @@ class SecureLayer:
         if session is None:
             return
         self.stats.unprotected += 1
+        session.unanswered = 0
         if session.check_tid is not None and self._identity_answer(session, frame, now):
             return
         self.node.receive_datagram(frame, addr, now)
@@ -845,13 +1068,34 @@ class SecureLayer:
         if self._handshakes.get(str(hs.addr[0])) is hs:
             del self._handshakes[str(hs.addr[0])]
 
+    def handshake_progress(self, ip: str) -> tuple[str, str] | None:
+        """How far the running handshake with ``ip`` got, as (what is missing, what to do about it); ``None``
+        when no handshake runs."""
+        hs = self._handshakes.get(ip)
+        return None if hs is None else _unanswered(hs)
+
+    def _note_failure(self, ip: str, reason: str, advice: str) -> None:
+        self.last_failure[ip] = reason
+        self.failure_advice[ip] = advice
+        for table in (self.last_failure, self.failure_advice):
+            if len(table) > MAX_TRACKED_SOURCES:
+                table.pop(next(iter(table)))
+
     def _fail_handshake(self, hs: _Handshake, reason: str, now: float, stage: str = "") -> None:
         self._forget_handshake(hs)
         ip = str(hs.addr[0])
         self.stats.handshakes_failed += 1
-        self.last_failure[ip] = f"handshake failed ({reason})" if reason != "timeout" else "handshake unanswered"
-        if len(self.last_failure) > MAX_TRACKED_SOURCES:
-            self.last_failure.pop(next(iter(self.last_failure)))
+        if reason == "timeout":
+            missing, advice = _unanswered(hs)
+            self._note_failure(ip, f"the handshake got no answer ({missing})", advice)
+        elif "peer sent an error" in reason:
+            self._note_failure(
+                ip,
+                f"the device refused the handshake ({reason})",
+                "its audit log says why (allow-list, revocation, suites)",
+            )
+        else:
+            self._note_failure(ip, f"handshake failed ({reason})", "see this node's audit log")
         fields: dict[str, object] = {"peer": ip, "role": "initiator", "reason": reason}
         if stage:
             fields["stage"] = stage
@@ -928,21 +1172,53 @@ class SecureLayer:
         return session
 
     def _watch(self, session: _Session, box: _Box, now: float) -> None:
-        """Schedule the periodic re-validation of the session's peer credential."""
+        """Schedule the periodic re-validation of the session's peer credential (and the looks at the trust
+        inputs); remember the peer's address as known."""
         session.credential = box.credential
+        self._known[session.ip] = None
+        self._known.move_to_end(session.ip)
+        if len(self._known) > MAX_TRACKED_SOURCES:
+            self._known.popitem(last=False)
         if self.config.recheck_interval is not None and box.credential is not None:
             session.recheck_at = now + self.config.recheck_interval
-            self._bump()
+        poll = self.config.trust_poll
+        if poll is not None and self._trust_at == math.inf:
+            if self._trust_version is _UNREAD:
+                self._trust_version = self._read_trust_version()
+            if self._trust_version is not None:  # (a verifier without trust inputs has nothing to look at)
+                self._trust_at = now + poll
+        self._bump()
+
+    def _read_trust_version(self) -> object:
+        try:
+            return trust_version(self.config.verifier)
+        except (SecureError, OSError):
+            return object()  # unreadable now: counts as a change, so every session is checked
+
+    def _poll_trust(self, now: float) -> None:
+        """Every ``trust_poll`` seconds while sessions exist: when the verifier's trust inputs changed (an
+        allow-list removal, a new CRL), every session's peer is checked again at once."""
+        poll = self.config.trust_poll
+        self._trust_at = now + poll if poll is not None and self._sessions else math.inf
+        version = self._read_trust_version()
+        if version == self._trust_version:
+            return
+        self._trust_version = version
+        self.stats.trust_changes += 1
+        for session in list(self._sessions.values()):
+            if session.credential is not None and session.retire_at is None and session.local_cid in self._sessions:
+                self._recheck(session, now)
 
     def _recheck(self, session: _Session, now: float) -> None:
         """Run the verifier again (allow-list, revocation, validity): a peer no longer allowed loses its session."""
-        assert session.credential is not None and self.config.recheck_interval is not None
-        session.recheck_at = now + self.config.recheck_interval
+        assert session.credential is not None
+        interval = self.config.recheck_interval
+        session.recheck_at = math.inf if interval is None else now + interval
         try:
             self.config.verifier(session.credential, self._wall())
         except SecureError as exc:
             self.stats.policy_denied += 1
-            self.last_failure[session.ip] = f"peer no longer allowed ({_reason(exc)})"
+            self._note_failure(session.ip, f"peer no longer allowed ({_reason(exc)})", "see this node's audit log")
             self._audit(
                 AuditEvent.POLICY_DENIED,
                 {
@@ -1006,6 +1282,7 @@ class SecureLayer:
             )
             return
         self.stats.closes_received += 1
+        session.unanswered = 0
         if reason is CloseReason.REKEY:
             if session.initiator and session.ip not in self._handshakes and session.retire_at is None:
                 self._start_handshake(session.addr, now, rekey_reason="peer-requested")
@@ -1040,10 +1317,20 @@ class SecureLayer:
                 pass
 
     def close_all(self, now: float, reason: CloseReason = CloseReason.SHUTDOWN) -> None:
-        """Send a close record to every peer with a session and forget the sessions."""
+        """Send a close record to every peer with a session and forget the sessions; handshakes still running
+        are given up (and audited with what they were waiting for)."""
         for session in list(self._current.values()):
             self._close_session(session, reason, now)
         self._sessions.clear()
+        for hs in list(self._handshakes.values()):
+            self._forget_handshake(hs)
+            self.stats.handshakes_failed += 1
+            self._audit(
+                AuditEvent.HANDSHAKE_FAILED,
+                {"peer": str(hs.addr[0]), "role": "initiator", "reason": "abandoned", "stage": _waiting_for(hs)},
+                now,
+            )
+            self._drop_queue(str(hs.addr[0]))
 
     # ------------------------------------------------------------------------------------------ identity
 
@@ -1078,7 +1365,11 @@ class SecureLayer:
 
     def _identity_failed(self, session: _Session, reason: str, now: float) -> None:
         self.stats.identity_mismatches += 1
-        self.last_failure[session.ip] = f"identity cross-check failed ({reason})"
+        self._note_failure(
+            session.ip,
+            f"identity cross-check failed ({reason})",
+            "the device's node profile (0x83, 0x8A) must be what its certificate binds",
+        )
         self._audit(
             AuditEvent.HANDSHAKE_FAILED, {"peer": session.ip, "reason": "binding-mismatch", "detail": reason}, now
         )
@@ -1142,13 +1433,17 @@ class SecureLayer:
         policy-checked; what goes out is queued behind the layer's own records for :meth:`take_output`."""
         session = self._current.get(addr[0])
         if session is not None and session.check_tid is None:
-            if session.budget > 1:  # fast path: no rekey check due
+            unanswered = session.unanswered
+            if session.budget > 1 and unanswered < self._stale_n:  # fast path: no rekey or staleness check due
                 try:
                     self._out.append((session.context.protect(data, now), addr))
                 except SecureError:
                     self._protect_to(session, data, addr, now)
                     return
                 session.budget -= 1
+                session.unanswered = unanswered + 1
+                if not unanswered:
+                    session.unanswered_since = now
                 self.stats.protected += 1
             else:
                 self._protect_to(session, data, addr, now)
@@ -1160,13 +1455,23 @@ class SecureLayer:
         out now (a session whose identity is checked, no rekey check due, nothing of the layer's queued before
         it); otherwise ``None``, and :meth:`send_frame` took the frame (see :meth:`take_output`)."""
         session = self._current.get(addr[0])
-        if session is not None and session.check_tid is None and session.budget > 1 and not self._out:
+        if (
+            session is not None
+            and session.check_tid is None
+            and session.budget > 1
+            and session.unanswered < self._stale_n
+            and not self._out
+        ):
             try:
                 record = session.context.protect(data, now)
             except SecureError:
                 self._protect_to(session, data, addr, now)
                 return None
             session.budget -= 1
+            unanswered = session.unanswered
+            session.unanswered = unanswered + 1
+            if not unanswered:
+                session.unanswered_since = now
             self.stats.protected += 1
             return record
         self.send_frame(data, addr, now)
@@ -1239,6 +1544,9 @@ class SecureLayer:
         return out
 
     def _protect_to(self, session: _Session, data: bytes, addr: Addr, now: float) -> None:
+        unanswered = session.unanswered
+        if unanswered >= self._stale_n and now - session.unanswered_since >= self.config.stale_timeout:
+            self._rehandshake(session, "unanswered", now)  # (the record still goes out under this session)
         context = session.context
         try:
             self._out.append((context.protect(data, now), addr))
@@ -1250,6 +1558,9 @@ class SecureLayer:
             self.stats.queue_dropped += 1
             return
         self.stats.protected += 1
+        session.unanswered = unanswered + 1
+        if not unanswered:
+            session.unanswered_since = now
         session.budget -= 1
         if session.budget <= 0:
             self._maybe_rekey(session, now)
@@ -1327,6 +1638,31 @@ class SecureLayer:
         if self.config.initiate and (record is None or record.kind is PeerKind.SECURE):
             return None
         return policy.decide_outgoing(ip, deoj, esv, epcs, now=self._wall(), secured=False)
+
+
+def _waiting_for(hs: _Handshake) -> str:
+    if hs.state == "m4":
+        return "message_4"
+    return "message_2" if hs.cookie_tries else "cookie-or-message_2"
+
+
+def _unanswered(hs: _Handshake) -> tuple[str, str]:
+    """What an initiator run still waits for, and what that suggests."""
+    if hs.state == "m4":
+        return (
+            "no message_4 after message_3",
+            "the device did not accept this node's credential: its audit log says why (allow-list, revocation)",
+        )
+    if hs.cookie_tries:
+        return (
+            "a cookie came back, then no message_2",
+            "the device is secured but did not go on with the handshake: its audit log says why (rate limits)",
+        )
+    return (
+        "no cookie and no message_2 came back",
+        "the device is off or unreachable, or speaks plain ECHONET Lite only (classify such a device as legacy: "
+        "'echonet secure consent grant')",
+    )
 
 
 def _reason(exc: BaseException) -> str:

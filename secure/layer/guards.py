@@ -5,9 +5,10 @@ Handshake and cookie records cost the responder work and make it send, so before
 * :class:`TokenBucket`: budgets per source address and global, on handshake and cookie records;
 * :class:`CookieJar`: a stateless cookie (HMAC-SHA-256 under a rotating secret over the source address and
   message_1), demanded from any source that has not proved its address recently, or that is excessive;
-* :class:`SourceGuard`: the per-source bookkeeping of those two: the buckets (admission), the addresses a cookie
-  validated, and, for the others, the bytes received so that never more than :data:`AMPLIFICATION_FACTOR` times
-  as many are sent back.
+* :class:`SourceGuard`: the per-source bookkeeping of those two: the buckets (admission; known peers have a global
+  bucket of their own, so that strangers who empty the shared one do not lock them out), the addresses (IP *and*
+  port) a cookie validated, and, for the others, the bytes received so that never more than
+  :data:`AMPLIFICATION_FACTOR` times as many are sent back; and the budget of unknown-context hints.
 
 The cap on half-open responder handshakes stays with the layer (:mod:`secure.layer.core`), which holds them. Pure:
 every call takes ``now``.
@@ -19,6 +20,7 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 
 from echonet.node.events import Addr
 from secure.layer.config import SecureConfig
@@ -100,48 +102,76 @@ class CookieJar:
 class SourceGuard:
     """Admission and address validation per source, for the handshake and cookie records of a layer's peers.
 
-    :meth:`admit` spends a token of the source's bucket and of the global one; :meth:`is_running_low` says the
-    source's bucket is running low. :meth:`validate` records an address whose cookie came back (valid for
-    ``config.validated_ttl`` seconds); until then :meth:`track_received` counts the bytes it sent and
-    :meth:`may_send` allows at most :data:`AMPLIFICATION_FACTOR` times as many back. Tables of sources are bounded
-    (:data:`MAX_TRACKED_SOURCES`, the least recently seen forgotten first).
+    :meth:`admit` spends a token of the source's bucket and of the global one (a known peer falls back on a global
+    bucket of its own); :meth:`is_running_low` says the source's bucket is running low. :meth:`validate` records
+    an address (IP and port) whose cookie came back (valid for ``config.validated_ttl`` seconds); until then
+    :meth:`track_received` counts the bytes it sent and :meth:`may_send` allows at most
+    :data:`AMPLIFICATION_FACTOR` times as many back. Validation is per port, so a message_1 spoofed from another
+    port of a validated host gets a cookie, not a message_2. :meth:`may_hint` spends the budget of unknown-context
+    hints. Tables of sources are bounded (:data:`MAX_TRACKED_SOURCES`, the least recently seen forgotten first).
     """
 
     def __init__(self, config: SecureConfig) -> None:
         self.config = config
-        self._validated: dict[str, float] = {}  # IP -> validated until
+        self._validated: OrderedDict[Addr, float] = OrderedDict()  # (IP, port) -> validated until
         self._amplification: OrderedDict[Addr, list[int]] = OrderedDict()  # unvalidated: [received, sent]
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._global_bucket: TokenBucket | None = None
+        self._known_bucket: TokenBucket | None = None
+        self._hint_buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._hint_global: TokenBucket | None = None
 
-    def admit(self, ip: str, now: float) -> bool:
-        """Spend one token of ``ip``'s bucket and one of the global bucket; False when either is empty."""
+    @staticmethod
+    def _bucket(table: OrderedDict[str, TokenBucket], ip: str, rate: float, burst: float, now: float) -> TokenBucket:
+        bucket = table.get(ip)
+        if bucket is None:
+            bucket = table[ip] = TokenBucket(rate, burst, now)
+            if len(table) > MAX_TRACKED_SOURCES:
+                table.popitem(last=False)
+        else:
+            table.move_to_end(ip)
+        return bucket
+
+    def admit(self, ip: str, now: float, known: Callable[[str], bool] | None = None) -> bool:
+        """Spend one token of ``ip``'s bucket and one of the global bucket; False when either is empty. When the
+        global bucket is empty and ``known(ip)`` says the source is a known peer, its token comes from the known
+        peers' global bucket (same size) instead."""
         cfg = self.config
         if self._global_bucket is None:
             self._global_bucket = TokenBucket(cfg.global_rate, cfg.global_burst, now)
-        bucket = self._buckets.get(ip)
-        if bucket is None:
-            bucket = self._buckets[ip] = TokenBucket(cfg.source_rate, cfg.source_burst, now)
-            if len(self._buckets) > MAX_TRACKED_SOURCES:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(ip)
-        if not bucket.take(now):
+            self._known_bucket = TokenBucket(cfg.global_rate, cfg.global_burst, now)
+        if not self._bucket(self._buckets, ip, cfg.source_rate, cfg.source_burst, now).take(now):
             return False
-        return self._global_bucket.take(now)
+        if self._global_bucket.take(now):
+            return True
+        assert self._known_bucket is not None
+        return known is not None and known(ip) and self._known_bucket.take(now)
+
+    def may_hint(self, ip: str, now: float) -> bool:
+        """Spend one unknown-context hint to ``ip`` (``hint_rate`` per second per source, 20 times that in all)."""
+        cfg = self.config
+        if self._hint_global is None:
+            self._hint_global = TokenBucket(20 * cfg.hint_rate, 20 * cfg.hint_burst, now)
+        return self._bucket(self._hint_buckets, ip, cfg.hint_rate, cfg.hint_burst, now).take(
+            now
+        ) and self._hint_global.take(now)
 
     def is_running_low(self, ip: str, now: float) -> bool:
         """``ip``'s bucket is below half."""
         bucket = self._buckets.get(ip)
         return bucket is not None and bucket.level(now) < 0.5
 
-    def is_validated(self, ip: str, now: float) -> bool:
-        until = self._validated.get(ip)
+    def is_validated(self, addr: Addr, now: float) -> bool:
+        until = self._validated.get((str(addr[0]), int(addr[1])))
         return until is not None and until > now
 
     def validate(self, addr: Addr, now: float) -> None:
-        """A cookie from ``addr`` came back: its IP is validated for ``validated_ttl`` seconds."""
-        self._validated[str(addr[0])] = now + self.config.validated_ttl
+        """A cookie from ``addr`` came back: that IP and port are validated for ``validated_ttl`` seconds."""
+        key = (str(addr[0]), int(addr[1]))
+        self._validated[key] = now + self.config.validated_ttl
+        self._validated.move_to_end(key)
+        if len(self._validated) > MAX_TRACKED_SOURCES:
+            self._validated.popitem(last=False)
         self._amplification.pop(addr, None)
 
     def track_received(self, addr: Addr, size: int) -> None:

@@ -319,11 +319,10 @@ class Policy:
         if active:
             chosen = max(active, key=lambda g: (g.expires_at, g.id))
             return decision(Action.ALLOW, "consent", chosen.id)
-        for state in ("revoked", "expired"):
-            stale = [g for g in matching if g.state(now) == state]
-            if stale:
-                latest = max(stale, key=lambda g: (g.expires_at, g.id))
-                return decision(Action.DENY, f"consent_{state}", latest.id)
+        stale = [g for g in matching if g.state(now) in ("revoked", "expired")]
+        if stale:  # the most recent grant that covered this says why it no longer does
+            latest = max(stale, key=lambda g: (g.granted_at, g.expires_at, g.id))
+            return decision(Action.DENY, f"consent_{latest.state(now)}", latest.id)
         return decision(Action.DENY, "consent_required")
 
     # ------------------------------------------------------------------------------------------ persistence

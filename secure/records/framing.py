@@ -12,6 +12,7 @@ type byte::
              0x02   cookie:    cookie_len(1) | cookie (>= 1 byte) | payload (may be empty)
              0x03   data:      protected ECHONET Lite frame (layout below)
              0x04   close:     protected 1-byte reason code (same layout as data)
+             0x05   unknown:   kid_len(1) | kid    (unauthenticated: "no context for this kid here")
 
 Protected records (data and close) follow the compressed COSE object of RFC 8613 section 6.1::
 
@@ -34,6 +35,12 @@ sender's own Sender ID and partial IV, and the AAD is the COSE ``Enc_structure``
 so every header byte is authenticated: the three leading bytes through ``options``, the partial IV through
 ``request_piv`` and the nonce, the kid through ``request_kid`` (the receiver always uses the Sender ID of its
 peer there, whether or not the kid is sent) and the nonce.  The AEAD work lives in :mod:`secure.records.oscore`.
+
+The *unknown-context* record is the one record that is neither a handshake step nor protected: a receiver that
+holds no context for the kid of a data record (it restarted, or it dropped the session) answers with the kid it
+did not know, so that the sender starts a new handshake instead of sealing into the void.  It is never longer
+than the data record it answers (its body is that record's kid, without partial IV or tag), and since anybody can
+forge it, it is only ever a reason to start a handshake, never to drop a session.
 
 Decoding never raises anything but :class:`~secure.errors.MalformedRecordError` on remote bytes; encoding raises
 :class:`~secure.errors.SecureUsageError` on bad local arguments.
@@ -64,6 +71,7 @@ __all__ = [
     "Record",
     "RecordFormat",
     "RecordKind",
+    "UnknownContextRecord",
     "decode",
     "decode_close_reason",
     "encode_close_reason",
@@ -71,6 +79,7 @@ __all__ = [
     "encode_handshake",
     "encode_partial_iv",
     "encode_protected_header",
+    "encode_unknown_context",
     "is_secure_datagram",
     "split_protected",
 ]
@@ -89,12 +98,13 @@ _ECHONET_LITE_EHD1 = EHD1_ECHONET_LITE
 
 
 class RecordKind(enum.IntEnum):
-    """The four record kinds; the values are the default type bytes."""
+    """The five record kinds; the values are the default type bytes."""
 
     HANDSHAKE = 0x01
     COOKIE = 0x02
     DATA = 0x03
     CLOSE = 0x04
+    UNKNOWN_CONTEXT = 0x05
 
 
 class CloseReason(enum.IntEnum):
@@ -111,22 +121,23 @@ class CloseReason(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class RecordFormat:
-    """Wire constants: the EHD1 marking secured datagrams and the four type bytes."""
+    """Wire constants: the EHD1 marking secured datagrams and the five type bytes."""
 
     ehd1: int = DEFAULT_EHD1
     handshake: int = 0x01
     cookie: int = 0x02
     data: int = 0x03
     close: int = 0x04
+    unknown_context: int = 0x05
 
     def __post_init__(self) -> None:
         # ECHONET Lite Part 2: 0x10 is ECHONET Lite, 1xxxxxxx the older full ECHONET, 0x00 unusable; the rest
         # (0x01-0x0F, 0x11-0x7F) is reserved, which is where the secure overlay must live.
         if not 0x01 <= self.ehd1 <= 0x7F or self.ehd1 == _ECHONET_LITE_EHD1:
             raise SecureUsageError(f"EHD1 0x{self.ehd1:02x} is outside the reserved range 0x01-0x7f, 0x10")
-        types = (self.handshake, self.cookie, self.data, self.close)
-        if any(not 0 <= t <= 0xFF for t in types) or len(set(types)) != 4:
-            raise SecureUsageError("record type bytes must be four distinct values 0x00-0xff")
+        types = (self.handshake, self.cookie, self.data, self.close, self.unknown_context)
+        if any(not 0 <= t <= 0xFF for t in types) or len(set(types)) != len(types):
+            raise SecureUsageError("record type bytes must be five distinct values 0x00-0xff")
 
     def type_byte(self, kind: RecordKind) -> int:
         if kind is RecordKind.HANDSHAKE:
@@ -135,7 +146,9 @@ class RecordFormat:
             return self.cookie
         if kind is RecordKind.DATA:
             return self.data
-        return self.close
+        if kind is RecordKind.CLOSE:
+            return self.close
+        return self.unknown_context
 
     def kind_of(self, type_byte: int) -> RecordKind | None:
         if type_byte == self.data:
@@ -146,6 +159,8 @@ class RecordFormat:
             return RecordKind.COOKIE
         if type_byte == self.close:
             return RecordKind.CLOSE
+        if type_byte == self.unknown_context:
+            return RecordKind.UNKNOWN_CONTEXT
         return None
 
 
@@ -183,7 +198,17 @@ class ProtectedRecord(NamedTuple):
         return int.from_bytes(self.partial_iv, "big")
 
 
-Record = HandshakeRecord | CookieRecord | ProtectedRecord
+class UnknownContextRecord(NamedTuple):
+    """The receiver holds no context for ``kid`` (unauthenticated; see the module documentation)."""
+
+    kid: bytes
+
+    @property
+    def kind(self) -> RecordKind:
+        return RecordKind.UNKNOWN_CONTEXT
+
+
+Record = HandshakeRecord | CookieRecord | ProtectedRecord | UnknownContextRecord
 
 
 def is_secure_datagram(datagram: bytes, fmt: RecordFormat = DEFAULT_FORMAT) -> bool:
@@ -210,6 +235,12 @@ def encode_cookie(cookie: bytes, payload: bytes = b"", fmt: RecordFormat = DEFAU
     _check_bytes("cookie", cookie, 1, 255)
     _check_bytes("cookie payload", payload, 0, 65535)
     return bytes((fmt.ehd1, fmt.cookie, len(cookie))) + bytes(cookie) + bytes(payload)
+
+
+def encode_unknown_context(kid: bytes, fmt: RecordFormat = DEFAULT_FORMAT) -> bytes:
+    """``EHD1 | type | len(kid) | kid``: "I hold no context for this kid" (the kid of the data record answered)."""
+    _check_bytes("kid", kid, 0, MAX_KID_LEN)
+    return bytes((fmt.ehd1, fmt.unknown_context, len(kid))) + bytes(kid)
 
 
 def encode_partial_iv(sequence_number: int) -> bytes:
@@ -278,6 +309,10 @@ def decode(datagram: bytes, fmt: RecordFormat = DEFAULT_FORMAT, *, min_tag_len: 
         if datagram[2] == 0 or end > length:
             raise MalformedRecordError("cookie record truncated or with an empty cookie")
         return CookieRecord(datagram[3:end], datagram[end:])
+    if type_byte == fmt.unknown_context:
+        if datagram[2] > MAX_KID_LEN or length != 3 + datagram[2]:
+            raise MalformedRecordError("unknown-context record with a bad kid length")
+        return UnknownContextRecord(datagram[3:])
     raise MalformedRecordError("unknown record type")
 
 

@@ -9,7 +9,12 @@
 * Revocation: a CRL loaded with :meth:`AllowList.use_crl` (signature checked against its issuer) makes
   entries enrolled from a certificate of that issuer with a listed serial not allowed, and
   :meth:`AllowList.is_revoked` checks any certificate. Entries enrolled from a bare fingerprint carry no
-  serial; remove them explicitly.
+  serial; remove them explicitly. A CRL file given to :meth:`AllowList.watch_crl_file` is re-read whenever it
+  changes (it may also appear later), like the allow-list itself: a CRL published while the node runs counts at
+  its next lookup. A replacement that does not verify, or that is older (lower CRL number) than the one loaded, is
+  refused and the loaded one stays; a deleted CRL file un-revokes nothing. Both are audited (``crl_updated``,
+  ``crl_rejected``). :meth:`AllowList.version` changes with every accepted change, for callers that re-check
+  their sessions when it does.
 
 File format (``allowlist.json``)::
 
@@ -20,7 +25,9 @@ File format (``allowlist.json``)::
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +122,8 @@ class AllowList:
         self._entries: dict[bytes, AllowEntry] = {}
         self._stamp: store.FileStamp | None = None
         self._crls: list[x509.CertificateRevocationList] = []
+        self._crl_files: dict[Path, tuple[tuple[x509.Certificate, ...], store.FileStamp | None]] = {}
+        self._generation = 0  # counts accepted changes (entries re-read, CRLs loaded)
         self._load()
 
     @property
@@ -141,11 +150,23 @@ class AllowList:
             raise StoreError(f"{self._path} is not a valid allow-list ({exc})") from None
         self._entries = {e.fingerprint: e for e in entries}
         self._stamp = stamp
+        self._generation += 1
 
     def refresh(self) -> None:
-        """Re-read the file if another process changed it."""
+        """Re-read the file, and the watched CRL files, if another process changed them."""
         if store.file_stamp(self._path) != self._stamp:
             self._load()
+        self._refresh_crls()
+
+    def version(self) -> int:
+        """Changes whenever the entries or the CRLs in use change (after re-reading what changed on disk)."""
+        self.refresh()
+        return self._generation
+
+    def crls(self) -> tuple[x509.CertificateRevocationList, ...]:
+        """The CRLs in use now (watched files re-read first)."""
+        self._refresh_crls()
+        return tuple(self._crls)
 
     def _save(self) -> None:
         document = {"version": _VERSION, "entries": [e.to_document() for e in self._entries.values()]}
@@ -177,13 +198,14 @@ class AllowList:
         )
 
     def is_revoked(self, cert: x509.Certificate) -> bool:
-        """True if a loaded CRL lists ``cert``."""
-        return any(credentials.is_revoked(crl, cert) for crl in self._crls)
+        """True if a loaded CRL lists ``cert`` (watched CRL files re-read first)."""
+        return any(credentials.is_revoked(crl, cert) for crl in self.crls())
 
     # ------------------------------------------------------------------------------------------- revocation
 
     def use_crl(self, crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> None:
-        """Load a CRL after checking that ``issuer`` signed it; replaces an earlier CRL of the same issuer."""
+        """Load a CRL after checking that ``issuer`` signed it; replaces an earlier CRL of the same issuer, unless
+        that one is newer (a higher CRL number): an old CRL must not un-revoke anything."""
         public = issuer.public_key()
         if (
             crl.issuer != issuer.subject
@@ -191,7 +213,14 @@ class AllowList:
             or not crl.is_signature_valid(public)
         ):
             raise SecureUsageError("the revocation list is not signed by the given CA certificate")
+        for loaded in self._crls:
+            if loaded.issuer == crl.issuer and _crl_number(loaded) > _crl_number(crl):
+                raise SecureUsageError(
+                    f"the revocation list (number {_crl_number(crl)}) is older than the one in use "
+                    f"(number {_crl_number(loaded)})"
+                )
         self._crls = [c for c in self._crls if c.issuer != crl.issuer] + [crl]
+        self._generation += 1
 
     def use_crl_file(self, crl_path: str | os.PathLike[str], issuers: Iterable[x509.Certificate]) -> None:
         """Load a CRL file signed by one of ``issuers``."""
@@ -201,6 +230,46 @@ class AllowList:
                 self.use_crl(crl, issuer)
                 return
         raise SecureUsageError(f"{crl_path}: no known CA issued this revocation list")
+
+    def watch_crl_file(self, crl_path: str | os.PathLike[str], issuers: Iterable[x509.Certificate]) -> None:
+        """Use the CRL in ``crl_path`` (signed by one of ``issuers``) and re-read it whenever it changes, also if it
+        does not exist yet. A file that exists now must be valid (raises as :meth:`use_crl_file`)."""
+        path = Path(crl_path)
+        known = tuple(issuers)
+        stamp = store.file_stamp(path)
+        if stamp is not None:
+            self.use_crl_file(path, known)
+        self._crl_files[path] = (known, stamp)
+
+    def _refresh_crls(self) -> None:
+        for path, (issuers, stamp) in list(self._crl_files.items()):
+            now_stamp = store.file_stamp(path)
+            if now_stamp == stamp:
+                continue
+            self._crl_files[path] = (issuers, now_stamp)
+            if now_stamp is None:  # deleted: what was loaded stays in force
+                continue
+            try:
+                self.use_crl_file(path, issuers)
+            except (SecureUsageError, StoreError, CertificateError, ValueError) as exc:
+                self._record(AuditEvent.CRL_REJECTED, {"file": str(path), "reason": " ".join(str(exc).split())})
+                continue
+            crl = self._crls[-1]
+            self._record(
+                AuditEvent.CRL_UPDATED,
+                {
+                    "file": str(path),
+                    "issuer": crl.issuer.rfc4514_string(),
+                    "number": _crl_number(crl),
+                    "revoked": sum(1 for _ in crl),
+                },
+            )
+
+    def _record(self, event: AuditEvent, fields: dict[str, object]) -> None:
+        if self._audit is None:
+            return
+        with contextlib.suppress(SecureUsageError, OSError):  # (the log's trouble must not stop a revocation)
+            self._audit.append(event, fields, now=time.time())
 
     # ------------------------------------------------------------------------------------------- changes
 
@@ -252,3 +321,10 @@ class AllowList:
         if self._audit is not None:
             self._audit.append(AuditEvent.ALLOWLIST_REMOVED, entry.audit_fields(), now=now)
         return entry
+
+
+def _crl_number(crl: x509.CertificateRevocationList) -> int:
+    try:
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    except x509.ExtensionNotFound:
+        return -1

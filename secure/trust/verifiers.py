@@ -9,7 +9,9 @@
 A verifier returns a :class:`VerifiedCredential` or raises :class:`~secure.errors.ProtocolError`: a
 :class:`~secure.errors.CertificateError` for a chain that does not validate, a
 :class:`~secure.errors.CredentialRejectedError` for the rest. The allow-list is asked at every call (it re-reads its
-file when that changed), so a removal or a revocation made there takes effect at the next handshake or re-check.
+file when that changed, and its CRL files the same way), so a removal or a revocation made there takes effect at
+the next handshake or re-check. :func:`trust_version` tells a caller (the secure layer, every
+``SecureConfig.trust_poll`` seconds) when those inputs changed, so that it re-checks its sessions at once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from secure.handshake.suites import PublicKey
 from secure.trust import credentials
 from secure.trust.allowlist import AllowList
 
-__all__ = ["CertificateVerifier", "PeerVerifier", "PinnedKeyVerifier", "VerifiedCredential", "key_fingerprint"]
+__all__ = [
+    "CertificateVerifier",
+    "PeerVerifier",
+    "PinnedKeyVerifier",
+    "VerifiedCredential",
+    "key_fingerprint",
+    "trust_version",
+]
 
 
 def key_fingerprint(public_key: PublicKey) -> bytes:
@@ -54,9 +63,19 @@ class PeerVerifier(Protocol):
     def __call__(self, credential: Credential, now: float) -> VerifiedCredential: ...
 
 
+def trust_version(verifier: object) -> object:
+    """A value that changes whenever ``verifier``'s trust inputs (allow-list file, CRL files) change; ``None`` for a
+    verifier without such inputs. Reading it re-reads what changed."""
+    version = getattr(verifier, "trust_version", None)
+    return version() if callable(version) else None
+
+
 class CertificateVerifier:
     """X.509 peers: the chain must validate to one of ``roots`` with the expected ``role``, and the leaf's key must
-    be on the allow-list (when one is given; ``None`` trusts every valid certificate, for tests and demos)."""
+    be on the allow-list (when one is given; ``None`` trusts every valid certificate, for tests and demos).
+
+    The CRLs checked with the chain are ``crls`` and those the allow-list holds now (:meth:`AllowList.crls`, which
+    re-reads a watched CRL file when it changed), so a CRL published while the node runs counts at once."""
 
     def __init__(
         self,
@@ -83,11 +102,12 @@ class CertificateVerifier:
             chain = [x509.load_der_x509_certificate(der) for der in credential.chain]
         except ValueError:
             raise CredentialRejectedError("unparsable certificate") from None
+        crls = self.crls if self.allowlist is None else (*self.crls, *self.allowlist.crls())
         verified = credentials.verify_chain(
             leaf,
             roots=self.roots,
             intermediates=[*chain, *self.intermediates],
-            crls=self.crls,
+            crls=crls,
             now=now,
             role=self.role,
         )
@@ -97,6 +117,10 @@ class CertificateVerifier:
             if self.allowlist.is_revoked(leaf):
                 raise CredentialRejectedError("certificate is revoked")
         return VerifiedCredential(credential.public_key, verified.fingerprint, verified.identity, verified.role)
+
+    def trust_version(self) -> object:
+        """Changes with the allow-list file and its CRL files (see :func:`trust_version`)."""
+        return None if self.allowlist is None else self.allowlist.version()
 
 
 class PinnedKeyVerifier:
@@ -115,3 +139,7 @@ class PinnedKeyVerifier:
         if not allowed:
             raise CredentialRejectedError("peer key is not on the allow-list")
         return VerifiedCredential(credential.public_key, fingerprint)
+
+    def trust_version(self) -> object:
+        """Changes with the allow-list file (see :func:`trust_version`)."""
+        return self.allowlist.version() if isinstance(self.allowlist, AllowList) else None

@@ -270,10 +270,13 @@ def test_every_event_type_of_the_design_exists() -> None:
         "allowlist_removed",
         "consent_granted",
         "consent_revoked",
+        "crl_updated",  # a CRL file the allow-list watches was re-read (secure.trust.allowlist)
+        "crl_rejected",
         "rekey",
         "legacy_use",
         "session_closed",  # added by the secure layer (secure.layer.core)
         "identity_checked",
+        "audit_tampered",  # the writer found its keyed log missing, truncated or its anchor forged
     }
 
 
@@ -327,3 +330,203 @@ def test_any_single_line_deletion_is_detected(
     result = audit.verify(path)
     assert not result.ok
     assert result.first_bad_line == victim + 1
+
+
+# ------------------------------------------------------------------------------------------- keyed logs
+
+
+def keyed_log(tmp_path: Path, count: int = 4) -> tuple[Path, Path]:
+    node = tmp_path / "node"
+    log, key = node / "audit.jsonl", node / "audit.key"
+    with AuditLog(log, key=key) as writer:
+        for i in range(count):
+            writer.append(AuditEvent.HANDSHAKE_OK, {"peer": f"192.0.2.{i}"}, now=T0 + i)
+    return log, key
+
+
+def forged_line(log: Path, event: str = "allowlist_added") -> bytes:
+    """What a writer without the key can append: a record with a correct chain (and a MAC copied from elsewhere)."""
+    last = json.loads(lines_of(log)[-1])
+    body = {
+        "seq": last["seq"] + 1,
+        "time": last["time"] + 1,
+        "event": event,
+        "fields": {"fingerprint": "ab" * 32, "label": "attacker"},
+        "prev": last["hash"],
+    }
+    return audit.canonical_json({**body, "hash": audit.record_hash(body), "mac": last["mac"]}) + b"\n"
+
+
+def test_a_keyed_log_carries_a_mac_per_record_and_a_keyed_anchor_and_verifies_only_with_its_key(
+    tmp_path: Path,
+) -> None:
+    log, key = keyed_log(tmp_path)
+    first = json.loads(lines_of(log)[0])
+    assert set(first) == {"seq", "time", "event", "fields", "prev", "hash", "mac"}
+    assert json.loads(audit.head_path(log).read_text())["version"] == 2
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    good = audit.verify(log, key)
+    assert good.ok and good.keyed and good.authenticated and good.records == 4
+    unchecked = audit.verify(log)  # without the key: a chain, not authenticated
+    assert unchecked.ok and unchecked.keyed and not unchecked.authenticated
+    other = tmp_path / "other.key"
+    audit.AuditKey.load_or_create(other)
+    wrong = audit.verify(log, other)
+    assert not wrong.ok and wrong.first_bad_line == 1 and "MAC" in (wrong.reason or "")
+    assert "audit.key" in repr(audit.AuditKey.load(key)) and audit.AuditKey.load(key).mac(b"", b"") not in repr(
+        audit.AuditKey.load(key)
+    )
+
+
+def test_a_forged_line_appended_with_a_correct_chain_is_detected_and_the_next_genuine_append_does_not_anchor_it(
+    tmp_path: Path,
+) -> None:
+    log, key = keyed_log(tmp_path)
+    with open(log, "ab") as handle:
+        handle.write(forged_line(log))
+    forged = audit.verify(log, key)
+    assert not forged.ok and forged.first_bad_line == 5 and "MAC does not verify" in (forged.reason or "")
+    with AuditLog(log, key=key) as writer:  # the node goes on: it chains to its last authentic record
+        record = writer.append(AuditEvent.REKEY, {"peer": "192.0.2.1"}, now=T0 + 10)
+    assert record.seq == 5 and record.prev == json.loads(lines_of(log)[3])["hash"]
+    later = audit.verify(log, key)
+    assert not later.ok and later.first_bad_line == 5  # still reported, never anchored for good
+
+
+def test_an_emptied_log_with_its_anchor_deleted_is_an_error_and_stays_one_after_the_node_writes_again(
+    tmp_path: Path,
+) -> None:
+    log, key = keyed_log(tmp_path)
+    log.write_bytes(b"")
+    audit.head_path(log).unlink()
+    emptied = audit.verify(log, key)
+    assert not emptied.ok and "emptied" in (emptied.reason or "")
+    log.unlink()
+    deleted = audit.verify(log, key)
+    assert not deleted.ok and "missing" in (deleted.reason or "")
+    with AuditLog(log, key=key) as writer:  # the node starts again and records what it found
+        writer.append(AuditEvent.HANDSHAKE_OK, {"peer": "192.0.2.9"}, now=T0 + 20)
+    [first] = [json.loads(line) for line in lines_of(log)][:1]
+    assert first["event"] == "audit_tampered" and "deleted" in first["fields"]["reason"]
+    restarted = audit.verify(log, key)
+    assert not restarted.ok and restarted.first_bad_line == 1 and "tampered" in (restarted.reason or "")
+
+
+def test_a_history_rewritten_without_the_key_is_detected(tmp_path: Path) -> None:
+    log, key = keyed_log(tmp_path)
+    stolen = tmp_path / "rewritten.jsonl"
+    write_log(stolen, 3)  # a consistent chain and anchor, no MACs
+    log.write_bytes(stolen.read_bytes())
+    audit.head_path(log).write_bytes(audit.head_path(stolen).read_bytes())
+    result = audit.verify(log, key)
+    assert not result.ok and "no record carries a MAC" in (result.reason or "")
+
+
+def test_a_truncated_log_with_an_anchor_put_back_is_caught_by_the_anchors_mac_or_by_the_writer(tmp_path: Path) -> None:
+    log, key = keyed_log(tmp_path, 5)
+    rewrite(log, lines_of(log)[:3])
+    anchor = json.loads(audit.head_path(log).read_text())
+    forged_anchor = {**anchor, "count": 3, "hash": json.loads(lines_of(log)[-1])["hash"]}
+    audit.head_path(log).write_bytes(audit.canonical_json(forged_anchor) + b"\n")
+    result = audit.verify(log, key)
+    assert not result.ok and "forged" in (result.reason or "")
+    audit.head_path(log).write_bytes(audit.canonical_json(anchor) + b"\n")  # the true anchor: truncation shows
+    assert "truncated" in (audit.verify(log, key).reason or "")
+    with AuditLog(log, key=key) as writer:
+        writer.append(AuditEvent.REKEY, {}, now=T0 + 30)
+    tampered = [json.loads(line) for line in lines_of(log) if b"audit_tampered" in line]
+    assert tampered and "truncated" in tampered[0]["fields"]["reason"]
+    assert not audit.verify(log, key).ok
+
+
+def test_one_keyed_record_beyond_the_anchor_is_a_crash_only_if_its_mac_verifies(tmp_path: Path) -> None:
+    log, key = keyed_log(tmp_path)
+    anchor = audit.head_path(log).read_bytes()
+    with AuditLog(log, key=key) as writer:
+        writer.append(AuditEvent.REKEY, {}, now=T0 + 5)
+    audit.head_path(log).write_bytes(anchor)  # as if the node crashed before re-anchoring
+    crash = audit.verify(log, key)
+    assert crash.ok and crash.unanchored == 1
+    rewrite(log, lines_of(log)[:-1])
+    with open(log, "ab") as handle:
+        handle.write(forged_line(log))
+    assert not audit.verify(log, key).ok
+
+
+def test_a_log_keyed_later_keeps_its_unkeyed_records_as_a_prefix_the_first_keyed_record_commits_to(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "node" / "audit.jsonl"
+    write_log(log, 3)
+    key = tmp_path / "node" / "audit.key"
+    with AuditLog(log, key=key) as writer:
+        writer.append(AuditEvent.REKEY, {}, now=T0 + 9)
+    result = audit.verify(log, key)
+    assert result.ok and result.keyed and result.unkeyed_prefix == 3
+    lines = lines_of(log)
+    lines[0] = lines[0].replace(b"192.0.2.0", b"192.0.2.7")
+    rewrite(log, lines)
+    assert not audit.verify(log, key).ok
+    lines = lines_of(log)[:3]  # strip the keyed record: the key remembers it wrote to this log
+    rewrite(log, lines)
+    assert not audit.verify(log, key).ok
+
+
+def test_an_audit_key_that_group_or_others_may_read_is_refused(tmp_path: Path) -> None:
+    from secure.errors import InsecurePermissionsError
+
+    log, key = keyed_log(tmp_path, 1)
+    key.chmod(0o644)
+    with pytest.raises(InsecurePermissionsError, match="chmod 600"):
+        AuditLog(log, key=key)
+
+
+# ------------------------------------------------------------------------------------------------ rotation
+
+
+def test_a_rotated_log_goes_on_in_a_new_file_and_the_chain_runs_on_across_the_files(tmp_path: Path) -> None:
+    log, key = keyed_log(tmp_path, 3)
+    with AuditLog(log, key=key) as writer, AuditLog(log, key=key) as other:  # (two processes, as it were)
+        first = writer.rotate()
+        assert first == log.with_name("audit.jsonl.1") and log.read_bytes() == b""
+        record = other.append(AuditEvent.REKEY, {}, now=T0 + 10)  # the other one notices and follows
+        assert record.seq == 4 and record.prev == json.loads(lines_of(first)[-1])["hash"]
+        writer.append(AuditEvent.REKEY, {}, now=T0 + 11)
+        assert writer.rotate() == log.with_name("audit.jsonl.2")
+        writer.append(AuditEvent.HANDSHAKE_OK, {"peer": "192.0.2.1"}, now=T0 + 12)
+    assert audit.rotated_files(log) == [log.with_name("audit.jsonl.1"), log.with_name("audit.jsonl.2")]
+    result = audit.verify(log, key)
+    assert result.ok and result.records == 6 and result.files == 3 and result.authenticated, result
+    assert json.loads(lines_of(log)[0])["seq"] == 6
+    assert audit.verify(log.with_name("audit.jsonl.1"), key).ok  # a rotated file with those before it
+
+
+def test_a_rotated_file_deleted_shortened_or_edited_breaks_the_series(tmp_path: Path) -> None:
+    log, key = keyed_log(tmp_path, 3)
+    with AuditLog(log, key=key) as writer:
+        rotated = writer.rotate()
+        writer.append(AuditEvent.REKEY, {}, now=T0 + 10)
+    assert rotated is not None
+    saved = rotated.read_bytes()
+    rewrite(rotated, lines_of(rotated)[:-1])
+    shortened = audit.verify(log, key)
+    assert not shortened.ok and shortened.file == str(rotated) and "truncated" in (shortened.reason or "")
+    rotated.write_bytes(saved.replace(b"192.0.2.1", b"192.0.2.7"))
+    edited = audit.verify(log, key)
+    assert not edited.ok and edited.file == str(rotated) and edited.first_bad_line == 2
+    rotated.unlink()
+    audit.head_path(rotated).unlink()
+    deleted = audit.verify(log, key)
+    assert not deleted.ok and "missing" in (deleted.reason or "")
+    assert not audit.verify(log).ok  # even without the key: the log's first record chains to nothing here
+
+
+def test_an_unkeyed_log_rotates_too(tmp_path: Path) -> None:
+    log = tmp_path / "plain.jsonl"
+    write_log(log, 2)
+    with AuditLog(log) as writer:
+        assert writer.rotate() is not None
+        assert writer.rotate() is None  # nothing new to rotate
+        writer.append(AuditEvent.REKEY, {}, now=T0)
+    result = audit.verify(log)
+    assert result.ok and result.records == 3 and not result.keyed

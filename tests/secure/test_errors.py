@@ -112,12 +112,12 @@ def test_advice_is_apart_from_the_message_and_the_message_is_unchanged(tmp_path:
     assert perms.value.problem == f"{key} is accessible by group or others (mode 0o644); refusing to use it"
 
     session = SecureSessionError("192.0.2.7", "handshake unanswered")
-    assert str(session) == (
-        "no secure session with 192.0.2.7: handshake unanswered (see the audit log; a plain ECHONET Lite device must "
-        "be classified as legacy, e.g. with 'echonet secure consent grant')"
-    )
+    assert str(session) == "no secure session with 192.0.2.7: handshake unanswered (see the audit logs of both sides)"
     assert session.problem == "no secure session with 192.0.2.7: handshake unanswered"
     assert session.extra_help() == SecureSessionError.ADVICE
+    told = SecureSessionError("192.0.2.7", "the device refused the handshake", "its audit log says why")
+    assert str(told) == "no secure session with 192.0.2.7: the device refused the handshake (its audit log says why)"
+    assert told.extra_help() == "its audit log says why"
 
     ctx = SecurityContext(b"\x01" * 16, sender_id=b"\x01", recipient_id=b"\x02", now=0.0, limits=KeyLimits(limit_q=1))
     ctx.protect(b"\x10\x81", 0.0)

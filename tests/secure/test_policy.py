@@ -232,6 +232,18 @@ def test_consent_expires_at_the_exact_boundary() -> None:
     assert not policy.decide_outgoing(LEGACY, BATTERY, SETC, [0xDA], now=T0 + 1801, secured=False).allowed
 
 
+def test_an_expired_consent_is_denied_as_expired_naming_itself_not_an_older_revoked_grant() -> None:
+    policy = policy_with_peers()
+    old = grant_battery(policy)
+    policy.revoke(old.id, now=T0 + 10, who="bob", why="replaced")
+    scope = ConsentScope(peer=LEGACY, eoj=BATTERY, esvs=frozenset({SETC}), epcs=frozenset({0xDA}))
+    newer = policy.grant(scope, now=T0 + 20, duration=60, who="alice", why="again", version=VERSION)
+    decision = policy.decide_outgoing(LEGACY, BATTERY, SETC, [0xDA], now=T0 + 100, secured=False)
+    assert not decision.allowed
+    assert (decision.reason, decision.consent_id) == ("consent_expired", newer.id)
+    assert decision.audit_fields()["reason"] == "consent_expired"
+
+
 def test_consent_is_not_valid_before_it_was_granted() -> None:
     policy = policy_with_peers()
     grant_battery(policy)

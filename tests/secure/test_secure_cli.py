@@ -226,6 +226,90 @@ def test_audit_verify_exit_codes(pki: Path, capsys: pytest.CaptureFixture[str]) 
     assert one_error_line(capsys).endswith("audit.jsonl:1: hash mismatch (the record was edited)")
 
 
+def test_audit_verify_with_the_nodes_key_catches_a_forged_line_an_emptied_log_and_a_deleted_one(
+    pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert_path = pki / "dev" / "node.cert.pem"
+    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 0
+    log_path = pki / "ctl" / "audit.jsonl"
+    capsys.readouterr()
+    assert run(["audit", "verify", str(log_path)]) == 0  # the key next to the log is used
+    assert "MACs verified" in capsys.readouterr().out
+    last = json.loads(log_path.read_bytes().splitlines()[-1])
+    body = {
+        "seq": last["seq"] + 1,
+        "time": last["time"],
+        "event": "allowlist_added",
+        "fields": {"label": "x"},
+        "prev": last["hash"],
+    }
+    forged = audit.canonical_json({**body, "hash": audit.record_hash(body), "mac": last["mac"]}) + b"\n"
+    original = log_path.read_bytes()
+    log_path.write_bytes(original + forged)
+    assert run(["audit", "verify", str(log_path)]) == 1
+    assert one_error_line(capsys).endswith(
+        "audit.jsonl:2: MAC does not verify (the record was forged or edited without the node's key)"
+    )
+    log_path.write_bytes(b"")
+    audit.head_path(log_path).unlink()
+    assert run(["audit", "verify", str(log_path)]) == 1
+    assert "emptied" in one_error_line(capsys)
+    log_path.unlink()
+    assert run(["audit", "verify", str(log_path)]) == 1
+    assert "missing" in one_error_line(capsys)
+    log_path.write_bytes(original)
+    assert run(["audit", "verify", str(log_path), "--key", str(pki / "nowhere.key")]) == 2
+    assert "audit key" in one_error_line(capsys)
+
+
+def test_audit_rotate_moves_the_records_out_and_verify_checks_the_chain_across_both_files(
+    pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert_path = pki / "dev" / "node.cert.pem"
+    assert run(["enrol", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 0
+    log_path = pki / "ctl" / "audit.jsonl"
+    capsys.readouterr()
+    assert run(["audit", "rotate", str(log_path)]) == 0
+    assert "audit.jsonl.1" in capsys.readouterr().out
+    assert run(["remove", "--node", str(pki / "ctl"), "--cert", str(cert_path)]) == 0
+    capsys.readouterr()
+    assert run(["audit", "verify", str(log_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ok, 2 record(s)" in out and "1 rotated file(s)" in out
+    (pki / "ctl" / "audit.jsonl.1").unlink()
+    assert run(["audit", "verify", str(log_path)]) == 1
+    assert "audit.jsonl.1, rotated out of this log, is missing" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("target", "mode", "fix"),
+    [
+        ("allowlist.json", 0o666, "chmod go-w"),
+        ("trust.pem", 0o646, "chmod go-w"),
+        ("audit.jsonl", 0o622, "chmod go-w"),
+        (".", 0o755, "chmod 700"),
+    ],
+)
+def test_a_node_store_others_can_tamper_with_is_refused_in_one_line_naming_the_file_and_the_fix(
+    pki: Path, capsys: pytest.CaptureFixture[str], target: str, mode: int, fix: str
+) -> None:
+    echonet_cli = pytest.importorskip("echonet.cli")
+    node = pki / "ctl"
+    assert run(["enrol", "--node", str(node), "--cert", str(pki / "dev" / "node.cert.pem")]) == 0
+    capsys.readouterr()
+    path = (node / target).resolve()
+    path.chmod(mode)
+    try:
+        code = echonet_cli.main(
+            ["get", "127.0.0.1", "027D01", "0x80", "--timeout", "0.2", "--secure", "--identity", str(node)]
+        )
+    finally:
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    assert code == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and f"{fix} {path}" in line, line
+
+
 @pytest.mark.parametrize(
     "argv",
     [

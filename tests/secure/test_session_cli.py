@@ -120,6 +120,7 @@ def test_secure_serve_and_secure_get_set_talk_over_the_overlay_and_never_fall_ba
             str(controller),
         )
         assert silent.returncode == 1 and "no secure session with 127.0.66.9" in silent.stderr
+        assert "no cookie and no message_2 came back" in silent.stderr  # it says how far the handshake got
     finally:
         server.terminate()
         server.communicate(timeout=20)

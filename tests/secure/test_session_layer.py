@@ -81,34 +81,71 @@ def test_no_answer_exceeds_three_times_the_bytes_received_before_the_cookie(tmp_
     assert len(challenge) <= 3 * 2 * len(tiny)
 
 
-def test_half_open_handshakes_are_capped_per_source_and_in_total(tmp_path: Path) -> None:
+def _half_open_attempt(
+    ctl: SecureLayer, dev: SecureLayer, addr: tuple[str, int], now: float, m1: bytes | None = None
+) -> bytes | None:
+    """message_1, the cookie, the echo: the message_2 record the device answers with (``None``: nothing)."""
+    m1 = message_1(ctl) if m1 is None else m1
+    dev.receive_datagram(encode_handshake(b"", m1), addr, now)
+    [(challenge, _)] = dev.datagrams_to_send(now)
+    record = decode(challenge)
+    assert isinstance(record, CookieRecord)
+    dev.receive_datagram(encode_cookie(record.cookie, m1), addr, now)
+    out = dev.datagrams_to_send(now)
+    return out[0][0] if out else None
+
+
+def _evicted(side_log: Path) -> list[str]:
+    import json
+
+    return [
+        e["fields"]["peer"]
+        for e in map(json.loads, side_log.read_text().splitlines())
+        if e["event"] == "handshake_failed" and e["fields"]["reason"].startswith("half-open-")
+    ]
+
+
+def test_at_the_half_open_caps_the_oldest_run_of_the_busiest_source_gives_way_and_the_newcomer_is_served(
+    tmp_path: Path,
+) -> None:
     ctl, dev = layers(
         tmp_path,
         dev_overrides={
-            "max_half_open": 3,
+            "max_half_open": 4,
             "max_half_open_per_source": 2,
+            "half_open_reserved": 1,
             "cookie": "always",
             "source_burst": 100.0,
             "global_burst": 100.0,
         },
     )
+    a, b, c, d, known = (("127.0.0.5", 1), ("127.0.0.6", 1), ("127.0.0.7", 1), ("127.0.0.9", 1), ("127.0.0.8", 1))
+    dev.policy_source.enrol_secure(known[0], now=wall(), fingerprint=b"\x01" * 32)
+    assert _half_open_attempt(ctl, dev, a, 1.0) and _half_open_attempt(ctl, dev, a, 1.1)
+    assert _half_open_attempt(ctl, dev, a, 1.2)  # a third from one source replaces its own oldest run
+    assert _half_open_attempt(ctl, dev, b, 1.3)  # strangers now hold their share: 3 of 4
+    assert _half_open_attempt(ctl, dev, c, 1.4)  # a's oldest gives way (a holds the most)
+    assert _half_open_attempt(ctl, dev, known, 1.5)  # the reserved slot
+    assert _half_open_attempt(ctl, dev, d, 1.6)  # a stranger takes a stranger's slot, never the known peer's
+    assert dev.stats.half_open_refused == 0 and dev.stats.half_open_evicted == 3 and dev.stats.responder_runs == 7
+    assert _evicted(dev.audit.path if dev.audit else tmp_path) == ["127.0.0.5", "127.0.0.5", "127.0.0.5"]
+    # Under pressure a run lives two handshake timeouts (0.3 s here), not the whole retry schedule.
+    timer = dev.get_timer()
+    assert timer is not None and timer <= 1.6 + 2 * 0.3
+    dev.handle_timer(1.6 + 2 * 0.3)
+    assert _half_open_attempt(ctl, dev, a, 2.5)
+
+
+def test_a_retransmitted_message_1_gets_the_same_message_2_without_a_new_run(tmp_path: Path) -> None:
+    ctl, dev = layers(tmp_path, dev_overrides={"cookie": "always"})
     m1 = message_1(ctl)
-
-    def attempt(addr: tuple[str, int], now: float) -> bool:
-        dev.receive_datagram(encode_handshake(b"", m1), addr, now)
-        [(challenge, _)] = dev.datagrams_to_send(now)
-        record = decode(challenge)
-        assert isinstance(record, CookieRecord)
-        dev.receive_datagram(encode_cookie(record.cookie, m1), addr, now)
-        return bool(dev.datagrams_to_send(now))
-
-    assert attempt(("127.0.0.5", 1), 1.0) and attempt(("127.0.0.5", 2), 1.0)
-    assert not attempt(("127.0.0.5", 3), 1.0)  # third from the same source
-    assert attempt(("127.0.0.6", 1), 1.0)
-    assert not attempt(("127.0.0.7", 1), 1.0)  # total cap
-    assert dev.stats.half_open_refused == 2 and dev.stats.responder_runs == 3
-    dev.handle_timer(1000.0)  # half-open runs expire
-    assert attempt(("127.0.0.7", 1), 1000.0)
+    first = _half_open_attempt(ctl, dev, CTL, 1.0, m1)
+    again = _half_open_attempt(ctl, dev, CTL, 1.5, m1)
+    assert first is not None and first == again
+    assert dev.stats.responder_runs == 1 and dev.stats.message_2_resent == 1
+    # The same message_1 from another port is another run (validation is per address and port).
+    assert _half_open_attempt(ctl, dev, ("127.0.0.1", 40001), 1.6, m1) not in (None, first)
+    assert dev.stats.responder_runs == 2
 
 
 def test_frames_wait_in_a_bounded_queue_and_are_dropped_and_audited_when_the_handshake_times_out(
@@ -160,7 +197,9 @@ def test_responder_near_its_limit_asks_the_initiator_to_rekey(tmp_path: Path) ->
 
 
 def test_layer_timer_merges_the_nodes_deadlines(tmp_path: Path) -> None:
-    ctl, dev = layers(tmp_path, ctl_overrides={"limits": KeyLimits(max_age=50.0), "recheck_interval": 80.0})
+    ctl, dev = layers(
+        tmp_path, ctl_overrides={"limits": KeyLimits(max_age=50.0), "recheck_interval": 80.0, "trust_poll": None}
+    )
     ctl.node.request(DEV, BATTERY, 0x62, [0x80], now=0.0)
     pump(ctl, dev, 0.0)
     assert ctl.has_session(DEV[0])
@@ -245,3 +284,33 @@ def test_removing_a_peer_from_the_allow_list_ends_its_session_at_the_next_rechec
     assert not ctl.has_session(DEV[0]) and not dev.has_session(CTL[0])  # the close record reached the device
     assert '"reason":"peer-no-longer-allowed"' in ctl_side.audit.path.read_text()
     assert ctl.peer_status(DEV[0]) == "secure-enrolled"  # still secure for good: no plaintext fallback
+
+
+def test_a_hint_naming_the_session_while_a_request_waits_starts_a_handshake_next_to_it_and_the_session_stays(
+    tmp_path: Path,
+) -> None:
+    from echonet.node.events import ResponseReceived
+    from secure.records.framing import encode_unknown_context
+
+    ctl, dev = layers(tmp_path)
+    ctl.node.request(DEV, BATTERY, 0x62, [0x80], now=0.0)
+    pump(ctl, dev, 0.0)
+    assert ctl.has_session(DEV[0])
+    ctl.node.take_events()
+    ctl.node.request(DEV, BATTERY, 0x62, [0x80], now=1.0)
+    [(record, _)] = ctl.datagrams_to_send(1.0)  # the request, held back for now
+    n = record[2] & 0x07
+    kid = record[4 + n : 4 + n + record[3 + n]]
+    ctl.receive_datagram(encode_unknown_context(b"\x7f"), DEV, 1.0)  # names no session of ours: ignored
+    ctl.receive_datagram(encode_unknown_context(kid), DEV, 1.0)  # names ours while the request waits
+    out = ctl.datagrams_to_send(1.0)
+    assert [type(decode(d)) for d, _ in out] == [HandshakeRecord]  # message_1, next to the session
+    assert ctl.stats.rehandshakes == 1 and ctl.stats.hints_ignored == 1 and ctl.has_session(DEV[0])
+    dev.receive_datagram(record, CTL, 1.0)  # the hint was forged: the device has the session and answers
+    for data, _ in dev.datagrams_to_send(1.0):
+        ctl.receive_datagram(data, DEV, 1.0)
+    assert any(isinstance(e, ResponseReceived) for e in ctl.node.take_events())
+    for data, _ in out:
+        dev.receive_datagram(data, CTL, 1.0)
+    pump(ctl, dev, 1.0)  # the new handshake completes: a rekey, nothing lost
+    assert ctl.stats.rekeys == 1 and ctl.stats.handshakes_failed == 0 and ctl.has_session(DEV[0])
