@@ -442,6 +442,8 @@ def diagnose(
                 Finding("no-such-interface", Severity.ERROR, f"there is no interface named {interface!r}", interface)
             )
         chosen += named
+    if address in ("0.0.0.0", "::"):  # the wildcard: every interface, as when no address is given
+        address = None
     if address is not None:
         holders = [i for i in items if any(_same_address(address, a) for a in i.addresses)]
         if not holders:

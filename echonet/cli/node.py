@@ -603,24 +603,32 @@ def _get_problem(result: GetResult) -> str | None:
     return f"partial answer ({esv}): " + "; ".join(parts)
 
 
+def _answered_edts(result: GetResult, epcs: list[int]) -> dict[int, bytes]:
+    """Every EDT the answer carried (EPC -> EDT): the values at hand for a property scaled by coefficients read
+    in the same request (for example a cumulative energy and its unit, 0xE0 with 0xE1)."""
+    return {epc: edt for epc, edt, _ in _get_rows(result, epcs) if edt}
+
+
 def _get_lines(result: GetResult, epcs: list[int], registry: Registry) -> list[str]:
     rows = [("EPC", "property", "value", "raw")]
+    found = _answered_edts(result, epcs)
     for epc, edt, outcome in _get_rows(result, epcs):
         if edt is None:
             definition = registry.property(result.eoj.class_id, epc)
             name = DecodedValue(epc, b"", definition, None).name
             rows.append((f"0x{epc:02X}", name, f"({outcome})", ""))
         else:
-            dv = registry.decode_value(result.eoj.class_id, epc, edt)
+            dv = registry.decode_value(result.eoj.class_id, epc, edt, found)
             rows.append((f"0x{epc:02X}", dv.name, value_text(dv), edt.hex()))
     return [_heading(registry, result.eoj, result.addr), *_table(rows)]
 
 
 def _get_json(result: GetResult, epcs: list[int], registry: Registry) -> dict[str, Any]:
     props: list[dict[str, Any]] = []
+    found = _answered_edts(result, epcs)
     for epc, edt, outcome in _get_rows(result, epcs):
         dv = (
-            registry.decode_value(result.eoj.class_id, epc, edt)
+            registry.decode_value(result.eoj.class_id, epc, edt, found)
             if edt is not None
             else DecodedValue(epc, b"", registry.property(result.eoj.class_id, epc), None)
         )
@@ -713,7 +721,7 @@ def _set_problem(result: SetResult) -> str:
 def _set_lines(result: SetResult, props: dict[int, bytes], registry: Registry) -> list[str]:
     rows = [("EPC", "property", "value", "raw", "outcome")]
     for epc, edt in props.items():
-        dv = registry.decode_value(result.eoj.class_id, epc, edt)
+        dv = registry.decode_value(result.eoj.class_id, epc, edt, props)
         rows.append((f"0x{epc:02X}", dv.name, value_text(dv), edt.hex(), _set_status(result, epc)))
     lines = [_heading(registry, result.eoj, result.addr), *_table(rows)]
     if not result.confirmed:
@@ -731,7 +739,10 @@ def _set_json(result: SetResult, props: dict[int, bytes], registry: Registry, se
         "confirmed": result.confirmed,
         "ok": result.ok,
         "properties": [
-            {**property_json(registry.decode_value(result.eoj.class_id, epc, edt)), "status": _set_status(result, epc)}
+            {
+                **property_json(registry.decode_value(result.eoj.class_id, epc, edt, props)),
+                "status": _set_status(result, epc),
+            }
             for epc, edt in props.items()
         ],
         "refused": epc_list(result.refused, ordered=False),
@@ -884,9 +895,10 @@ def _print_notification(received: NotificationReceived, registry: Registry, as_j
     seoj = frame.seoj
     esv = esv_name(frame.esv) if frame.esv is not None else "?"
     class_id = seoj.class_id if seoj is not None else -1
+    others = {p.epc: p.edt for p in frame.properties if p.edt}  # (coefficients announced in the same frame)
     for prop in frame.properties:
         dv = (
-            registry.decode_value(class_id, prop.epc, prop.edt)
+            registry.decode_value(class_id, prop.epc, prop.edt, others)
             if prop.edt
             else DecodedValue(prop.epc, b"", registry.property(class_id, prop.epc), None)
         )

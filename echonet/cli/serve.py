@@ -245,7 +245,8 @@ async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devic
 
 
 def _typed(registry: Any, class_id: int, props: Sequence[Property]) -> list[dict[str, Any]]:
-    return [property_json(registry.decode_value(class_id, p.epc, p.edt)) for p in props]
+    others = {p.epc: p.edt for p in props if p.edt}  # (coefficients carried by the same frame)
+    return [property_json(registry.decode_value(class_id, p.epc, p.edt, others)) for p in props]
 
 
 def _prop_text(item: dict[str, Any]) -> str:

@@ -214,3 +214,25 @@ def test_two_wildcard_sockets_share_a_port_each_datagram_reaches_one_and_the_doc
     finally:
         for sock in (first, second, sender):
             sock.close()
+
+
+def test_a_holder_bound_with_so_reuseaddr_to_one_address_is_named_for_a_controller_on_it_or_the_wildcard() -> None:
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 0))  # a program serving 127.0.0.1 only, ready to share the port
+        port = holder.getsockname()[1]
+        on_it = [f for f in port_conflict_findings(port, address="127.0.0.1", available=[LO]) if "pid" in f.message]
+        assert [f.severity for f in on_it] == [Severity.ERROR]
+        assert f"UDP 127.0.0.1:{port} is held by pid {os.getpid()} (" in on_it[0].message
+        wildcard = port_conflict_findings(port, available=[LO])
+        assert [f.severity for f in wildcard] == [Severity.WARNING] and "go to it instead" in wildcard[0].message
+        assert port_conflict_findings(port, address="127.0.0.9", available=[LO]) == []  # an address of its own
+    finally:
+        holder.close()
+
+
+def test_the_doctor_takes_a_wildcard_bind_as_every_interface_not_as_an_address_no_interface_holds() -> None:
+    findings = diagnose(address="0.0.0.0", firewall=False)
+    assert not [f for f in findings if f.code == "no-such-address"]
+    assert not [f for f in diagnose(address="::", firewall=False) if f.code == "no-such-address"]
