@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import ipaddress
 import socket
 import time
@@ -90,6 +91,9 @@ class DemoConfig:
     heater_shift_hour: int = 10
     up_window: tuple[int, int] = (10, 15)
     down_window: tuple[int, int] = (17, 20)
+    #: Run the day through a local OpenADR VTN and ``echonet gateway`` (openleadr installed); False, or openleadr
+    #: missing: the direct aggregator (docs/gateway.md).
+    vtn: bool = True
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -186,6 +190,24 @@ class DemoResult:
     commands: tuple[Command, ...]
     notifications: int
     pv_w: tuple[tuple[float, float], ...] = field(default=())
+    #: Through the VTN: what the VTN asked, the gateway's opts and the reports the VTN received (None: direct).
+    openadr: dict[str, Any] | None = None
+
+    def openadr_lines(self) -> list[str]:
+        """The OpenADR side for the table: per event and device, what the VTN asked and got back."""
+        if self.openadr is None:
+            return ["aggregator: direct (no OpenADR VTN; openleadr not installed or vtn=False)"]
+        o = self.openadr
+        lines = [f"OpenADR: local VTN {o['vtn_url']} -> gateway VEN {o['ven_id']} (openleadr {o['openleadr']})"]
+        for ev in o["events"]:
+            lines.append(f"  event {ev['event_id']}: {ev['asked']}; VTN got {ev['response']}")
+            for d in ev["devices"]:
+                lines.append(
+                    f"    {d['device']:<14} opt {d['opt']} ({d['reason']}); commanded: {d['commanded']}; "
+                    f"reported delivered {d['reported_delivered_wh']:,.0f} Wh"
+                )
+        lines.append(f"  reports received by the VTN: {o['reports_received']} values ({o['report_rounds']} rounds)")
+        return lines
 
     def delivery(self, event: str, device: str) -> Delivery:
         for d in self.deliveries:
@@ -234,6 +256,7 @@ class DemoResult:
                 for s in self.samples
             ],
             "notifications_received": self.notifications,
+            **({"openadr": self.openadr} if self.openadr is not None else {}),
         }
 
 
@@ -562,6 +585,8 @@ async def run_demo(
     """Run the DR day (see the module documentation) and return what happened. ``overlay``: see
     :class:`DemoOverlay` (``echonet demo --secure``)."""
     cfg = config if config is not None else DemoConfig()
+    if overlay is None and cfg.vtn and importlib.util.find_spec("openleadr") is not None:
+        return await run_vtn_demo(cfg, progress=progress)
     registry = sim_registry()
     start = sim_time(cfg.start)
     end = start + cfg.hours * HOUR
@@ -643,6 +668,264 @@ async def run_demo(
         await ctl.close()
 
 
+# The day through a VTN -----------------------------------------------------------------------------------------------
+
+
+def _windows(cfg: DemoConfig, start: float) -> tuple[DrWindow, DrWindow]:
+    day = start - start % (24 * HOUR) + (24 * HOUR if start % (24 * HOUR) >= 12 * HOUR else 0.0)
+    return (
+        DrWindow("upward DR (solar hours)", "up", day + cfg.up_window[0] * HOUR, day + cfg.up_window[1] * HOUR),
+        DrWindow(
+            "downward DR (evening peak)", "down", day + cfg.down_window[0] * HOUR, day + cfg.down_window[1] * HOUR
+        ),
+    )
+
+
+_MEASURED = {
+    ("up", BATTERY): "AC charged (0xA8)",
+    ("down", BATTERY): "AC discharged (0xA9)",
+}
+
+
+async def run_vtn_demo(cfg: DemoConfig, *, progress: Callable[[Progress], None] | None = None) -> DemoResult:
+    """The DR day through OpenADR: a local openleadr VTN issues the day's two events (a day ahead), the gateway
+    (:mod:`echonet.gateway`) receives them as a VEN and drives the devices over UDP, and reports flow back."""
+    from datetime import timedelta
+
+    from ..gateway.engine import Gateway, GatewayConfig
+    from ..gateway.timeline import Timeline
+    from ..gateway.ven import GatewayVen, VenConfig
+    from ..gateway.vtn import LocalVtn, Signal
+
+    registry = sim_registry()
+    start = sim_time(cfg.start)
+    end = start + cfg.hours * HOUR
+    windows = _windows(cfg, start)
+    clock = SimClock(start, 0.0)  # held still until everything is up and the day's events are in
+    timeline = Timeline.simulated(clock)
+    wall0 = time.monotonic()
+    ctl = await _open_controller(cfg)
+    hosts: list[SimHost] = []
+    vtn = LocalVtn(host="127.0.0.1", granularity=timedelta(minutes=30))
+    stop = asyncio.Event()
+    ven_task: asyncio.Task[None] | None = None
+    try:
+        ctl_addr = ctl.runner.local_addresses[socket.AF_INET]
+        announce_to: Addr = (str(ctl_addr[0]), int(ctl_addr[1]))
+        devices: dict[str, tuple[SimHost, SimulatedDevice]] = {}
+        for kind in (WATER_HEATER, HYBRID, BATTERY):
+            host, device = await _open_device(kind, device_address(cfg, kind), cfg, clock, announce_to)
+            hosts.append(host)
+            devices[kind] = (host, device)
+        gw_config = GatewayConfig(
+            poll_interval=cfg.poll_minutes * MINUTE,
+            renew_interval=min(cfg.poll_minutes, 5.0) * MINUTE,
+            backup_reserve_wh=cfg.battery_reserve_wh,
+        )
+        gw = Gateway(ctl, registry, timeline, gw_config)
+        await gw.discover([h.address() for h, _ in devices.values()], window=0.3)
+        kinds = {d.kind for d in gw.devices.values()}
+        if kinds != set(KINDS):
+            missing = ", ".join(sorted(set(KINDS) - kinds))
+            raise EchonetError(f"discovery did not find every device (missing: {missing})")
+        await vtn.start()
+        up, down = windows
+        at = timeline.to_openadr
+        vtn.add_event(
+            [
+                Signal(
+                    "LOAD_DISPATCH",
+                    "setpoint",
+                    ((at(up.start), timedelta(seconds=up.end - up.start), cfg.up_charge_w),),
+                ),
+                Signal(
+                    "CHARGE_STATE", "delta", ((at(up.start), timedelta(seconds=up.end - up.start), cfg.up_charge_wh),)
+                ),
+            ],
+            event_id="upward-solar",
+        )
+        vtn.add_event(
+            [
+                Signal(
+                    "LOAD_DISPATCH",
+                    "setpoint",
+                    ((at(down.start), timedelta(seconds=down.end - down.start), -cfg.down_discharge_w),),
+                ),
+                Signal("SIMPLE", "level", ((at(down.start), timedelta(seconds=down.end - down.start), 2.0),)),
+            ],
+            event_id="downward-peak",
+        )
+        ven = GatewayVen(gw, VenConfig(vtn.url, "echonet-gateway", retry_s=0.5))
+        ven_task = asyncio.get_running_loop().create_task(ven.run(stop))
+        deadline = time.monotonic() + 30
+        while len(vtn.record.responses) < 2 or len(gw.events) < 2:
+            if time.monotonic() > deadline:
+                raise EchonetError("the gateway did not get the day's events from the VTN within 30 s")
+            await asyncio.sleep(0.05)
+        await gw.step()  # the day-ahead writes (the water heater's shift) before the clock runs
+        clock.speed = cfg.speed
+        step = cfg.poll_minutes * MINUTE
+        while True:
+            now = clock.now()
+            await gw.step()
+            if gw.samples and gw.samples[-1][0] >= now - 1 and progress is not None:
+                _, snap = gw.samples[-1]
+                power = {d.kind: float(snap.get(k, {}).get("power_w") or 0.0) for k, d in gw.devices.items()}
+                battery = next((snap.get(k, {}) for k, d in gw.devices.items() if d.kind == BATTERY), {})
+                soc = battery.get("soc_percent")
+                active = next((w.name for w in windows if w.start <= now < w.end), None)
+                progress(Progress(now, start, end, power, soc, active, 0))
+            if now >= end:
+                break
+            boundaries = [w.start for w in windows] + [w.end for w in windows] + [gw.last_poll + step, end]
+            wake = min([b for b in boundaries if b > now] or [end])
+            await asyncio.sleep(min(0.02, max(0.0, (wake - clock.now()) / clock.speed)))
+        await gw.poll_telemetry()
+        return _vtn_result(cfg, gw, vtn, devices, windows, start, end, time.monotonic() - wall0, _openleadr_version())
+    finally:
+        stop.set()
+        if ven_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ven_task, 5)
+        await vtn.stop()
+        for host in hosts:
+            await host.close()
+        await ctl.close()
+
+
+def _openleadr_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openleadr")
+    except PackageNotFoundError:
+        return "?"
+
+
+def _vtn_result(
+    cfg: DemoConfig,
+    gw: Any,
+    vtn: Any,
+    devices: Mapping[str, tuple[SimHost, SimulatedDevice]],
+    windows: tuple[DrWindow, DrWindow],
+    start: float,
+    end: float,
+    wall: float,
+    version: str,
+) -> DemoResult:
+    by_key = {d.key: d for d in gw.devices.values()}
+    names = {"upward-solar": windows[0].name, "downward-peak": windows[1].name}
+    deliveries: list[Delivery] = []
+    events_json: list[dict[str, Any]] = []
+    for ev in gw.events.values():
+        name = names.get(ev.event_id, ev.event_id)
+        rows = []
+        for key, run in ev.runs.items():
+            kind = by_key[key].kind
+            measured = _MEASURED.get((run.direction or "", kind), "electricity used (0x85)")
+            note = ""
+            if kind == BATTERY and run.requested_wh and run.delivered_wh < 0.95 * run.requested_wh:
+                note = "stopped at the backup reserve" if run.direction == "down" else "stopped at the upper limit"
+            basis = run.requested_basis or ("no boiling in the window (0xB0)" if run.direction == "down" else "-")
+            deliveries.append(Delivery(name, LABELS[kind], run.requested_wh, run.delivered_wh, measured, basis, note))
+            t0, t1 = gw.timeline.to_openadr(ev.start), gw.timeline.to_openadr(ev.end + 2 * HOUR)
+            reported = [v for t, v in vtn.reports_for(key, "drDeliveredEnergy") if t0 <= t <= t1]
+            rows.append(
+                {
+                    "device": LABELS[kind],
+                    "resource_id": key,
+                    "opt": run.opt,
+                    "reason": run.reason,
+                    "opt_received_by_vtn": [
+                        o["opt_type"]
+                        for o in vtn.record.opts
+                        if o["event_id"] == ev.event_id and o["resource_id"] == key
+                    ],
+                    "commanded": "; ".join(run.commanded) or "-",
+                    "state": run.state,
+                    "requested_wh": round(run.requested_wh, 1),
+                    "delivered_wh": round(run.delivered_wh, 1),
+                    "reported_delivered_wh": round(max(reported) if reported else 0.0, 1),
+                }
+            )
+        asked = ", ".join(
+            f"{a.direction or 'normal'} {a.power_w:.0f} W" if a.power_w else f"{a.direction or 'normal'}"
+            for a in ev.asks
+        )
+        asked += "".join(f", {a.amount_wh:.0f} Wh" for a in ev.asks if a.amount_wh)
+        events_json.append(
+            {
+                "event_id": ev.event_id,
+                "name": name,
+                "signals": list(ev.signals),
+                "asked": f"{', '.join(ev.signals)}: {asked} {wall_time(ev.start):%H:%M}-{wall_time(ev.end):%H:%M}",
+                "openadr_start": gw.timeline.to_openadr(ev.start).isoformat(),
+                "response": vtn.record.responses.get(ev.event_id, "none"),
+                "devices": rows,
+            }
+        )
+    order = {w.name: i for i, w in enumerate(windows)}
+    kind_order = {LABELS[k]: i for i, k in enumerate((WATER_HEATER, HYBRID, BATTERY))}
+    deliveries.sort(key=lambda d: (order.get(d.event, 9), kind_order.get(d.device, 9)))
+    events_json.sort(key=lambda e: order.get(e["name"], 9))
+    samples = []
+    for t, snap in gw.samples:
+        power = {by_key[k].kind: float(v.get("power_w") or 0.0) for k, v in snap.items() if k in by_key}
+        reading: dict[str, Any] = next((v for k, v in snap.items() if k in by_key and by_key[k].kind == BATTERY), {})
+        soc = reading.get("soc_percent")
+        samples.append(Sample(t, power, float(soc) if soc is not None else None, None))
+    commands = tuple(
+        Command(c.t, by_key[c.device].kind if c.device in by_key else c.device, c.description, c.ok, ())
+        for c in gw.commands
+    )
+    listed = {d.kind for d in gw.devices.values()}
+    demo_devices = tuple(
+        DemoDevice(
+            kind, LABELS[kind], str(device.eoj), host.address()[0], host.address()[1], device.identification.hex(),
+            kind in listed,
+        )
+        for kind, (host, device) in devices.items()
+    )  # fmt: skip
+    battery = devices[BATTERY][1].model
+    pv = _pv_curve(battery.household if isinstance(battery, StorageBattery) else Household(), start, end)
+    rounds = sum(1 for r in vtn.record.reports if r["measurement"] == "drEventState") // max(1, len(by_key))
+    openadr = {
+        "vtn_url": vtn.url,
+        "ven_id": vtn.ven_id,
+        "openleadr": version,
+        "events": events_json,
+        "opts_received": len(vtn.record.opts),
+        "reports_received": len(vtn.record.reports),
+        "report_rounds": rounds,
+        "reports": [
+            {
+                "resource_id": r["resource_id"],
+                "device": LABELS.get(by_key[r["resource_id"]].kind, "") if r["resource_id"] in by_key else "",
+                "measurement": r["measurement"],
+                "time": r["time"].isoformat(),
+                "sim_seconds": round(gw.timeline.from_openadr(r["time"]), 1),
+                "value": r["value"],
+            }
+            for r in vtn.record.reports
+        ],
+    }
+    return DemoResult(
+        start,
+        end,
+        cfg.speed,
+        wall,
+        "unicast Get of 0x0EF001 0xD6 to each device address, by the gateway (multicast does not reach loopback binds)",
+        demo_devices,
+        windows,
+        tuple(deliveries),
+        tuple(samples),
+        commands,
+        0,
+        pv,
+        openadr,
+    )
+
+
 def _targets(found: list[DiscoveredNode]) -> tuple[dict[str, tuple[Addr, EOJ]], set[str]]:
     targets: dict[str, tuple[Addr, EOJ]] = {}
     for node in found:
@@ -701,6 +984,20 @@ def plot_demo(result: DemoResult, path: str | Path) -> Path:
     ax_p.legend(loc="upper left", fontsize=8, ncol=2)
     soc = [(hours(s.t), s.soc_percent) for s in result.samples if s.soc_percent is not None]
     ax_s.plot([x for x, _ in soc], [y for _, y in soc], color="tab:blue", label="battery state of charge (%)")
+    if result.openadr is not None:  # what the VTN received: the battery's reports
+        reported = [r for r in result.openadr["reports"] if r.get("device") == LABELS[BATTERY]]
+        soc_r = [(hours(r["sim_seconds"]), r["value"]) for r in reported if r["measurement"] == "stateOfCharge"]
+        pow_r = [(hours(r["sim_seconds"]), r["value"]) for r in reported if r["measurement"] == "RealPower"]
+        if soc_r:
+            ax_s.scatter(*zip(*soc_r, strict=True), s=9, color="black", zorder=3, label="SoC reported to the VTN")
+            ax_s.legend(loc="upper left", fontsize=7)
+        if pow_r:
+            ax_p.scatter(*zip(*pow_r, strict=True), s=9, color="navy", zorder=3, label="battery W reported to the VTN")
+            ax_p.legend(loc="upper left", fontsize=8, ncol=2)
+        for ev in result.openadr["events"]:
+            window = next((w for w in result.windows if w.name == ev["name"]), None)
+            if window is not None:
+                ax_s.text(hours(window.start), 5, " VTN: " + ev["asked"].split(":")[0], fontsize=6, va="bottom")
     ax_s.set_ylim(0, 100)
     ax_s.set_ylabel("SoC (%)")
     ax_s.set_xlabel("simulated time of day (the demo starts the evening before)")
@@ -712,7 +1009,8 @@ def plot_demo(result: DemoResult, path: str | Path) -> Path:
     ticks = list(range(int(hours(result.start)) // 2 * 2, int(hours(result.end)) + 1, 2))
     ax_s.set_xticks(ticks)
     ax_s.set_xticklabels([f"{t % 24:02d}:00" for t in ticks], fontsize=8)
-    fig.suptitle(f"DR day: {wall_time(result.start + 12 * HOUR):%Y-%m-%d} (simulated, over ECHONET Lite / UDP)")
+    via = "OpenADR VTN -> gateway -> ECHONET Lite / UDP" if result.openadr is not None else "ECHONET Lite / UDP"
+    fig.suptitle(f"DR day: {wall_time(result.start + 12 * HOUR):%Y-%m-%d} (simulated, {via})")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png")
