@@ -144,6 +144,11 @@ class AuditEvent(StrEnum):
     SESSION_CLOSED = "session_closed"
     IDENTITY_CHECKED = "identity_checked"
     AUDIT_TAMPERED = "audit_tampered"
+    PEER_MOVED = "peer_moved"
+    ROLE_DENIED = "role_denied"
+    CERTIFICATION_WITHDRAWN = "certification_withdrawn"
+    PAIRING_OK = "pairing_ok"
+    PAIRING_FAILED = "pairing_failed"
 
 
 @dataclass(frozen=True)

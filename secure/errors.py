@@ -37,6 +37,7 @@ __all__ = [
     "AuditError",
     "CborError",
     "CertificateError",
+    "ConfirmationError",
     "CredentialRejectedError",
     "EdhocError",
     "EdhocPeerError",
@@ -45,6 +46,7 @@ __all__ = [
     "KeyLimitError",
     "MalformedRecordError",
     "OutOfOrderMessage",
+    "PairingLockedError",
     "PolicyDeniedError",
     "ProtocolError",
     "RecipientKeyLimitError",
@@ -196,6 +198,16 @@ class CredentialRejectedError(ProtocolError):
     """A peer verifier (:mod:`secure.trust.verifiers`) refused the peer's credential: not the kind it accepts,
     unparsable, not on the allow-list, or revoked there. (A chain that does not validate raises
     :class:`CertificateError` instead.)"""
+
+
+class ConfirmationError(ProtocolError):
+    """The peer's SPAKE2+ key confirmation does not verify (:mod:`secure.handshake.spake2plus`): a wrong setup code,
+    or a man in the middle."""
+
+
+class PairingLockedError(ProtocolError):
+    """The device is not in setup mode (:mod:`secure.trust.onboarding`): already paired, or it left setup mode after
+    too many wrong codes."""
 
 
 # -------------------------------------------------------------------------------------------------- records

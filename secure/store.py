@@ -186,6 +186,9 @@ def check_node_store(directory: str | os.PathLike[str], files: tuple[Path, ...] 
         paths.crl,
         paths.allowlist,
         paths.policy,
+        paths.roles,
+        paths.withdrawals,
+        paths.certification,
         paths.audit,
         path / (paths.audit.name + ".head"),
         paths.audit_key,
@@ -289,6 +292,21 @@ class NodePaths:
     def policy(self) -> Path:
         """Peer classification and legacy consent grants (JSON)."""
         return self.directory / "policy.json"
+
+    @property
+    def roles(self) -> Path:
+        """Which role each enrolled peer has (JSON, :class:`secure.policy.roles.RoleTable`); optional."""
+        return self.directory / "roles.json"
+
+    @property
+    def withdrawals(self) -> Path:
+        """Certification withdrawal list published by the CA (signed JSON, :mod:`secure.trust.certification`)."""
+        return self.directory / "withdrawn.json"
+
+    @property
+    def certification(self) -> Path:
+        """What this node demands of its peers' certification (JSON ``{"require": [programme, level]}``); optional."""
+        return self.directory / "certification.json"
 
     @property
     def audit(self) -> Path:

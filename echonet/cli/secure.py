@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from secure import audit, store
 from secure.errors import SecureError, SecureUsageError
 from secure.policy.consent import ConsentGrant, ConsentScope, risk_text
+from secure.policy.roles import RoleTable
 from secure.policy.rules import PolicyStore
 from secure.policy.values import (
     SET_ESVS,
@@ -42,11 +43,19 @@ from secure.policy.values import (
 )
 from secure.trust import credentials
 from secure.trust.allowlist import AllowList
+from secure.trust.certification import (
+    Certification,
+    Withdrawal,
+    certification_extension,
+    issue_withdrawals,
+    load_withdrawals,
+)
 
 from ..aio import Controller, Endpoints, run
 from ..errors import EchonetError, EchonetUsageError
 from ..frame import EOJ
 from ..node import NodeConfig
+from ..spec.dataclasses_table import RISK, DataClass
 from .args import parse_eoj, parse_ip, peer_port, peer_port_of, positive_int, positive_seconds
 from .common import (
     EXIT_FAILED,
@@ -73,6 +82,11 @@ _REASONS = {
     "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
 }
 _PREFIX = "echonet secure: error"
+_CLASS_NAMES = frozenset(c.value for c in DataClass)
+
+
+def _bad_class(name: str) -> DataClass:
+    raise SecureUsageError(f"unknown data class {name!r} (known: {', '.join(sorted(_CLASS_NAMES))})")
 
 
 class _Parser(CommandParser):
@@ -185,6 +199,7 @@ def _issue(args: argparse.Namespace) -> int:
         key = credentials.generate_private_key()
         credentials.save_private_key(node.key, key)
     role = credentials.Role(args.role)
+    attribute = None if args.certification is None else _parse_certification(args.certification)
     cert = credentials.issue_certificate(
         ca_key=ca_key,
         ca_cert=ca_cert,
@@ -193,6 +208,7 @@ def _issue(args: argparse.Namespace) -> int:
         role=role,
         now=time.time(),
         days=args.days,
+        extensions=() if attribute is None else (certification_extension(attribute),),
     )
     credentials.save_certificates(node.cert, cert)
     credentials.save_certificates(node.chain, ca_cert)
@@ -209,9 +225,11 @@ def _issue(args: argparse.Namespace) -> int:
         "manufacturer": hex_text(identity.maker_code),
         "not_after": time_json(until),
         "fingerprint": hex_text(fingerprint),
+        "certification": None if attribute is None else attribute.to_document(),
     }
     lines = [
         f"issued {role.value} certificate {node.cert} (serial {cert.serial_number:x})",
+        *([] if attribute is None else [f"  certification {attribute.describe()}"]),
         f"  identification number (0x83) {identity.id_number.hex().upper()}",
         f"  manufacturer code (0x8A)     {identity.maker_code.hex().upper()}",
         f"  valid until {_when(until)}",
@@ -356,6 +374,132 @@ def _crl(args: argparse.Namespace) -> int:
     return _output(args, doc, lines)
 
 
+def _parse_certification(text: str) -> Certification:
+    parts = text.split(":")
+    if len(parts) != 4:
+        raise SecureUsageError(
+            "--certification is PROGRAMME:LEVEL:IDENTIFIER:YYYY-MM-DD, e.g. JC-STAR:1:JCS-0042:2026-04-01"
+        )
+    return Certification(*(p.strip() for p in parts))
+
+
+def _pair(args: argparse.Namespace) -> int:
+    from secure.layer.aio import pair_device
+    from secure.trust.onboarding import SetupCode
+
+    from .secure_support import load_node_security, pairing_side
+
+    code = SetupCode.parse(args.code)
+    host, written_port = parse_ip(args.host, "HOST")
+    port = peer_port_of(written_port, args.port, 3610)
+    security = load_node_security(args.node, "controller")
+    try:
+        controller = pairing_side(security, code, "controller")
+        bind = parse_ip(args.bind, "--bind")[0] if args.bind else ("::" if ":" in host else "0.0.0.0")
+        result = run(pair_device((host, port), controller, bind=bind, timeout=args.timeout))
+    finally:
+        security.close()
+    fingerprint = credentials.spki_sha256(result.certificate)
+    doc = {
+        "paired": host,
+        "identification": hex_text(result.identity.id_number),
+        "manufacturer": hex_text(result.identity.maker_code),
+        "fingerprint": hex_text(fingerprint),
+    }
+    lines = [
+        f"paired with {host}: identification number (0x83) {result.identity.id_number.hex().upper()}",
+        "  both certificates validated and pinned; run requests with --secure --identity " + str(args.node),
+        *_fingerprint_lines(fingerprint),
+    ]
+    return _output(args, doc, lines)
+
+
+def _withdraw(args: argparse.Namespace) -> int:
+    ca_key, ca_cert, root_cert = credentials.load_ca(args.ca)
+    path = Path(args.ca) / "withdrawn.json"
+    entries: list[Withdrawal] = []
+    number = 0
+    if path.exists():
+        current = load_withdrawals(store.read_file(path), [ca_cert, root_cert])
+        entries, number = list(current.entries), current.number
+    if any(e.identifier == args.certification for e in entries):
+        raise SecureUsageError(f"certification {args.certification} is already withdrawn")
+    now = time.time()
+    entries.append(Withdrawal(args.certification, time.strftime("%Y-%m-%d", time.gmtime(now)), args.reason))
+    data = issue_withdrawals(ca_key=ca_key, ca_cert=ca_cert, entries=entries, number=number + 1, now=now)
+    targets = [path]
+    store.atomic_write(path, data)
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            out = store.NodePaths.at(out).withdrawals
+        store.atomic_write(out, data)
+        targets.append(out)
+    doc = {"withdrawn": [e.identifier for e in entries], "number": number + 1, "written": [str(t) for t in targets]}
+    lines = [f"certification {args.certification} withdrawn (list number {number + 1}, {len(entries)} in all)"]
+    lines += [f"  written to {target}" for target in targets]
+    return _output(args, doc, lines)
+
+
+def _require_certification(args: argparse.Namespace) -> int:
+    node = store.NodePaths.at(args.node)
+    if not node.directory.is_dir():
+        raise SecureUsageError(f"node directory {node.directory} does not exist")
+    if args.off:
+        store.write_json(node.certification, {"require": None})
+        return _output(args, {"require": None}, ["peers' certification is shown, not required"])
+    if not args.programme or not args.level:
+        raise SecureUsageError("give --programme and --level (or --off)")
+    store.write_json(node.certification, {"require": [args.programme, args.level]})
+    doc = {"require": [args.programme, args.level]}
+    return _output(args, doc, [f"peers must carry {args.programme} level {args.level} or above (not withdrawn)"])
+
+
+def _roles(args: argparse.Namespace) -> int:
+    node = store.NodePaths.at(args.node)
+    if not node.directory.is_dir():
+        raise SecureUsageError(f"node directory {node.directory} does not exist")
+    table = RoleTable.load(node.roles)
+    changed = False
+    for item in args.assign or ():
+        identity, sep, role = item.partition("=")
+        if not sep or not identity.strip():
+            raise SecureUsageError("--assign is IDENTITY=ROLE (IDENTITY: 0x83 in hex, or fp:16 hex digits)")
+        table.assign(identity.strip(), role.strip())
+        changed = True
+    if args.default:
+        table = RoleTable(table.peers, default=args.default, roles=table.roles)
+        changed = True
+    if changed:
+        table.save(node.roles)
+    doc = table.to_document()
+    lines = [f"default role: {table.default}"]
+    lines += [f"  {identity}: {role}" for identity, role in sorted(table.peers.items())]
+    for name, role in sorted(table.roles.items()):
+        writes = "everything" if role.write is None else f"{sum(len(v) for v in role.write.values())} EPC(s)"
+        lines.append(f"role {name}: reads {', '.join(sorted(c.value for c in role.read))}; writes {writes}")
+    return _output(args, doc, lines)
+
+
+def _privacy(args: argparse.Namespace) -> int:
+    node = Path(args.node)
+    with _audit_log(node) as log:
+        policy = _policy_store(node, log)
+        if args.off:
+            protected = policy.set_protected_reads(())
+        elif args.protect:
+            protected = policy.set_protected_reads(p.strip() for p in args.protect.split(",") if p.strip())
+        else:
+            protected = policy.current().protected_reads
+    names = sorted(c.value for c in protected)
+    doc = {"protected_reads": names, "risks": {c.value: RISK[c] for c in DataClass}}
+    lines = [
+        "reads of legacy devices that need a consent: " + (", ".join(names) if names else "none"),
+        *(f"  {c.value}: {RISK[c]}" for c in DataClass),
+    ]
+    return _output(args, doc, lines)
+
+
 def _policy_store(node: Path, log: audit.AuditLog | None) -> PolicyStore:
     if not node.is_dir():
         raise SecureUsageError(f"node directory {node} does not exist")
@@ -413,12 +557,17 @@ def _consent_grant(args: argparse.Namespace) -> int:
         raise SecureUsageError("narrow the consent with --esv and/or --epc")
     peer, written_port = parse_ip(args.peer, "--peer")
     args.peer, args.port = peer, peer_port_of(written_port, args.port, 3610)
+    classes = None if args.data_class is None else frozenset(c.strip() for c in args.data_class.split(","))
+    reads = classes is not None or args.epc is not None
     scope = ConsentScope(
         peer=peer,
         eoj=bytes(parse_eoj(args.eoj, registry_of(args))),
-        esvs=SET_ESVS if args.esv is None else parse_esvs(args.esv),
+        esvs=SET_ESVS if args.esv is None else parse_esvs(args.esv, reads=reads),
         epcs=None if args.epc is None else parse_epcs(args.epc),
         direction=Direction.INCOMING if args.incoming else Direction.OUTGOING,
+        classes=None
+        if classes is None
+        else frozenset(DataClass(c) if c in _CLASS_NAMES else _bad_class(c) for c in classes),
     )
     duration = parse_duration(args.duration)
     if not args.why.strip():
@@ -598,6 +747,40 @@ def register(subparsers: Any) -> None:
     p.add_argument("--maker", help="manufacturer code (EPC 0x8A), 6 hex digits (default: from --id)")
     p.add_argument("--out", required=True, help="node directory (key, certificate, chain, trust anchor)")
     p.add_argument("--days", type=positive_int, default=10 * 365, help="validity in days")
+    p.add_argument(
+        "--certification",
+        help="certification attribute PROGRAMME:LEVEL:IDENTIFIER:YYYY-MM-DD (e.g. JC-STAR:1:JCS-0042:2026-04-01)",
+    )
+
+    p = _add(commands, "pair", _pair, "enrol a device in setup mode with its setup code (SPAKE2+, then certificates)")
+    p.add_argument("host", help="the device's IP address (192.0.2.5, [::1], [::1]:3610)")
+    p.add_argument("--code", required=True, help="the setup code: DDDD-PPPP-PPPP-C or the QR payload ELDA1:...")
+    p.add_argument("--node", required=True, help="this controller's identity directory")
+    p.add_argument("--port", type=peer_port, help="the device's port (default 3610)")
+    p.add_argument("--bind", help="local address to pair from (default any)")
+    p.add_argument("--timeout", type=positive_seconds, default=2.0, help="seconds per attempt (default 2)")
+
+    p = _add(commands, "withdraw", _withdraw, "publish the withdrawal of a certification (like a revocation)")
+    p.add_argument("--ca", required=True, help="CA directory")
+    p.add_argument("--certification", required=True, help="the certification identifier to withdraw")
+    p.add_argument("--reason", default="", help="why (published)")
+    p.add_argument("--out", help="also write the list here (a file, or a node directory)")
+
+    p = _add(commands, "require-certification", _require_certification, "demand a certification of every peer")
+    p.add_argument("--node", required=True, help="node directory")
+    p.add_argument("--programme", help="certification programme, e.g. JC-STAR")
+    p.add_argument("--level", help="minimum level, e.g. 1")
+    p.add_argument("--off", action="store_true", help="show peers' certification without requiring it")
+
+    p = _add(commands, "roles", _roles, "show or set what each enrolled peer may do (hems, aggregator, installer, ...)")
+    p.add_argument("--node", required=True, help="node directory")
+    p.add_argument("--assign", action="append", metavar="IDENTITY=ROLE", help="give a peer a role (repeatable)")
+    p.add_argument("--default", help="role of peers not listed (default installer)")
+
+    p = _add(commands, "privacy", _privacy, "show or set which data classes of legacy devices need a consent to read")
+    p.add_argument("--node", required=True, help="node directory")
+    p.add_argument("--protect", help="comma-separated data classes: control, identity, operating, usage")
+    p.add_argument("--off", action="store_true", help="reads of legacy devices need no consent")
 
     p = _add(commands, "fingerprint", _fingerprint, "show the SPKI SHA-256 fingerprint of a certificate or key")
     p.add_argument("file", help="certificate (PEM/DER), public key or private key (PEM)")
@@ -640,6 +823,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--esv", help=f"comma-separated: {', '.join(esv_name(e) for e in sorted(SET_ESVS))}")
     p.add_argument("--epc", help="comma-separated EPCs, e.g. 0xDA,0xEB")
+    p.add_argument(
+        "--class",
+        dest="data_class",
+        help="data classes covered (control, identity, operating, usage); with --esv Get a consent to read them",
+    )
     p.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h, 1d")
     p.add_argument(
         "--version",

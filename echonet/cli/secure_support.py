@@ -150,8 +150,29 @@ def load_node_security(
     allow.watch_crl_file(paths.crl, [*chain, *roots])  # (re-read when a new CRL is written, also if none is yet)
     local = LocalCredential(Credential.from_x509(der(cert), chain=[der(c) for c in chain]), key)
     peer_role = credentials.Role.DEVICE if side == "controller" else credentials.Role.CONTROLLER
-    verifier = CertificateVerifier(roots, allowlist=allow, role=peer_role, intermediates=chain)
-    config = SecureConfig(credential=local, verifier=verifier, initiate=side == "controller", respond=side == "device")
+    from secure.policy.roles import RoleTable
+    from secure.trust.certification import CertificationPolicy
+
+    require = None
+    if paths.certification.exists():
+        document = store.read_json(paths.certification)
+        wanted = document.get("require") if isinstance(document, dict) else None
+        if wanted is not None:
+            if not (isinstance(wanted, list) and len(wanted) == 2):
+                raise SecureUsageError(f"{paths.certification}: 'require' is [programme, level]")
+            require = (str(wanted[0]), str(wanted[1]))
+    certification = CertificationPolicy(require=require, withdrawals=paths.withdrawals, issuers=[*chain, *roots])
+    verifier = CertificateVerifier(
+        roots, allowlist=allow, role=peer_role, intermediates=chain, certification=certification
+    )
+    roles = RoleTable.load(paths.roles) if paths.roles.exists() else None
+    config = SecureConfig(
+        credential=local,
+        verifier=verifier,
+        initiate=side == "controller",
+        respond=side == "device",
+        roles=roles,
+    )
     if overrides:
         config = replace(config, **overrides)
     policy = PolicyStore(paths.policy, audit=log)
@@ -259,5 +280,130 @@ def attach_secure_server(args: argparse.Namespace, runner: NodeRunner) -> Secure
     node.profile.update(0x83, security.identity.id_number, check=False)
     node.profile.update(0x8A, security.identity.maker_code, check=False)
     layer = SecureLayer(node, security.config, policy=security.policy, audit=security.audit)
+    if getattr(args, "setup_code", False):
+        from secure.trust.onboarding import SetupCode
+
+        code = SetupCode.generate(security.identity.id_number)
+        layer.pairing = pairing_side(security, code, "device")
+        show_setup_code(code)
     runner.use_layer(layer)
     return layer
+
+
+def add_setup_code_argument(parser: argparse.ArgumentParser) -> None:
+    """``--setup-code``: start in setup mode (onboarding with a setup code, shown once)."""
+    parser.add_argument(
+        "--setup-code",
+        action="store_true",
+        help="with --secure: start in setup mode and show a new setup code once (text and QR); a controller pairs "
+        "with 'echonet secure pair HOST --code CODE'",
+    )
+
+
+def show_setup_code(code: Any, out: Any = None) -> None:
+    """Print the setup code once: the numeric code, the QR payload, and the QR as text art when the ``qr`` extra
+    (``qrcode``) is installed."""
+    import io
+    import sys
+
+    stream = out if out is not None else sys.stderr
+    print(f"setup code: {code.numeric}", file=stream)
+    print(f"setup QR payload: {code.qr_payload}", file=stream)
+    try:
+        import qrcode  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        print("(install the 'qr' extra to show it as a QR code: pip install 'echonet-da[qr]')", file=stream)
+        return
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(code.qr_payload)
+    qr.make(fit=True)
+    art = io.StringIO()
+    qr.print_ascii(out=art)
+    print(art.getvalue(), end="", file=stream)
+
+
+def pairing_side(security: NodeSecurity, code: Any, side: Side) -> Any:
+    """The pairing object (:mod:`secure.trust.onboarding`) of a node for ``code``: it validates the peer's chain
+    with the node's trust anchors and pins the peer's certificate on the node's allow-list."""
+    import time
+
+    from secure.errors import SecureUsageError
+    from secure.trust import credentials
+    from secure.trust.onboarding import PairingController, PairingDevice
+    from secure.trust.verifiers import CertificateVerifier
+
+    verifier = security.config.verifier
+    if not isinstance(verifier, CertificateVerifier):
+        raise SecureUsageError("pairing needs a certificate identity (echonet secure issue)")
+    own = [security.certificate, *verifier.intermediates]
+
+    def validate(chain: list[x509.Certificate]) -> credentials.EchonetIdentity:
+        return credentials.verify_chain(
+            chain[0],
+            roots=verifier.roots,
+            intermediates=[*chain[1:], *verifier.intermediates],
+            crls=security.allowlist.crls(),
+            now=time.time(),
+            role=verifier.role,
+        ).identity
+
+    def pin(cert: x509.Certificate) -> None:
+        label = "paired with a setup code"
+        security.allowlist.enrol_certificate(cert, now=time.time(), label=label)
+
+    if side == "device":
+        return PairingDevice(code, own, validate=validate, pin=pin)
+    return PairingController(code, own, validate=validate, pin=pin)
+
+
+def security_label(controller: Any, host: str) -> dict[str, Any] | None:
+    """How a discovered node stands with the secure overlay, as ``echonet discover --secure`` shows it (``None``
+    for a plain controller): ``secured`` now (a session, with the peer's identity and certification status),
+    ``enrolled`` (secure, no session now), ``legacy`` (plain ECHONET Lite, with the consents active for it) or
+    ``unknown``; ``overlay`` says whether it offers the overlay (``None``: not known)."""
+    import time
+
+    layer = getattr(controller, "layer", None)  # (a SecureController's; a plain controller has none)
+    if layer is None:
+        return None
+    status = layer.peer_status(host)
+    state = {"secure": "secured", "secure-enrolled": "enrolled"}.get(status, status)
+    label: dict[str, Any] = {"state": state, "overlay": {"secured": True, "enrolled": True, "legacy": False}.get(state)}
+    info = layer.session_info(host)
+    if info is not None:
+        label["identity"] = info["identity"]
+        label["certification"] = info["certification"]
+        label["certification_status"] = info["certification_status"]
+        label["role"] = info["role"]
+    if state == "legacy":
+        now = time.time()
+        grants = [g for g in layer.policy.grants(now=now, active_only=True) if g.scope.peer == host]
+        label["consents"] = [g.id for g in grants]
+    return label
+
+
+def security_lines(label: dict[str, Any] | None) -> list[str]:
+    """The text lines of :func:`security_label` (none for a plain controller)."""
+    if label is None:
+        return []
+    state = label["state"]
+    if state == "secured":
+        cert = label.get("certification")
+        certified = (
+            "no certification"
+            if cert is None
+            else f"{cert['programme']} level {cert['level']} ({cert['identifier']}): {label['certification_status']}"
+        )
+        text = f"secured now (identity {label['identity']}, {certified})"
+    elif state == "enrolled":
+        text = "enrolled (offers the overlay; no session now)"
+    elif state == "legacy":
+        consents = label.get("consents") or []
+        text = (
+            "legacy, plain ECHONET Lite ("
+            + ("under consent " + ", ".join(consents) if consents else "read-only: no consent")
+            + ")"
+        )
+    else:
+        text = f"{state} (not enrolled, not classified)"
+    return [f"  security             {text}"]

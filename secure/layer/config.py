@@ -11,6 +11,7 @@ from secure.errors import SecureUsageError
 from secure.handshake.cose import LocalCredential
 from secure.handshake.edhoc import CredentialTransfer, LookupPeer
 from secure.handshake.messages import Method
+from secure.policy.roles import RoleTable
 from secure.records.framing import DEFAULT_FORMAT, RecordFormat
 from secure.records.oscore import KeyLimits
 from secure.trust.verifiers import PeerVerifier
@@ -52,6 +53,8 @@ class SecureConfig:
     * ``cross_check``: read and compare the peer's 0x83 / 0x8A after a handshake with a bound identity.
     * ``plain_multicast``: let the node's multicast (announcements, discovery) out in plain; off by default.
     * ``audit_rate`` / ``audit_burst``: budget of noisy audit records (replays, failures, denials) per second.
+    * ``roles``: what each enrolled peer may ask of this node, per ESV and EPC (:mod:`secure.policy.roles`);
+      ``None``: every authenticated peer has full control (the ``installer`` role).
     """
 
     credential: LocalCredential | Sequence[LocalCredential]
@@ -92,6 +95,7 @@ class SecureConfig:
     plain_multicast: bool = False
     audit_rate: float = 20.0
     audit_burst: float = 100.0
+    roles: RoleTable | None = None
 
     def __post_init__(self) -> None:
         if self.cookie not in ("auto", "always"):

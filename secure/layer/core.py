@@ -79,6 +79,7 @@ from echonet.errors import EchonetError
 from echonet.frame import EOJ, Frame, Property
 from echonet.node import FAST_DONE, FAST_PUMP, Node, is_multicast
 from echonet.node.events import Addr, Event
+from secure import keylog
 from secure.audit import AuditEvent, AuditLog
 from secure.errors import (
     EdhocError,
@@ -98,6 +99,7 @@ from secure.handshake.messages import Message1, Method
 from secure.handshake.suites import PublicKey
 from secure.layer.config import SecureConfig
 from secure.layer.guards import MAX_TRACKED_SOURCES, CookieJar, SourceGuard, TokenBucket
+from secure.policy.roles import SNA_OF, AccessRole, RoleDenial
 from secure.policy.rules import Decision, Policy, PolicyStore
 from secure.policy.values import Action, PeerKind
 from secure.records.framing import (
@@ -119,6 +121,7 @@ from secure.records.framing import (
 )
 from secure.records.oscore import RekeyReason, SecurityContext
 from secure.trust import credentials
+from secure.trust.onboarding import PAIRING_RECORD, PairingDevice, encode_pairing
 from secure.trust.verifiers import VerifiedCredential, trust_version
 
 __all__ = ["LayerStats", "SecureLayer"]
@@ -177,6 +180,7 @@ class LayerStats:
     closes_sent: int = 0
     closes_received: int = 0
     identity_mismatches: int = 0
+    role_denied: int = 0  # requests a peer's role did not cover (answered with their SNA)
     audit_suppressed: int = 0
     audit_errors: int = 0  # records the audit log could not take (the layer goes on)
     trust_changes: int = 0  # times the verifier's trust inputs changed (every session re-validated)
@@ -216,7 +220,7 @@ class _Handshake:
 
     def __init__(self, addr: Addr, initiator: Initiator, c_i: bytes, message_1: bytes, now: float, box: _Box) -> None:
         self.box = box
-        self.addr = addr
+        self.addr: Addr = (str(addr[0]), int(addr[1]))
         self.initiator = initiator
         self.c_i = c_i
         self.message_1 = message_1
@@ -262,6 +266,7 @@ class _HalfOpen:
 
 class _Session:
     __slots__ = (
+        "access",
         "addr",
         "budget",
         "check_deadline",
@@ -274,6 +279,8 @@ class _Session:
         "local_cid",
         "message_3",
         "message_4",
+        "moves",
+        "port",
         "recheck_at",
         "rekey_asked",
         "retire_at",
@@ -291,8 +298,11 @@ class _Session:
         verified: VerifiedCredential,
         now: float,
     ) -> None:
-        self.addr = addr
+        self.addr: Addr = (str(addr[0]), int(addr[1]))
         self.ip = str(addr[0])
+        self.port = int(addr[1])
+        self.moves = 0  # times an authenticated record moved the session to another address
+        self.access: AccessRole | None = None  # the peer's role when it restricts anything (None: full control)
         self.context = context
         self.local_cid = local_cid
         self.initiator = initiator
@@ -354,27 +364,30 @@ class SecureLayer:
         self._guard = SourceGuard(config)
         self._out: list[tuple[bytes, Addr]] = []
         self._sessions: dict[bytes, _Session] = {}  # local cid -> session (also retiring ones)
-        self._current: dict[str, _Session] = {}  # peer IP -> session used for sending
+        self._current: dict[Addr, _Session] = {}  # peer (IP, port) -> session used for sending
+        self._by_ip: dict[str, dict[Addr, _Session]] = {}  # peer IP -> its sessions used for sending, by port
         #: Peer IPs with a session now (read-only view for adapters; the same dict, so lookups cost nothing).
-        self.secured_peers: Mapping[str, object] = self._current
+        self.secured_peers: Mapping[str, object] = self._by_ip
         #: Peer IP -> why the last handshake or identity check with it failed (for adapters' error messages), and
         #: what to do about it (:attr:`failure_advice`, same keys).
         self.last_failure: dict[str, str] = {}
         self.failure_advice: dict[str, str] = {}
         self._known: OrderedDict[str, None] = OrderedDict()  # IPs that completed a handshake here
-        self._rehandshake_after: dict[str, float] = {}  # peer IP -> no hint/stale handshake before then
+        self._rehandshake_after: dict[Addr, float] = {}  # peer -> no hint/stale handshake before then
         self._stale_n = sys.maxsize if config.stale_records is None else config.stale_records
         self._trust_version: object = _UNREAD
         self._trust_at = math.inf  # next look at the verifier's trust inputs (armed by the first session)
-        self._handshakes: dict[str, _Handshake] = {}  # peer IP -> initiator run
+        self._handshakes: dict[Addr, _Handshake] = {}  # peer (IP, port) -> initiator run
         self._by_c_i: dict[bytes, _Handshake] = {}
         self._half_open: dict[bytes, _HalfOpen] = {}  # C_R -> responder run
-        self._queues: dict[str, deque[tuple[bytes, Addr]]] = {}
+        self._queues: dict[Addr, deque[tuple[bytes, Addr]]] = {}  # peer (IP, port) -> frames held
         self._audit_bucket: TokenBucket | None = None
         self._serial = 0
         self._deadline_serial = -1  # _own_deadline() is cached until the next _bump()
         self._deadline_cache: float | None = None
         self._now = 0.0
+        #: Setup mode: the device side of onboarding with a setup code (``None``: pairing records are ignored).
+        self.pairing: PairingDevice | None = None
 
     # ------------------------------------------------------------------------------------------ inspection
 
@@ -385,32 +398,91 @@ class SecureLayer:
 
     def peer_status(self, ip: str) -> str:
         """``secure`` (a session), ``handshaking``, ``secure-enrolled`` (no session now), ``legacy`` or ``unknown``."""
-        if ip in self._current:
+        if ip in self._by_ip:
             return "secure"
-        if ip in self._handshakes:
+        if any(key[0] == ip for key in self._handshakes):
             return "handshaking"
         record = self.policy.peer(ip)
         if record is None:
             return "unknown"
         return "secure-enrolled" if record.kind is PeerKind.SECURE else "legacy"
 
-    def session_info(self, ip: str) -> Mapping[str, object] | None:
-        """Public facts about the session with ``ip`` (no keys)."""
-        session = self._current.get(ip)
+    def session_info(self, ip: str | Addr) -> Mapping[str, object] | None:
+        """Public facts about the session with ``ip`` (an address, or an IP with one session; no keys): the peer's
+        identity (0x83 and certificate fingerprint) first, its address as an attribute."""
+        session = self._session_for(ip if isinstance(ip, tuple) else (ip, -1))
         if session is None:
             return None
+        return self._describe(session)
+
+    def _describe(self, session: _Session) -> dict[str, object]:
         identity = session.verified.identity
         usage = session.context.usage(self._now)
         return {
-            "peer": ip,
-            "role": "initiator" if session.initiator else "responder",
-            "fingerprint": session.verified.fingerprint.hex(),
+            "identity": _identity_name(session.verified),
             "id_number": None if identity is None else identity.id_number.hex(),
+            "fingerprint": session.verified.fingerprint.hex(),
+            "peer": session.ip,
+            "port": session.port,
+            "address": f"{session.ip}:{session.port}",
+            "role": "initiator" if session.initiator else "responder",
             "identity_checked": session.check_tid is None,
             "encryptions": usage.encryptions,
             "failed_decryptions": usage.failed_decryptions,
             "cid": session.local_cid.hex(),
+            "moves": session.moves,
+            "access": "installer" if session.access is None else session.access.name,
+            "certification": None
+            if session.verified.certification is None
+            else session.verified.certification.to_document(),
+            "certification_status": session.verified.certification_status,
         }
+
+    def sessions(self) -> list[dict[str, object]]:
+        """Every session used for sending now, named by the peer's identity, with its address as an attribute."""
+        return [self._describe(session) for session in self._current.values()]
+
+    def session_of(self, identity: str) -> Mapping[str, object] | None:
+        """The session with the peer whose identification number (0x83, hex) or certificate fingerprint (hex, or
+        a prefix of at least 8 hex digits) is ``identity``, wherever it is now; ``None`` without one."""
+        wanted = identity.lower()
+        for session in self._current.values():
+            verified = session.verified
+            fp = verified.fingerprint.hex()
+            ident = verified.identity
+            if (ident is not None and ident.id_number.hex() == wanted) or fp == wanted:
+                return self._describe(session)
+            if len(wanted) >= 8 and fp.startswith(wanted):
+                return self._describe(session)
+        return None
+
+    def address_of(self, identity: str) -> Addr | None:
+        """Where the peer named ``identity`` (see :meth:`session_of`) is now, as the last authenticated record
+        from it says; ``None`` when no session with it exists."""
+        info = self.session_of(identity)
+        return None if info is None else (str(info["peer"]), int(str(info["port"])))
+
+    def _session_for(self, addr: Addr) -> _Session | None:
+        """The session to send to ``addr`` under: the one at that exact (IP, port), else the only one at that IP
+        when the peer started it (a controller that asked from one port and listens on another); ``None`` when
+        none. A session this node started belongs to the exact address it reached: another port of that IP is
+        another node (two nodes behind one address are never mixed), which gets a handshake of its own."""
+        session = self._current.get((addr[0], addr[1]))
+        if session is not None:
+            return session
+        by_port = self._by_ip.get(str(addr[0]))
+        if by_port is not None and len(by_port) == 1:
+            for session in by_port.values():
+                if not (session.initiator and self.config.initiate) or addr[1] == -1:
+                    return session
+        return None
+
+    def _handshake_to(self, addr: Addr) -> _Handshake | None:
+        hs = self._handshakes.get((addr[0], addr[1]))
+        if hs is not None:
+            return hs
+        runs = [hs for key, hs in self._handshakes.items() if key[0] == addr[0]]
+        return runs[0] if len(runs) == 1 else None
 
     @property
     def half_open_count(self) -> int:
@@ -419,10 +491,10 @@ class SecureLayer:
 
     def is_secured(self, ip: str) -> bool:
         """Whether frames to ``ip`` are protected now (a session exists, its identity check may be pending)."""
-        return ip in self._current
+        return ip in self._by_ip
 
-    def has_session(self, ip: str) -> bool:
-        session = self._current.get(ip)
+    def has_session(self, ip: str | Addr) -> bool:
+        session = self._session_for(ip if isinstance(ip, tuple) else (ip, -1))
         return session is not None and session.check_tid is None
 
     # ------------------------------------------------------------------------------------------ audit
@@ -479,7 +551,7 @@ class SecureLayer:
             if session.check_deadline is not None:
                 best = min(best, session.check_deadline)
             best = min(best, session.recheck_at)
-            if max_age is not None and session.ip not in self._handshakes:
+            if max_age is not None and session.addr not in self._handshakes:
                 # The initiator rekeys at max_age; a responder closes a session its peer let age twice as long.
                 best = min(best, session.created + (max_age if session.initiator else 2 * max_age))
         self._deadline_serial = self._serial
@@ -566,9 +638,11 @@ class SecureLayer:
             if hs is not None and hs.context is not None and hs.addr[0] == addr[0]:
                 self._early_data(hs, data, addr, now)
                 return None
-        if session is None or session.ip != addr[0]:
+        if session is None:
             self._unknown_context(kid, data, addr, now)
             return None
+        if session.ip != addr[0] or session.port != addr[1]:
+            return self._open_moved(session, data, pos, end, kid, addr, now)
         try:
             frame = session.context.unprotect_parts(data[:3], data[3:pos], kid, data[end:], now)
         except ReplayError as exc:
@@ -593,7 +667,123 @@ class SecureLayer:
         session.unanswered = 0
         if session.check_tid is not None and self._identity_answer(session, frame, now):
             return None
+        if session.access is not None and self._role_refuses(session, frame, addr, now):
+            return None
         return frame
+
+    def _role_refuses(self, session: _Session, frame_bytes: bytes, addr: Addr, now: float) -> bool:
+        """Whether the peer's role refuses this request (then answered with its SNA, audited ``role_denied``)."""
+        if len(frame_bytes) < 12 or not 0x60 <= frame_bytes[10] <= 0x6F:
+            return False  # answers and notifications: never refused by a role
+        access = session.access
+        assert access is not None
+        try:
+            frame = decode_frame(frame_bytes)
+        except EchonetError:
+            return False  # the node drops it with the reason
+        if frame.esv is None or frame.deoj is None or frame.seoj is None:
+            return False
+        class_id = (frame.deoj.class_group << 8) | frame.deoj.class_code
+        epcs = [p.epc for p in frame.properties] + [p.epc for p in frame.get_properties]
+        denied = access.denied(frame.esv, class_id, epcs)
+        if not denied:
+            return False
+        self.stats.role_denied += 1
+        denial = RoleDenial(access.name, frame.esv, class_id, tuple(denied))
+        fields = self._who(session)
+        fields.update(denial.audit_fields())
+        fields["eoj"] = bytes(frame.deoj).hex()
+        self._audit(AuditEvent.ROLE_DENIED, fields, now)
+        sna = SNA_OF.get(frame.esv)
+        if sna is not None and frame.deoj.instance != 0:
+            answer = Frame.make(
+                frame.tid, frame.deoj, frame.seoj, sna, _sna_properties(frame.esv, frame), _sna_gets(frame)
+            )
+            self._protect_to(session, encode_frame(answer), addr, now)
+        return True
+
+    def _open_moved(
+        self, session: _Session, data: bytes, pos: int, end: int, kid: bytes, addr: Addr, now: float
+    ) -> bytes | None:
+        """A data record under a session from another address than the session's. The session belongs to the
+        peer's identity and connection identifiers, not to its address: the record is verified as any other
+        (replay window, tag), and if it verifies and is the newest this session received (a partial IV above the
+        replay window's top, so neither a replay nor a delayed copy), the session follows the peer to the new
+        address (DHCP, a NAT rebinding), audited as ``peer_moved``. A record that does not verify moves nothing."""
+        top = session.context.replay_window.top
+        n = data[2] & PIV_LEN_MASK
+        piv = int.from_bytes(data[3 : 3 + n], "big")
+        try:
+            frame = session.context.unprotect_parts(data[:3], data[3:pos], kid, data[end:], now)
+        except ReplayError as exc:
+            self.stats.replays += 1
+            self._audit(AuditEvent.REPLAY, self._record_fields(session, addr, data, exc), now)
+            return None
+        except RecordError as exc:
+            self.stats.integrity_failures += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
+            return None
+        if piv > top:
+            self._move(session, addr, now)
+        self.stats.unprotected += 1
+        session.unanswered = 0
+        if session.check_tid is not None and self._identity_answer(session, frame, now):
+            return None
+        if session.access is not None and self._role_refuses(session, frame, addr, now):
+            return None
+        return frame
+
+    def _move(self, session: _Session, addr: Addr, now: float) -> None:
+        """The session's peer is at ``addr`` now: frames to it (and to the old address, which it left) go under
+        this session; the policy's record follows the identity."""
+        old_addr = session.addr
+        new_addr: Addr = (str(addr[0]), int(addr[1]))
+        current = self._current.get(old_addr) is session
+        if current:
+            self._unset_current(old_addr)
+        session.addr = new_addr
+        session.ip = new_addr[0]
+        session.port = new_addr[1]
+        session.moves += 1
+        if current:
+            displaced = self._current.get(new_addr)
+            if displaced is not None and displaced is not session and displaced.retire_at is None:
+                displaced.retire_at = now + self.config.rekey_grace
+            self._set_current(new_addr, session)
+        queue = self._queues.pop(old_addr, None)
+        if queue:
+            self._queues.setdefault(new_addr, deque()).extend(queue)
+        self._bump()
+        fields = self._who(session)
+        fields["from"] = f"{old_addr[0]}:{old_addr[1]}"
+        self._audit(AuditEvent.PEER_MOVED, fields, now)
+        self._enrol(session, now)
+
+    def _set_current(self, key: Addr, session: _Session) -> None:
+        self._current[key] = session
+        self._by_ip.setdefault(key[0], {})[key] = session
+
+    def _unset_current(self, key: Addr) -> None:
+        self._current.pop(key, None)
+        by_port = self._by_ip.get(key[0])
+        if by_port is not None:
+            by_port.pop(key, None)
+            if not by_port:
+                del self._by_ip[key[0]]
+
+    @staticmethod
+    def _who(session: _Session) -> dict[str, object]:
+        """The audit fields that name a session's peer: its identity first, the address as an attribute."""
+        verified = session.verified
+        identity = verified.identity
+        return {
+            "identity": _identity_name(verified),
+            "id_number": None if identity is None else identity.id_number.hex(),
+            "fingerprint": verified.fingerprint.hex(),
+            "peer": session.ip,
+            "port": session.port,
+            "cid": session.local_cid.hex(),
+        }
 
     def _unknown_context(self, kid: bytes, data: bytes, addr: Addr, now: float) -> None:
         """A data record under a context this node does not hold: audited, and answered with a hint (rate-limited
@@ -616,9 +806,8 @@ class SecureLayer:
         """The peer says it holds no context for ``kid``. Unauthenticated, so it counts only for the session we
         send under to that peer, only while records of ours went unanswered, and only as a reason to start a
         new handshake next to the session (which stays in use until the new one completes)."""
-        ip = str(addr[0])
         self.stats.hints_received += 1
-        session = self._current.get(ip)
+        session = self._session_for(addr)
         if (
             session is None
             or session.context.sender_id != kid
@@ -631,12 +820,12 @@ class SecureLayer:
         """Start a handshake next to ``session``, which looks dead (a hint, or records unanswered); False when
         this node does not initiate it, one is running, or one was started less than ``rehandshake_holdoff``
         seconds ago."""
-        ip = session.ip
-        if not (session.initiator and self.config.initiate) or ip in self._handshakes:
+        key = session.addr
+        if not (session.initiator and self.config.initiate) or key in self._handshakes:
             return False
-        if now < self._rehandshake_after.get(ip, -math.inf) or session.retire_at is not None:
+        if now < self._rehandshake_after.get(key, -math.inf) or session.retire_at is not None:
             return False
-        self._rehandshake_after[ip] = now + self.config.rehandshake_holdoff
+        self._rehandshake_after[key] = now + self.config.rehandshake_holdoff
         if len(self._rehandshake_after) > MAX_TRACKED_SOURCES:
             self._rehandshake_after.pop(next(iter(self._rehandshake_after)))
         self.stats.rehandshakes += 1
@@ -655,15 +844,9 @@ class SecureLayer:
         else:
             self.stats.junk += 1
 
-    @staticmethod
-    def _record_fields(session: _Session, addr: Addr, data: bytes, exc: RecordError) -> dict[str, object]:
-        fields: dict[str, object] = {
-            "peer": str(addr[0]),
-            "port": int(addr[1]),
-            "reason": exc.reason.value,
-            "cid": session.local_cid.hex(),
-            "size": len(data),
-        }
+    def _record_fields(self, session: _Session, addr: Addr, data: bytes, exc: RecordError) -> dict[str, object]:
+        fields = self._who(session)
+        fields.update({"peer": str(addr[0]), "port": int(addr[1]), "reason": exc.reason.value, "size": len(data)})
         n = data[2] & PIV_LEN_MASK
         if len(data) >= 3 + n:
             fields["piv"] = int.from_bytes(data[3 : 3 + n], "big")
@@ -678,6 +861,9 @@ class SecureLayer:
         )
 
     def _receive_other(self, data: bytes, addr: Addr, now: float) -> None:
+        if len(data) >= 3 and data[1] == PAIRING_RECORD:
+            self._receive_pairing(data, addr, now)
+            return
         try:
             record = decode(data, self._fmt)
         except RecordError as exc:
@@ -698,6 +884,43 @@ class SecureLayer:
             self._receive_handshake(record, data, addr, now)
         elif isinstance(record, CookieRecord):
             self._receive_cookie(record, data, addr, now)
+
+    def _receive_pairing(self, data: bytes, addr: Addr, now: float) -> None:
+        """A pairing record (onboarding with a setup code, :mod:`secure.trust.onboarding`): answered only while
+        :attr:`pairing` is set (setup mode), within the handshake rate limits; every outcome is audited."""
+        ip = str(addr[0])
+        pairing = self.pairing
+        if pairing is None:
+            self.stats.junk += 1
+            return
+        if not self._guard.admit(ip, now, self._is_known):
+            self.stats.rate_limited += 1
+            self._audit(AuditEvent.PAIRING_FAILED, {"peer": ip, "reason": "rate-limited"}, now)
+            return
+        step, payload = data[2], data[3:]
+        try:
+            if step == 1:
+                reply = pairing.message_1(payload)
+            elif step == 3:
+                reply = pairing.message_3(payload)
+            else:
+                return
+        except SecureError as exc:
+            self._audit(
+                AuditEvent.PAIRING_FAILED,
+                {"peer": ip, "port": int(addr[1]), "step": step, "reason": _reason(exc), "failures": pairing.failures},
+                now,
+            )
+            self._send(encode_pairing(0xFF, _reason(exc).encode()[:200], self._ehd1), addr)
+            return
+        if step == 3 and pairing.paired is not None:
+            identity = pairing.paired.identity
+            self._audit(
+                AuditEvent.PAIRING_OK,
+                {"peer": ip, "port": int(addr[1]), "identity": identity.id_number.hex(), "pinned": True},
+                now,
+            )
+        self._send(encode_pairing(step + 1, reply, self._ehd1), addr)
 
     def _excessive(self, ip: str, now: float) -> bool:
         if self._guard.is_running_low(ip, now):
@@ -766,7 +989,7 @@ class SecureLayer:
     def _receive_cookie(self, record: CookieRecord, data: bytes, addr: Addr, now: float) -> None:
         cookie, payload = record
         if not payload:  # a challenge to one of our message_1
-            hs = self._handshakes.get(str(addr[0]))
+            hs = self._handshake_to(addr)
             if hs is None or hs.state != "m2" or hs.cookie_tries >= 2:
                 return
             hs.cookie_tries += 1
@@ -981,13 +1204,13 @@ class SecureLayer:
         except SecureError as exc:
             self.stats.handshakes_failed += 1
             self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "role": "initiator", "reason": _reason(exc)}, now)
-            self._drop_queue(ip)
+            self._drop_queue(addr)
             return
         hs = _Handshake((ip, int(addr[1])), initiator, c_i, message_1, now, box)
         hs.rekey_reason = rekey_reason
         hs.last = encode_handshake(b"", message_1, self._fmt)
         hs.deadline = now + cfg.handshake_timeout
-        self._handshakes[ip] = hs
+        self._handshakes[hs.addr] = hs
         self._by_c_i[c_i] = hs
         self.stats.handshakes_started += 1
         self._bump()
@@ -1026,7 +1249,7 @@ class SecureLayer:
         self._forget_handshake(hs)
         verified = hs.box.verified
         assert verified is not None and hs.context is not None
-        old = self._current.get(str(hs.addr[0]))
+        old = self._current.get(hs.addr)
         same_peer = old is not None and old.check_tid is None and old.verified.fingerprint == verified.fingerprint
         session = self._new_session(
             hs.addr, hs.context, hs.c_i, True, verified, now, hs.initiator.method, hs.rekey_reason
@@ -1065,13 +1288,13 @@ class SecureLayer:
     def _forget_handshake(self, hs: _Handshake) -> None:
         self._bump()  # the sessions' age deadlines count again
         self._by_c_i.pop(hs.c_i, None)
-        if self._handshakes.get(str(hs.addr[0])) is hs:
-            del self._handshakes[str(hs.addr[0])]
+        if self._handshakes.get(hs.addr) is hs:
+            del self._handshakes[hs.addr]
 
     def handshake_progress(self, ip: str) -> tuple[str, str] | None:
         """How far the running handshake with ``ip`` got, as (what is missing, what to do about it); ``None``
         when no handshake runs."""
-        hs = self._handshakes.get(ip)
+        hs = self._handshake_to((ip, -1))
         return None if hs is None else _unanswered(hs)
 
     def _note_failure(self, ip: str, reason: str, advice: str) -> None:
@@ -1100,8 +1323,8 @@ class SecureLayer:
         if stage:
             fields["stage"] = stage
         self._audit(AuditEvent.HANDSHAKE_FAILED, fields, now)
-        if ip not in self._current:
-            self._drop_queue(ip)
+        if hs.addr not in self._current:
+            self._drop_queue(hs.addr)
 
     # ------------------------------------------------------------------------------------------ sessions
 
@@ -1127,49 +1350,61 @@ class SecureLayer:
                 self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": _reason(exc)}, now)
                 return None
         session = _Session(addr, context, local_cid, initiator, verified, now)
+        roles = self.config.roles
+        if roles is not None:
+            access = roles.role_of(_identity_name(verified), verified.fingerprint)
+            session.access = None if access.full else access
         self._sessions[local_cid] = session
-        old = self._current.get(ip)
-        self._current[ip] = session
+        old = self._current.get(session.addr)
+        if old is None:
+            # The same identity under another address of ours (it moved, and a new handshake found it there):
+            # that session is the old one of this peer, not a second peer.
+            old = next(
+                (
+                    other
+                    for other in self._current.values()
+                    if other.verified.fingerprint == verified.fingerprint and other.initiator == initiator
+                ),
+                None,
+            )
+            if old is not None:
+                self._unset_current(old.addr)
+        self._set_current(session.addr, session)
         if old is not None and old is not session:
             old.retire_at = now + self.config.rekey_grace
             self.stats.rekeys += 1
-            self._audit(
-                AuditEvent.REKEY,
-                {
-                    "peer": ip,
-                    "reason": rekey_reason or "peer-initiated",
-                    "old_cid": old.local_cid.hex(),
-                    "cid": local_cid.hex(),
-                },
-                now,
-            )
+            fields = self._who(session)
+            fields.update({"reason": rekey_reason or "peer-initiated", "old_cid": old.local_cid.hex()})
+            if old.addr != session.addr:
+                fields["from"] = f"{old.ip}:{old.port}"
+            self._audit(AuditEvent.REKEY, fields, now)
         self._bump()
         self.stats.handshakes_ok += 1
-        identity = verified.identity
-        self._audit(
-            AuditEvent.HANDSHAKE_OK,
-            {
-                "peer": ip,
-                "port": int(addr[1]),
-                "role": "initiator" if initiator else "responder",
-                "method": None if method is None else int(method),
-                "fingerprint": verified.fingerprint.hex(),
-                "id_number": None if identity is None else identity.id_number.hex(),
-                "cid": local_cid.hex(),
-            },
-            now,
+        fields = self._who(session)
+        fields.update(
+            {"role": "initiator" if initiator else "responder", "method": None if method is None else int(method)}
         )
+        self._audit(AuditEvent.HANDSHAKE_OK, fields, now)
+        self._enrol(session, now)
+        return session
+
+    def _enrol(self, session: _Session, now: float) -> None:
+        """The policy remembers the peer's address as secure, with the identity that was authenticated there."""
+        ip = session.ip
+        verified = session.verified
+        identity = _identity_name(verified)
         try:
             source = self.policy_source
-            if isinstance(source, PolicyStore):
-                record = source.current().peer(ip)
-                if record is None or record.kind is not PeerKind.SECURE or record.fingerprint != verified.fingerprint:
-                    source.enrol_secure(ip, now=self._wall(), fingerprint=verified.fingerprint)
-            else:
-                source.enrol_secure(ip, now=self._wall(), fingerprint=verified.fingerprint)
+            record = source.current().peer(ip) if isinstance(source, PolicyStore) else source.peer(ip)
+            if (
+                record is None
+                or record.kind is not PeerKind.SECURE
+                or record.fingerprint != verified.fingerprint
+                or record.identity != identity
+            ):
+                source.enrol_secure(ip, now=self._wall(), fingerprint=verified.fingerprint, identity=identity)
         except SecureError as exc:  # store trouble must not break the session; record it
             self._audit(AuditEvent.POLICY_DENIED, {"peer": ip, "reason": "enrol-failed: " + _reason(exc)}, now)
-        return session
 
     def _watch(self, session: _Session, box: _Box, now: float) -> None:
         """Schedule the periodic re-validation of the session's peer credential (and the looks at the trust
@@ -1229,10 +1464,15 @@ class SecureLayer:
                 },
                 now,
             )
+            if "withdrawn" in _reason(exc):
+                fields = self._who(session)
+                fields["detail"] = _reason(exc)
+                self._audit(AuditEvent.CERTIFICATION_WITHDRAWN, fields, now)
             self._close_session(session, CloseReason.POLICY, now)
 
     def _derive(self, params: OscoreParameters, now: float) -> SecurityContext:
         """The OSCORE context from the EDHOC exporter output (RFC 9528 appendix A.1)."""
+        keylog.log_session(params)  # the key log (secure/keylog.py): nothing unless enabled
         return SecurityContext(
             params.master_secret,
             params.master_salt,
@@ -1247,8 +1487,8 @@ class SecureLayer:
     def _drop_session(self, session: _Session) -> None:
         self._bump()
         self._sessions.pop(session.local_cid, None)
-        if self._current.get(session.ip) is session:
-            del self._current[session.ip]
+        if self._current.get(session.addr) is session:
+            self._unset_current(session.addr)
 
     def _close_session(self, session: _Session, reason: CloseReason, now: float) -> None:
         try:
@@ -1257,16 +1497,14 @@ class SecureLayer:
         except SecureError:
             pass
         self._drop_session(session)
-        self._audit(
-            AuditEvent.SESSION_CLOSED,
-            {"peer": session.ip, "reason": reason.name.lower(), "cid": session.local_cid.hex()},
-            now,
-        )
+        fields = self._who(session)
+        fields["reason"] = reason.name.lower()
+        self._audit(AuditEvent.SESSION_CLOSED, fields, now)
 
     def _receive_close(self, record: ProtectedRecord, addr: Addr, now: float) -> None:
         kid = record.kid
         session = None if kid is None else self._sessions.get(kid)
-        if session is None or session.ip != addr[0]:
+        if session is None:
             self.stats.unknown_context += 1
             return
         try:
@@ -1284,24 +1522,22 @@ class SecureLayer:
         self.stats.closes_received += 1
         session.unanswered = 0
         if reason is CloseReason.REKEY:
-            if session.initiator and session.ip not in self._handshakes and session.retire_at is None:
+            if session.initiator and session.addr not in self._handshakes and session.retire_at is None:
                 self._start_handshake(session.addr, now, rekey_reason="peer-requested")
             return
         self._drop_session(session)
-        self._audit(
-            AuditEvent.SESSION_CLOSED,
-            {"peer": session.ip, "reason": reason.name.lower(), "by": "peer", "cid": session.local_cid.hex()},
-            now,
-        )
+        fields = self._who(session)
+        fields.update({"reason": reason.name.lower(), "by": "peer"})
+        self._audit(AuditEvent.SESSION_CLOSED, fields, now)
 
     def _maybe_rekey(self, session: _Session, now: float) -> None:
-        if session.retire_at is not None or self._current.get(session.ip) is not session:
+        if session.retire_at is not None or self._current.get(session.addr) is not session:
             return
         reason = session.context.rekey_reason(now)
         if reason is None:
             return
         if session.initiator and self.config.initiate:
-            if session.ip not in self._handshakes:
+            if session.addr not in self._handshakes:
                 self._start_handshake(session.addr, now, rekey_reason=reason.value)
         elif reason is RekeyReason.AGE:
             # Both ends see the same age: the initiator rekeys; a responder only ends a session left to age on.
@@ -1330,7 +1566,7 @@ class SecureLayer:
                 {"peer": str(hs.addr[0]), "role": "initiator", "reason": "abandoned", "stage": _waiting_for(hs)},
                 now,
             )
-            self._drop_queue(str(hs.addr[0]))
+            self._drop_queue(hs.addr)
 
     # ------------------------------------------------------------------------------------------ identity
 
@@ -1359,7 +1595,7 @@ class SecureLayer:
             return True
         session.check_tid = None
         session.check_deadline = None
-        self._audit(AuditEvent.IDENTITY_CHECKED, {"peer": session.ip, "id_number": identity.id_number.hex()}, now)
+        self._audit(AuditEvent.IDENTITY_CHECKED, self._who(session), now)
         self._flush_queue(session, now)
         return True
 
@@ -1370,11 +1606,11 @@ class SecureLayer:
             f"identity cross-check failed ({reason})",
             "the device's node profile (0x83, 0x8A) must be what its certificate binds",
         )
-        self._audit(
-            AuditEvent.HANDSHAKE_FAILED, {"peer": session.ip, "reason": "binding-mismatch", "detail": reason}, now
-        )
+        fields = self._who(session)
+        fields.update({"reason": "binding-mismatch", "detail": reason})
+        self._audit(AuditEvent.HANDSHAKE_FAILED, fields, now)
         self._close_session(session, CloseReason.POLICY, now)
-        self._drop_queue(session.ip)
+        self._drop_queue(session.addr)
 
     # ------------------------------------------------------------------------------------------ plaintext
 
@@ -1382,7 +1618,7 @@ class SecureLayer:
         ip = str(addr[0])
         policy = self.policy
         record = policy.peer(ip)
-        if ip in self._current or (record is not None and record.kind is PeerKind.SECURE):
+        if ip in self._by_ip or (record is not None and record.kind is PeerKind.SECURE):
             self.stats.downgrade_dropped += 1
             self._audit(
                 AuditEvent.DOWNGRADE_DROPPED,
@@ -1431,7 +1667,7 @@ class SecureLayer:
     def send_frame(self, data: bytes, addr: Addr, now: float) -> None:
         """One frame the node sends (as :meth:`datagrams_to_send` takes it from the node): protected, held, or
         policy-checked; what goes out is queued behind the layer's own records for :meth:`take_output`."""
-        session = self._current.get(addr[0])
+        session = self._current.get(addr) or self._session_for(addr)
         if session is not None and session.check_tid is None:
             unanswered = session.unanswered
             if session.budget > 1 and unanswered < self._stale_n:  # fast path: no rekey or staleness check due
@@ -1454,7 +1690,7 @@ class SecureLayer:
         """:meth:`send_frame` for an adapter that sends at once: the protected record of ``data`` when it can go
         out now (a session whose identity is checked, no rekey check due, nothing of the layer's queued before
         it); otherwise ``None``, and :meth:`send_frame` took the frame (see :meth:`take_output`)."""
-        session = self._current.get(addr[0])
+        session = self._current.get(addr) or self._session_for(addr)
         if (
             session is not None
             and session.check_tid is None
@@ -1567,23 +1803,23 @@ class SecureLayer:
             session.budget = max(1, context.encryptions_before_rekey())
 
     def _queue(self, data: bytes, addr: Addr) -> None:
-        ip = str(addr[0])
-        queue = self._queues.get(ip)
+        key = (str(addr[0]), int(addr[1]))
+        queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[ip] = deque()
+            queue = self._queues[key] = deque()
         if len(queue) >= self.config.max_queue:
             self.stats.queue_dropped += 1
             return
         queue.append((data, addr))
         self.stats.queued += 1
 
-    def _drop_queue(self, ip: str) -> None:
-        queue = self._queues.pop(ip, None)
+    def _drop_queue(self, key: Addr) -> None:
+        queue = self._queues.pop((str(key[0]), int(key[1])), None)
         if queue:
             self.stats.queue_dropped += len(queue)
 
     def _flush_queue(self, session: _Session, now: float) -> None:
-        queue = self._queues.pop(session.ip, None)
+        queue = self._queues.pop(session.addr, None)
         if queue:
             for data, addr in queue:
                 self._protect_to(session, data, addr, now)
@@ -1597,9 +1833,9 @@ class SecureLayer:
             else:
                 self.stats.multicast_suppressed += 1
             return
-        session = self._current.get(ip)
+        session = self._session_for(addr)
         if session is not None:  # identity check pending: hold the frame
-            self._queue(data, addr)
+            self._queue(data, session.addr)
             return
         policy = self.policy
         record = policy.peer(ip)
@@ -1622,7 +1858,7 @@ class SecureLayer:
             return
         if self.config.initiate:
             self._queue(data, addr)
-            if ip not in self._handshakes:
+            if (ip, int(addr[1])) not in self._handshakes:
                 self._start_handshake(addr, now)
             return
         self.stats.policy_denied += 1
@@ -1631,13 +1867,34 @@ class SecureLayer:
     def check_outgoing(self, ip: str, deoj: bytes, esv: int, epcs: Sequence[int]) -> Decision | None:
         """The policy decision a plain frame to ``ip`` would get, or ``None`` when it would be secured (a session,
         or a handshake this layer starts). Lets an adapter refuse at once instead of waiting for a timeout."""
-        if ip in self._current:
+        if ip in self._by_ip:
             return None
         policy = self.policy
         record = policy.peer(ip)
         if self.config.initiate and (record is None or record.kind is PeerKind.SECURE):
             return None
         return policy.decide_outgoing(ip, deoj, esv, epcs, now=self._wall(), secured=False)
+
+
+def _sna_properties(esv: int, frame: Frame) -> tuple[Property, ...]:
+    """The properties of the SNA that refuses ``frame`` as a whole: a write echoes every property with its EDT
+    (none was accepted), a read lists every EPC with PDC 0 (none is answered)."""
+    if esv in (0x60, 0x61, 0x6E):
+        return tuple(frame.properties)
+    return tuple(Property(p.epc) for p in frame.properties)
+
+
+def _sna_gets(frame: Frame) -> tuple[Property, ...]:
+    return tuple(Property(p.epc) for p in frame.get_properties)
+
+
+def _identity_name(verified: VerifiedCredential) -> str:
+    """How audit records, status and policy name a peer: its identification number (0x83, hex) when its
+    certificate binds one, else ``fp:`` and the first 16 hex digits of its key fingerprint."""
+    identity = verified.identity
+    if identity is not None:
+        return identity.id_number.hex()
+    return "fp:" + verified.fingerprint.hex()[:16]
 
 
 def _waiting_for(hs: _Handshake) -> str:

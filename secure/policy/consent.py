@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from echonet.spec.dataclasses_table import RISK, DataClass, data_class
 from secure.errors import SecureUsageError
 from secure.policy.values import (
+    CONSENT_READ_ESVS,
     SET_ESVS,
     Direction,
     describe_version,
@@ -39,13 +41,24 @@ class ConsentScope:
     esvs: frozenset[int] = SET_ESVS
     epcs: frozenset[int] | None = None
     direction: Direction = Direction.OUTGOING
+    #: Data classes (:mod:`echonet.spec.dataclasses_table`) every EPC covered must be of; ``None``: any.
+    classes: frozenset[DataClass] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peer", normalize_peer(self.peer))
         object.__setattr__(self, "eoj", parse_eoj(self.eoj))
         object.__setattr__(self, "esvs", frozenset(self.esvs))
-        if not self.esvs or not self.esvs <= SET_ESVS:
-            raise SecureUsageError("a consent scope names one or more of SetI, SetC, SetGet")
+        if self.classes is not None:
+            try:
+                object.__setattr__(self, "classes", frozenset(DataClass(str(c)) for c in self.classes))
+            except ValueError:
+                raise SecureUsageError(f"data classes are {', '.join(c.value for c in DataClass)}") from None
+            if not self.classes:
+                raise SecureUsageError("a consent scope's data classes may not be empty")
+        if not self.esvs or not self.esvs <= SET_ESVS | CONSENT_READ_ESVS:
+            raise SecureUsageError("a consent scope names one or more of SetI, SetC, SetGet (or Get, INF_REQ)")
+        if self.esvs & CONSENT_READ_ESVS and self.epcs is None and self.classes is None:
+            raise SecureUsageError("a consent to read names the EPCs or the data classes it covers")
         if self.epcs is not None:
             object.__setattr__(self, "epcs", frozenset(self.epcs))
             if not self.epcs or not all(0x80 <= e <= 0xFF for e in self.epcs):
@@ -58,11 +71,19 @@ class ConsentScope:
             and esv in self.esvs
             and direction == self.direction
             and (self.epcs is None or set(epcs) <= self.epcs)
+            and (self.classes is None or self._classes_cover(epcs))
         )
+
+    def _classes_cover(self, epcs: Iterable[int]) -> bool:
+        assert self.classes is not None
+        class_id = (self.eoj[0] << 8) | self.eoj[1]
+        return all(data_class(class_id, e) in self.classes for e in epcs)
 
     def describe(self) -> str:
         esvs = ",".join(esv_name(e) for e in sorted(self.esvs))
         epcs = "any EPC" if self.epcs is None else "EPC " + ",".join(f"0x{e:02X}" for e in sorted(self.epcs))
+        if self.classes is not None:
+            epcs += " of " + "/".join(sorted(c.value for c in self.classes)) + " data"
         arrow = "to" if self.direction is Direction.OUTGOING else "from"
         return f"{esvs} {arrow} {self.peer} object {self.eoj.hex().upper()}, {epcs}"
 
@@ -73,13 +94,17 @@ class ConsentScope:
             "esvs": sorted(self.esvs),
             "epcs": None if self.epcs is None else sorted(self.epcs),
             "direction": self.direction.value,
+            **({} if self.classes is None else {"classes": sorted(c.value for c in self.classes)}),
         }
 
     @classmethod
     def from_document(cls, item: Mapping[str, object]) -> ConsentScope:
         esvs = item["esvs"]
         epcs = item.get("epcs")
+        classes = item.get("classes")
         if not isinstance(esvs, list) or not (epcs is None or isinstance(epcs, list)):
+            raise ValueError("bad scope")
+        if not (classes is None or isinstance(classes, list)):
             raise ValueError("bad scope")
         return cls(
             peer=str(item["peer"]),
@@ -87,6 +112,7 @@ class ConsentScope:
             esvs=frozenset(int(e) for e in esvs),
             epcs=None if epcs is None else frozenset(int(e) for e in epcs),
             direction=Direction(str(item.get("direction", Direction.OUTGOING.value))),
+            classes=None if classes is None else frozenset(DataClass(str(c)) for c in classes),
         )
 
 
@@ -186,9 +212,16 @@ def risk_text(peer: str, version: str, *, scope: ConsentScope | None = None, dur
     ]
     if scope is not None:
         until = "" if duration is None else f" for {_human_duration(duration)}"
+        kind = "reads" if scope.esvs <= CONSENT_READ_ESVS else "writes"
         lines.append(
-            f"Granting consent allows unprotected writes ({scope.describe()}){until}, until it expires or is revoked."
+            f"Granting consent allows unprotected {kind} ({scope.describe()}){until}, until it expires or is revoked."
         )
+        classes = sorted(scope.classes) if scope.classes is not None else []
+        if not classes and scope.epcs is not None:
+            class_id = (scope.eoj[0] << 8) | scope.eoj[1]
+            classes = sorted({data_class(class_id, e) for e in scope.epcs})
+        for cls in classes:
+            lines.append(f"  {cls.value} data: {RISK[cls]}.")
     return "\n".join(lines)
 
 

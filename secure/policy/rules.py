@@ -28,11 +28,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from echonet.spec.dataclasses_table import DataClass, data_class
 from secure import store
 from secure.audit import AuditEvent, AuditLog
 from secure.errors import SecureUsageError, StoreError
 from secure.policy.consent import DEFAULT_MAX_CONSENT_SECONDS, ConsentGrant, ConsentScope
 from secure.policy.values import (
+    CONSENT_READ_ESVS,
     READ_ONLY_ESVS,
     RESPONSE_ESVS,
     SET_ESVS,
@@ -61,26 +63,33 @@ class PeerRecord:
     since: float
     fingerprint: bytes | None = None
     version: str | None = None
+    #: The authenticated identity last seen at this address (0x83 in hex, or ``fp:`` and a fingerprint prefix).
+    identity: str | None = None
 
     def to_document(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "address": self.address,
             "kind": self.kind.value,
             "since": self.since,
             "fingerprint": None if self.fingerprint is None else self.fingerprint.hex(),
             "version": self.version,
         }
+        if self.identity is not None:
+            document["identity"] = self.identity
+        return document
 
     @classmethod
     def from_document(cls, item: Mapping[str, object]) -> PeerRecord:
         fingerprint = item.get("fingerprint")
         version = item.get("version")
+        identity = item.get("identity")
         return cls(
             address=normalize_peer(str(item["address"])),
             kind=PeerKind(str(item["kind"])),
             since=document_number(item["since"]),
             fingerprint=None if fingerprint is None else bytes.fromhex(str(fingerprint)),
             version=None if version is None else str(version),
+            identity=None if identity is None else str(identity),
         )
 
 
@@ -100,6 +109,8 @@ class Decision:
     esv: int | None = None
     eoj: bytes | None = None
     epcs: tuple[int, ...] = field(default=())
+    #: For a read of protected data: the data classes that made it need consent.
+    classes: tuple[str, ...] = field(default=())
 
     @property
     def allowed(self) -> bool:
@@ -130,6 +141,8 @@ class Decision:
             fields["epcs"] = [f"0x{e:02X}" for e in self.epcs]
         if self.consent_id is not None:
             fields["consent_id"] = self.consent_id
+        if self.classes:
+            fields["data_classes"] = list(self.classes)
         return fields
 
 
@@ -145,10 +158,18 @@ class Policy:
         grants: Iterable[ConsentGrant] = (),
         *,
         max_consent_seconds: float = DEFAULT_MAX_CONSENT_SECONDS,
+        protected_reads: Iterable[DataClass | str] = (),
     ) -> None:
         self._peers = {p.address: p for p in peers}
         self._grants = {g.id: g for g in grants}
         self.max_consent_seconds = max_consent_seconds
+        #: Data classes whose reads from a legacy device over plain ECHONET Lite need a consent (privacy-aware
+        #: policy); empty: every read of a legacy device is allowed, as before.
+        self.protected_reads: frozenset[DataClass] = _classes(protected_reads)
+
+    def set_protected_reads(self, classes: Iterable[DataClass | str]) -> frozenset[DataClass]:
+        self.protected_reads = _classes(classes)
+        return self.protected_reads
 
     # ---------------------------------------------------------------------------------------------- peers
 
@@ -158,18 +179,29 @@ class Policy:
     def peers(self) -> tuple[PeerRecord, ...]:
         return tuple(self._peers.values())
 
-    def enrol_secure(self, address: str, *, now: float, fingerprint: bytes | None = None) -> PeerRecord:
-        """Mark a peer secure (after a handshake with an allow-listed key). Irreversible by design."""
+    def enrol_secure(
+        self, address: str, *, now: float, fingerprint: bytes | None = None, identity: str | None = None
+    ) -> PeerRecord:
+        """Mark a peer secure (after a handshake with an allow-listed key). Irreversible by design. ``identity``:
+        who authenticated there (see :attr:`PeerRecord.identity`)."""
         key = normalize_peer(address)
         existing = self._peers.get(key)
         if existing is not None and existing.kind is PeerKind.SECURE:
-            if fingerprint is not None and fingerprint != existing.fingerprint:
-                existing = replace(existing, fingerprint=fingerprint)
-                self._peers[key] = existing
-            return existing
-        record = PeerRecord(key, PeerKind.SECURE, now, fingerprint, None)
+            updated = existing
+            if fingerprint is not None and fingerprint != updated.fingerprint:
+                updated = replace(updated, fingerprint=fingerprint)
+            if identity is not None and identity != updated.identity:
+                updated = replace(updated, identity=identity)
+            if updated is not existing:
+                self._peers[key] = updated
+            return updated
+        record = PeerRecord(key, PeerKind.SECURE, now, fingerprint, None, identity)
         self._peers[key] = record
         return record
+
+    def peers_of(self, identity: str) -> tuple[PeerRecord, ...]:
+        """The addresses where ``identity`` (0x83 hex, or ``fp:...``) authenticated, most recent last."""
+        return tuple(sorted((p for p in self._peers.values() if p.identity == identity), key=lambda p: p.since))
 
     def classify_legacy(self, address: str, *, now: float, version: str) -> PeerRecord:
         """Mark a peer as plain ECHONET Lite (read-only until consent). Refused for a secure peer."""
@@ -308,12 +340,32 @@ class Policy:
             return decision(Action.DROP if direction is Direction.INCOMING else Action.DENY, "downgrade")
         if secured:
             return decision(Action.DENY, "not_enrolled_secure")
+        if esv in CONSENT_READ_ESVS and direction is Direction.OUTGOING and self.protected_reads and eoj is not None:
+            class_id = (eoj[0] << 8) | eoj[1]
+            protected = sorted({data_class(class_id, e) for e in epcs} & self.protected_reads)
+            if protected:
+                return self._consented(address, eoj, esv, epcs, now, direction, tuple(c.value for c in protected))
         if esv in READ_ONLY_ESVS or esv in RESPONSE_ESVS:
             return decision(Action.ALLOW, "legacy_read_only")
         if esv not in SET_ESVS:
             return decision(Action.DENY, "unknown_esv")
         if eoj is None:
             return decision(Action.DENY, "consent_required")
+        return self._consented(address, eoj, esv, epcs, now, direction, ())
+
+    def _consented(
+        self,
+        address: str,
+        eoj: bytes,
+        esv: int,
+        epcs: tuple[int, ...],
+        now: float,
+        direction: Direction,
+        classes: tuple[str, ...],
+    ) -> Decision:
+        def decision(action: Action, reason: str, consent_id: str | None = None) -> Decision:
+            return Decision(action, reason, consent_id, address, direction, esv, eoj, epcs, classes)
+
         matching = [g for g in self._grants.values() if g.scope.covers(address, eoj, esv, epcs, direction)]
         active = [g for g in matching if g.is_active(now)]
         if active:
@@ -328,11 +380,14 @@ class Policy:
     # ------------------------------------------------------------------------------------------ persistence
 
     def to_document(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "version": _VERSION,
             "peers": [p.to_document() for p in sorted(self._peers.values(), key=lambda p: p.address)],
             "grants": [g.to_document() for g in self.grants()],
         }
+        if self.protected_reads:
+            document["protected_reads"] = sorted(c.value for c in self.protected_reads)
+        return document
 
     @classmethod
     def from_document(cls, document: object, *, max_consent_seconds: float = DEFAULT_MAX_CONSENT_SECONDS) -> Policy:
@@ -343,10 +398,14 @@ class Policy:
             raise ValueError("peers and grants must be lists")
         if not all(isinstance(p, dict) for p in peers) or not all(isinstance(g, dict) for g in grants):
             raise ValueError("peers and grants must be objects")
+        protected = document.get("protected_reads", [])
+        if not isinstance(protected, list):
+            raise ValueError("protected_reads must be a list")
         return cls(
             (PeerRecord.from_document(p) for p in peers),
             (ConsentGrant.from_document(g) for g in grants),
             max_consent_seconds=max_consent_seconds,
+            protected_reads=protected,
         )
 
 
@@ -397,12 +456,22 @@ class PolicyStore:
             self._load()
         return self._policy
 
-    def enrol_secure(self, address: str, *, now: float, fingerprint: bytes | None = None) -> PeerRecord:
+    def enrol_secure(
+        self, address: str, *, now: float, fingerprint: bytes | None = None, identity: str | None = None
+    ) -> PeerRecord:
         with store.locked(self._path):
             self._load()
-            record = self._policy.enrol_secure(address, now=now, fingerprint=fingerprint)
+            record = self._policy.enrol_secure(address, now=now, fingerprint=fingerprint, identity=identity)
             self._save()
         return record
+
+    def set_protected_reads(self, classes: Iterable[DataClass | str]) -> frozenset[DataClass]:
+        """Which data classes need a consent to be read from a legacy device (saved at once)."""
+        with store.locked(self._path):
+            self._load()
+            result = self._policy.set_protected_reads(classes)
+            self._save()
+        return result
 
     def classify_legacy(self, address: str, *, now: float, version: str) -> PeerRecord:
         with store.locked(self._path):
@@ -430,3 +499,10 @@ class PolicyStore:
         if self._audit is not None:
             self._audit.append(AuditEvent.CONSENT_REVOKED, grant.audit_fields(), now=now)
         return grant
+
+
+def _classes(classes: Iterable[DataClass | str]) -> frozenset[DataClass]:
+    try:
+        return frozenset(DataClass(str(c)) for c in classes)
+    except ValueError:
+        raise SecureUsageError(f"data classes are {', '.join(c.value for c in DataClass)}") from None

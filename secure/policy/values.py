@@ -17,6 +17,7 @@ from echonet.spec.identity import PROTOCOL_VERSION
 from secure.errors import SecureUsageError
 
 __all__ = [
+    "CONSENT_READ_ESVS",
     "ESV_NAMES",
     "READ_ONLY_ESVS",
     "RESPONSE_ESVS",
@@ -38,6 +39,9 @@ SETI, SETC, GET, INF_REQ, SETGET, INF, INFC = 0x60, 0x61, 0x62, 0x63, 0x6E, 0x73
 SET_ESVS = frozenset({SETI, SETC, SETGET})
 READ_ONLY_ESVS = frozenset({GET, INF_REQ, INF, INFC})
 RESPONSE_ESVS = frozenset({0x50, 0x51, 0x52, 0x53, 0x5E, 0x71, 0x72, 0x7A, 0x7E})
+#: Reads a consent can cover: of the data classes the policy protects
+#: (see :attr:`secure.policy.rules.Policy.protected_reads`).
+CONSENT_READ_ESVS = frozenset({GET, INF_REQ})
 ESV_NAMES: Mapping[str, int] = {
     "SetI": SETI,
     "SetC": SETC,
@@ -101,8 +105,10 @@ def parse_eoj(value: str | bytes | int) -> bytes:
     return eoj
 
 
-def parse_esvs(text: str) -> frozenset[int]:
-    """Comma-separated Set-type ESVs by name (SetI, SetC, SetGet; any case) or code (0x61)."""
+def parse_esvs(text: str, *, reads: bool = False) -> frozenset[int]:
+    """Comma-separated Set-type ESVs by name (SetI, SetC, SetGet; any case) or code (0x61); with ``reads`` also
+    Get and INF_REQ (a consent to read protected data classes)."""
+    allowed = SET_ESVS | CONSENT_READ_ESVS if reads else SET_ESVS
     names = {name.lower(): code for name, code in ESV_NAMES.items()}
     result: set[int] = set()
     for part in (p.strip() for p in text.split(",")):
@@ -117,8 +123,10 @@ def parse_esvs(text: str) -> frozenset[int]:
                 raise SecureUsageError(
                     f"unknown ESV {part!r}", advice="use SetI, SetC or SetGet", form="{problem} ({advice})"
                 ) from None
-        if code not in SET_ESVS:
-            raise SecureUsageError(f"consent is only needed for SetI, SetC and SetGet, not {esv_name(code)}")
+        if code not in allowed:
+            if code in CONSENT_READ_ESVS:
+                raise SecureUsageError(f"a consent to {esv_name(code)} names the data classes it covers (--class)")
+            raise SecureUsageError(f"consent is only needed for SetI, SetC, SetGet and reads, not {esv_name(code)}")
         result.add(code)
     if not result:
         raise SecureUsageError("no ESV given")

@@ -521,8 +521,11 @@ def issue_certificate(
     role: Role,
     now: float,
     days: int = 10 * 365,
+    extensions: Sequence[x509.UnrecognizedExtension] = (),
 ) -> x509.Certificate:
-    """A device or controller certificate binding ``identity`` (see the module documentation)."""
+    """A device or controller certificate binding ``identity`` (see the module documentation). ``extensions``:
+    further non-critical extensions, e.g. the certification attribute
+    (:func:`secure.trust.certification.certification_extension`)."""
     _check_issuer(ca_key, ca_cert)
     _require_p256(public_key, "subject key")
     ca_maker = _issuer_maker(ca_cert)
@@ -560,6 +563,8 @@ def issue_certificate(
         .add_extension(_ski(public_key), critical=False)
         .add_extension(_aki(ca_cert), critical=False)
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(ca_key, _HASH)
 
 

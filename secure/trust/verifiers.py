@@ -29,6 +29,7 @@ from secure.handshake.cose import Credential, CredentialKind
 from secure.handshake.suites import PublicKey
 from secure.trust import credentials
 from secure.trust.allowlist import AllowList
+from secure.trust.certification import Certification, CertificationPolicy, certification_of
 
 __all__ = [
     "CertificateVerifier",
@@ -54,6 +55,10 @@ class VerifiedCredential:
     fingerprint: bytes
     identity: credentials.EchonetIdentity | None = None
     role: credentials.Role | None = None
+    #: The certification attribute of the peer's certificate (:mod:`secure.trust.certification`), if any.
+    certification: Certification | None = None
+    #: ``certified``, ``withdrawn`` or ``none`` (``None``: not a certificate peer).
+    certification_status: str | None = None
 
 
 class PeerVerifier(Protocol):
@@ -85,6 +90,7 @@ class CertificateVerifier:
         role: credentials.Role | None,
         intermediates: Sequence[x509.Certificate] = (),
         crls: Sequence[x509.CertificateRevocationList] = (),
+        certification: CertificationPolicy | None = None,
     ) -> None:
         if not roots:
             raise SecureUsageError("a certificate verifier needs at least one trusted root")
@@ -93,6 +99,8 @@ class CertificateVerifier:
         self.role = role
         self.intermediates = tuple(intermediates)
         self.crls = tuple(crls)
+        #: What is demanded of the peer's certification, and the withdrawal list watched (``None``: shown only).
+        self.certification = certification
 
     def __call__(self, credential: Credential, now: float) -> VerifiedCredential:
         if credential.kind is not CredentialKind.X509:
@@ -116,11 +124,22 @@ class CertificateVerifier:
                 raise CredentialRejectedError("certificate key is not on the allow-list")
             if self.allowlist.is_revoked(leaf):
                 raise CredentialRejectedError("certificate is revoked")
-        return VerifiedCredential(credential.public_key, verified.fingerprint, verified.identity, verified.role)
+        attribute = certification_of(leaf)
+        if self.certification is None:
+            status = "none" if attribute is None else "certified"
+        else:
+            status = self.certification.check(attribute)
+        return VerifiedCredential(
+            credential.public_key, verified.fingerprint, verified.identity, verified.role, attribute, status
+        )
 
     def trust_version(self) -> object:
-        """Changes with the allow-list file and its CRL files (see :func:`trust_version`)."""
-        return None if self.allowlist is None else self.allowlist.version()
+        """Changes with the allow-list file, its CRL files and the certification withdrawal list (see
+        :func:`trust_version`)."""
+        allow = None if self.allowlist is None else self.allowlist.version()
+        if self.certification is None:
+            return allow
+        return (allow, self.certification.version())
 
 
 class PinnedKeyVerifier:

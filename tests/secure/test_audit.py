@@ -277,6 +277,11 @@ def test_every_event_type_of_the_design_exists() -> None:
         "session_closed",  # added by the secure layer (secure.layer.core)
         "identity_checked",
         "audit_tampered",  # the writer found its keyed log missing, truncated or its anchor forged
+        "peer_moved",  # an authenticated record moved a session to the peer's new address
+        "role_denied",  # an enrolled peer's role does not cover the request (secure.policy.roles)
+        "certification_withdrawn",  # a certification listed as withdrawn (secure.trust.certification)
+        "pairing_ok",  # onboarding with a setup code pinned a controller (secure.trust.onboarding)
+        "pairing_failed",  # a pairing step refused (wrong code, attempt limit, rate limit)
     }
 
 
