@@ -1,0 +1,64 @@
+"""The datagrams of a capture decoded one at a time: a plain ECHONET Lite frame, a record of the secure overlay
+(opened with a key log when one is given, its inner frame decoded), or a malformed datagram with its reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from ..codec import decode
+from ..errors import FrameDecodeError
+from ..frame import Frame
+from ..pcap import Datagram
+from .overlay import OverlayReader, OverlayRecord, is_overlay
+
+__all__ = ["Decoded", "decode_datagram", "decode_datagrams", "decode_payload"]
+
+
+class Decoded(NamedTuple):
+    """One datagram as decoded: ``frame`` (``None`` when malformed or a record not opened), the bytes after its
+    last property (``trailing``), the ``failure`` of a malformed frame, the ``overlay`` record it came in."""
+
+    datagram: Datagram
+    frame: Frame | None
+    trailing: bytes
+    failure: FrameDecodeError | None
+    overlay: OverlayRecord | None
+
+
+def decode_payload(data: bytes, strict: bool = False) -> tuple[Frame, bytes]:
+    """The frame of ``data`` and the bytes after its last property (kept unless ``strict``, as ``echonet decode``
+    keeps them); raises :class:`FrameDecodeError` for a malformed frame."""
+    try:
+        return decode(data), b""
+    except FrameDecodeError as exc:
+        if strict or exc.field != "trailing":
+            raise
+        return decode(data[: exc.offset]), data[exc.offset :]
+
+
+def decode_datagram(dg: Datagram, overlay: OverlayReader | None = None, strict: bool = False) -> Decoded:
+    """Decode one datagram; records of the overlay are described (and opened) by ``overlay`` (a reader without keys
+    when ``None``)."""
+    payload = dg.payload
+    record = None
+    if is_overlay(payload):
+        record = (overlay or OverlayReader()).describe(dg.src, dg.dst, payload)
+        if record.plaintext is None:
+            return Decoded(dg, None, b"", None, record)
+        payload = record.plaintext
+    try:
+        frame, extra = decode_payload(payload, strict)
+    except FrameDecodeError as exc:
+        return Decoded(dg, None, b"", exc, record)
+    return Decoded(dg, frame, extra, None, record)
+
+
+def decode_datagrams(
+    datagrams: Iterable[Datagram], overlay: OverlayReader | None = None, strict: bool = False
+) -> Iterator[Decoded]:
+    """:func:`decode_datagram` over ``datagrams``, with one reader for the whole stream (the EDHOC messages are
+    named from what came before)."""
+    reader = overlay if overlay is not None else OverlayReader()
+    for dg in datagrams:
+        yield decode_datagram(dg, reader, strict)

@@ -1,0 +1,105 @@
+"""Benchmark: ``decode --pcap --summary`` and ``decode --pcap --parquet`` against ``decode --pcap --json`` on the same
+captures, as whole commands (subprocesses, output to /dev/null or a temporary file).
+
+Captures of N datagrams (default 10k and 100k; ``--sizes 10000,100000,1000000`` for the issue's three) of a
+controller polling three devices (Get, Get_Res with typed values, a SetC now and then, INFs). For each size the three
+commands run in interleaved rounds (json, summary, parquet, json, ...), and the report gives, per mode, the median
+time and the ratio to ``--json`` of the same round (median and range over the rounds), the time per datagram (to
+see that time is linear in size) and the peak resident memory of the process (to see that it stays flat).
+
+    python tools/bench_capture.py [--sizes 10000,100000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from echonet.codec import encode  # noqa: E402
+from echonet.frame import EOJ, ESV, Frame, Property  # noqa: E402
+from echonet.pcap import Datagram, write_capture  # noqa: E402
+
+MODES = {
+    "json": ["--json"],
+    "summary": ["--summary", "--json"],
+    "parquet": ["--parquet", "{out}"],
+}
+
+
+def make_capture(path: Path, n: int) -> None:
+    ctrl, c = "192.168.0.1", EOJ(5, 0xFF, 1)
+    devices = [("192.168.0.2", EOJ(2, 0x7D, 1)), ("192.168.0.3", EOJ(2, 0x6B, 1)), ("192.168.0.4", EOJ(2, 0xA6, 1))]
+
+    def datagrams():
+        t = 1.7e9
+        for i in range(n):
+            host, eoj = devices[(i // 2) % 3]
+            tid = (i // 2) & 0xFFFF
+            t += 0.002
+            if i % 50 == 49:
+                yield Datagram(t, host, "224.0.23.0", 3610, 3610, encode(Frame.make(tid, eoj, EOJ(0x0E, 0xF0, 1),
+                               ESV.INF, [Property(0x80, b"\x30")])))  # fmt: skip
+            elif i % 2 == 0:
+                yield Datagram(t, ctrl, host, 3610, 3610, encode(Frame.make(tid, c, eoj, ESV.GET,
+                               [Property(0x80), Property(0xE2 if eoj.class_code == 0x7D else 0xE1)])))  # fmt: skip
+            else:
+                edt = (i * 7 % 5000).to_bytes(4, "big") if eoj.class_code == 0x7D else bytes([i % 100])
+                props = [Property(0x80, b"\x30"), Property(0xE2 if eoj.class_code == 0x7D else 0xE1, edt)]
+                yield Datagram(t, host, ctrl, 3610, 3610, encode(Frame.make(tid, eoj, c, ESV.GET_RES, props)))
+
+    write_capture(path, datagrams())
+
+
+def run(capture: Path, mode: str, out: Path) -> tuple[float, int]:
+    """(seconds, peak RSS in KiB) of one command."""
+    argv = [sys.executable, "-m", "echonet", "decode", "--pcap", str(capture), "--no-progress"]
+    argv += [a.replace("{out}", str(out)) for a in MODES[mode]]
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(argv, stdout=null, stderr=null, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{mode} failed on {capture}")
+    return elapsed, usage.ru_maxrss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"{'datagrams':>10} {'mode':>8} {'median s':>9} {'us/dgram':>9} {'ratio to json (median, range)':>31} "
+              f"{'peak RSS MiB':>12}")  # fmt: skip
+        for n in sizes:
+            capture = Path(tmp) / f"c{n}.pcap"
+            make_capture(capture, n)
+            times: dict[str, list[float]] = {m: [] for m in MODES}
+            rss: dict[str, int] = {m: 0 for m in MODES}
+            for _ in range(args.rounds):
+                for mode in MODES:  # interleaved: the rounds see the same machine load
+                    seconds, peak = run(capture, mode, Path(tmp) / "out.parquet")
+                    times[mode].append(seconds)
+                    rss[mode] = max(rss[mode], peak)
+            for mode in MODES:
+                ratios = [t / j for t, j in zip(times[mode], times["json"], strict=True)]
+                med = statistics.median(times[mode])
+                print(f"{n:>10} {mode:>8} {med:>9.3f} {med / n * 1e6:>9.2f} "
+                      f"{statistics.median(ratios):>14.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+                      f"{rss[mode] / 1024:>18.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
