@@ -27,6 +27,7 @@ _HEADER_SIZE = HEADER_LAYOUT[-1][1] + HEADER_LAYOUT[-1][2]  # 12: up to and incl
 _PACK_HEADER = struct.Struct(">BBHBBBBBBBB").pack
 _PACK_PROPERTY = struct.Struct("BB").pack
 _JOIN = b"".join
+_COUNT = tuple(bytes((n,)) for n in range(256))  # OPCGet bytes
 
 _UNPACK_HEADER = struct.Struct(">HH7sB").unpack_from
 _MAGIC_SPECIFIED = (EHD1_ECHONET_LITE << 8) | EHD2.SPECIFIED
@@ -98,7 +99,7 @@ def _generate_decoder(opc: int | None) -> Callable[[bytes, int, tuple[EOJ, EOJ, 
     The generated code computes every property boundary first (``p0`` .. ``pN``), checks that the last one is the
     end of the datagram, and only then slices. A PDC that overruns makes a later index raise ``IndexError`` or the
     final position differ from the length; the caller then falls back to the field-by-field decoder. Frames of
-    SetGet ESVs go to ``_setget`` (generic code) as soon as the first property list is walked.
+    SetGet ESVs go to ``_setget`` with their OPCSet properties as soon as the first property list is walked.
     """
     first = _HEADER_SIZE
     lines = ["def decoder(data, tid, head):", f"    p0 = {first}"]
@@ -118,7 +119,7 @@ def _generate_decoder(opc: int | None) -> Callable[[bytes, int, tuple[EOJ, EOJ, 
         props = f"({items})"
     lines += [
         "    if head[3]:",
-        "        return _setget(data, end, head, tid)",
+        f"        return _setget(data, end, head, tid, {props})",
         "    if end != len(data):",
         "        return None",
         f"    return _new(Frame, (EHD1, SPECIFIED, tid, head[0], head[1], head[2], {props}, (), None))",
@@ -135,14 +136,45 @@ def _generate_decoder(opc: int | None) -> Callable[[bytes, int, tuple[EOJ, EOJ, 
     return cast(Callable[[bytes, int, tuple[EOJ, EOJ, int, bool]], Frame | None], namespace["decoder"])
 
 
-def _setget(data: bytes, pos: int, head: tuple[EOJ, EOJ, int, bool], tid: int) -> Frame:
-    """SetGet frames are rare: the field-by-field decoder handles them (and reports their errors)."""
-    return _slow_decode(data)
+def _generate_get_half(count: int | None) -> Callable[[bytes, int], tuple[tuple[Property, ...], int]]:
+    """Generate the walk of a SetGet frame's OPCGet list of ``count`` properties (``None``: any, with a loop) from
+    ``p0``, the position after OPCGet: the properties and the position after the last. As in
+    :func:`_generate_decoder`, an overrun raises ``IndexError`` or ends elsewhere than the datagram's end."""
+    lines = ["def half(data, p0):"]
+    if count is None:
+        lines += [
+            "    bounds = [p0]",
+            "    for _ in range(data[p0 - 1]):",
+            "        p0 += 2 + data[p0 + 1]",
+            "        bounds.append(p0)",
+            "    return tuple([_new(Property, (data[s], data[s + 2 : e])) for s, e in zip(bounds, bounds[1:])]), p0",
+        ]
+    else:
+        lines += [f"    p{i + 1} = p{i} + 2 + data[p{i} + 1]" for i in range(count)]
+        items = "".join(f"_new(Property, (data[p{i}], data[p{i} + 2 : p{i + 1}])), " for i in range(count))
+        lines.append(f"    return ({items}), p{count}")
+    namespace = {"_new": _new, "Property": Property}
+    exec("\n".join(lines), namespace)
+    return cast(Callable[[bytes, int], tuple[tuple[Property, ...], int]], namespace["half"])
+
+
+def _setget(
+    data: bytes, pos: int, head: tuple[EOJ, EOJ, int, bool], tid: int, props: tuple[Property, ...]
+) -> Frame | None:
+    """The OPCGet half of a SetGet frame whose OPCSet half ends at ``pos``; ``None`` (or ``IndexError``) for one
+    that does not end where the datagram does, which the field-by-field decoder then reports."""
+    gets, end = _GET_HALF_BY_OPC[data[pos]](data, pos + 1)
+    if end != len(data):
+        return None
+    return _new(Frame, (EHD1_ECHONET_LITE, _SPECIFIED, tid, head[0], head[1], head[2], props, gets, None))
 
 
 #: Unrolled decoders for small OPCs (the common case), a loop for the rest.
 _UNROLLED_MAX = 32
-_DECODER_BY_OPC = tuple(_generate_decoder(k if k <= _UNROLLED_MAX else None) for k in range(256))
+_ANY_OPC = _generate_decoder(None)
+_DECODER_BY_OPC = tuple(_generate_decoder(k) if k <= _UNROLLED_MAX else _ANY_OPC for k in range(256))
+_ANY_GET_HALF = _generate_get_half(None)
+_GET_HALF_BY_OPC = tuple(_generate_get_half(k) if k <= _UNROLLED_MAX else _ANY_GET_HALF for k in range(256))
 
 
 #: The largest datagram (the UDP payload of an IPv4 datagram; IPv6 jumbograms are not ECHONET Lite).
@@ -252,17 +284,63 @@ def _slow_decode(data: bytes) -> Frame:
 def encode(frame: Frame) -> bytes:
     """Encode a frame. Raises :class:`EchonetUsageError` for a frame that cannot be put on the wire."""
     ehd1, ehd2, tid, seoj, deoj, esv, props, get_props, _ = frame
-    if ehd2 == _SPECIFIED and ehd1 == EHD1_ECHONET_LITE and not get_props:
+    if ehd2 == _SPECIFIED and ehd1 == EHD1_ECHONET_LITE:
         try:
-            parts = [_PACK_HEADER(EHD1_ECHONET_LITE, _SPECIFIED, tid, *seoj, *deoj, esv, len(props))]  # type: ignore[misc]
-            for epc, edt in props:
-                parts += (_PACK_PROPERTY(epc, len(edt)), edt)
-            if esv in _SETGET:
-                parts.append(b"\x00")
-            return _JOIN(parts)
-        except (struct.error, TypeError, ValueError):
+            if esv not in _SETGET:
+                if not get_props:
+                    # (objects and ESV that are None or out of range raise, and the checks say so)
+                    return _ENCODER_BY_OPC[len(props)](tid, seoj, deoj, esv, props)  # type: ignore[arg-type]
+            else:
+                parts = [_PACK_HEADER(EHD1_ECHONET_LITE, _SPECIFIED, tid, *seoj, *deoj, esv, len(props))]  # type: ignore[misc]
+                for prop in props:
+                    edt = prop[1]
+                    parts += (_PACK_PROPERTY(prop[0], len(edt)), edt)
+                parts.append(_COUNT[len(get_props)])
+                for prop in get_props:
+                    edt = prop[1]
+                    parts += (_PACK_PROPERTY(prop[0], len(edt)), edt)
+                return _JOIN(parts)
+        except (struct.error, TypeError, ValueError, IndexError):
             pass  # fall through to the checks below, which say what is wrong
     return _checked_encode(frame)
+
+
+def _generate_encoder(opc: int | None) -> Callable[[int, EOJ, EOJ, int, tuple[Property, ...]], bytes]:
+    """Generate the encoder of format-1 frames (not SetGet) with ``opc`` properties (``None``: any, with a loop):
+    the header and every property's EPC, PDC and EDT joined at once. Anything that does not fit (a value out of
+    range, an EDT that is not bytes) raises ``struct.error``, ``TypeError`` or ``ValueError``, and
+    :func:`_checked_encode` then says what is wrong."""
+    header = "_PACK_HEADER(EHD1, SPECIFIED, tid, *seoj, *deoj, esv, len(props))"
+    lines = ["def encoder(tid, seoj, deoj, esv, props):"]
+    if opc is None:
+        lines += [
+            f"    parts = [{header}]",
+            "    for prop in props:",
+            "        edt = prop[1]",
+            "        parts += (_PACK_PROPERTY(prop[0], len(edt)), edt)",
+            "    return _JOIN(parts)",
+        ]
+    elif opc == 0:
+        lines.append(f"    return {header}")
+    else:
+        lines.append("    " + "".join(f"p{i}, " for i in range(opc)) + "= props")
+        lines += [f"    d{i} = p{i}[1]" for i in range(opc)]
+        items = "".join(f", _PACK_PROPERTY(p{i}[0], len(d{i})), d{i}" for i in range(opc))
+        lines.append(f"    return _JOIN(({header}{items}))")
+    namespace = {
+        "_PACK_HEADER": _PACK_HEADER,
+        "_PACK_PROPERTY": _PACK_PROPERTY,
+        "_JOIN": _JOIN,
+        "EHD1": EHD1_ECHONET_LITE,
+        "SPECIFIED": _SPECIFIED,
+    }
+    exec("\n".join(lines), namespace)
+    return cast(Callable[[int, EOJ, EOJ, int, tuple[Property, ...]], bytes], namespace["encoder"])
+
+
+#: Unrolled encoders for small OPCs, a loop for the rest (OPC above 255 raises IndexError: the checks say why).
+_ANY_ENCODER = _generate_encoder(None)
+_ENCODER_BY_OPC = tuple(_generate_encoder(k) if k <= 8 else _ANY_ENCODER for k in range(256))
 
 
 def _checked_encode(frame: Frame) -> bytes:

@@ -116,6 +116,7 @@ _REQUEST_OF = {answer: request for request, answer in (*_RESPONSE_OF.items(), *_
 
 #: Known ESV codes by value, used by the decoder (a dict lookup is much cheaper than calling the enum).
 ESV_BY_CODE: dict[int, ESV] = {int(e): e for e in ESV}
+_SPECIFIED = EHD2.SPECIFIED
 
 
 def esv_name(code: int) -> str:
@@ -235,16 +236,21 @@ class Frame(NamedTuple):
         get_properties: tuple[Property, ...] | list[Property] = (),
     ) -> Frame:
         """A format-1 frame (EHD1 0x10, EHD2 0x81); known ESV codes become :class:`ESV` members."""
-        return cls(
-            EHD1_ECHONET_LITE,
-            EHD2.SPECIFIED,
-            tid,
-            seoj,
-            deoj,
-            ESV_BY_CODE.get(esv, esv),
-            tuple(properties),
-            tuple(get_properties),
-            None,
+        # Built as the decoder builds frames (the constructor's argument handling is most of its cost); a tuple of
+        # properties is kept as it is, as tuple() would.
+        return unchecked(
+            cls,
+            (
+                EHD1_ECHONET_LITE,
+                _SPECIFIED,
+                tid,
+                seoj,
+                deoj,
+                ESV_BY_CODE.get(esv, esv),
+                properties if type(properties) is tuple else tuple(properties),
+                get_properties if type(get_properties) is tuple else tuple(get_properties),
+                None,
+            ),
         )
 
     @classmethod

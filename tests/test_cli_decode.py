@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -36,7 +37,7 @@ def test_decode_json_is_one_object_per_frame(capsys: pytest.CaptureFixture[str])
     lines = out.strip().splitlines()
     assert code == 0 and len(lines) == 2
     first = json.loads(lines[0])
-    assert first["esv"] == "Get" and first["deoj"] == "0EF001" and first["properties"][0]["epc"] == "0xD6"
+    assert first["esv"] == "Get" and first["deoj"]["eoj"] == "0EF001" and first["properties"][0]["epc"] == "0xD6"
     assert json.loads(lines[1])["tid"] == 2
 
 
@@ -91,8 +92,8 @@ def test_pcapng_sample_decodes_every_datagram_and_reports_the_malformed_one(caps
     assert any("error" in r for r in records)
     frames = [r for r in records if "frame" in r]
     assert any(r["frame"]["esv"] == "Get_Res" for r in frames)
-    assert any(":" in r["src"] for r in records)  # the IPv6 exchange
-    assert all(3610 in (r["sport"], r["dport"]) for r in records)
+    assert any(":" in r["src"]["host"] for r in records)  # the IPv6 exchange
+    assert all(3610 in (r["src"]["port"], r["dst"]["port"]) for r in records)
 
 
 def test_pcap_and_pcapng_samples_decode_to_the_same_records(capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,3 +157,32 @@ def test_spec_json_names_the_class_as_the_json_vocabulary_does(capsys: pytest.Ca
     code, out, _ = run(capsys, "spec", "--list", "--json")
     listed = {c["class"]: c["class_name"] for c in json.loads(out)}
     assert code == 0 and listed["0x027D"] == "Storage battery" and listed["0x0EF0"] == "Node profile"
+
+
+def test_decode_json_uses_the_vocabulary_of_docs_json_md(capsys: pytest.CaptureFixture[str]) -> None:
+    """Objects are ``{"eoj", "class", "class_name"}`` (no field holding a class name is called ``*_class``); a
+    capture record's time is ISO 8601 in UTC with ``Z`` and its ends are ``{"host", "port"}``."""
+    battery = {"eoj": "027D01", "class": "0x027D", "class_name": "Storage battery"}
+    controller = {"eoj": "05FF01", "class": "0x05FF", "class_name": "Controller"}
+    code, out, _ = run(capsys, "decode", "--json", "10810007027d0105ff017e01da0001d304fffffa24")
+    frame = json.loads(out)
+    assert code == 0 and frame["seoj"] == battery and frame["deoj"] == controller
+    assert frame["esv"] == "SetGet_Res" and frame["esv_code"] == "0x7E"
+    assert not {"seoj_class", "deoj_class"} & set(frame)
+    code, out, _ = run(capsys, "decode", "--pcap", str(SAMPLE_PCAPNG), "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and records
+    for record in records:
+        assert list(record)[:3] == ["time", "src", "dst"] and not {"sport", "dport"} & set(record)
+        assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", record["time"])
+        assert set(record["src"]) == set(record["dst"]) == {"host", "port"}
+        assert isinstance(record["src"]["port"], int) and isinstance(record["src"]["host"], str)
+        if "seoj" in record.get("frame", {}):  # (an arbitrary-format frame has no objects)
+            for end in ("seoj", "deoj"):
+                assert set(record["frame"][end]) == {"eoj", "class", "class_name"}
+    get_res = next(
+        r for r in records if r.get("frame", {}).get("esv") == "Get_Res" and r["frame"].get("seoj") == battery
+    )
+    assert get_res["src"] == {"host": "192.168.1.21", "port": 3610} and get_res["time"] == "2025-06-01T10:00:01.034512Z"
+    malformed = next(r for r in records if "error" in r)
+    assert {"time", "src", "dst", "error", "offset", "field", "payload"} <= set(malformed)

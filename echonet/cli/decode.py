@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -20,13 +21,24 @@ from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from ..codec import decode
-from ..describe import frame_json, frame_lines
+from ..describe import (
+    capture_record,
+    capture_record_json,
+    capture_record_text,
+    capture_time_text,
+    frame_json,
+    frame_lines,
+)
 from ..errors import CaptureError, EchonetUsageError, FrameDecodeError, require_extra
 from ..frame import EOJ, ESV, Frame, esv_name
 from ..spec.model import PropertyDef
 from ..spec.registry import Registry
+from . import capture
 from .args import port
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, dump, error, fail, registry
+
+#: JSON as :func:`.common.dump` writes it, for the records written in bulk (a buffered write each, no flush).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 if TYPE_CHECKING:
     from ..pcap import Datagram, Problem
@@ -247,6 +259,8 @@ class _Progress:
 def _cmd_decode(args: argparse.Namespace) -> int:
     tables = registry(args)
     if args.pcap is not None:
+        if capture.wants_capture_analysis(args):  # --summary, --plot, --keylog, --parquet (echonet/cli/capture.py)
+            return capture.decode_pcap(args, tables)
         if args.hex:
             raise EchonetUsageError("give either HEX frames or --pcap FILE, not both")
         return _decode_pcap(args, tables)
@@ -342,48 +356,38 @@ def _decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
             )
         except CaptureError as exc:  # not a capture at all
             raise CommandFailed(str(exc), EXIT_DAMAGED, "damaged") from None
+        out = sys.stdout
+        write = out.write
+        live = not owned  # (a pipe, e.g. from tcpdump: each record as soon as it is read)
+        fast_record = capture_record_json if as_json else capture_record_text
+        frames = errors = shown = trailing = 0
         for dg in datagrams:
-            frame: Frame | None = None
             failure: FrameDecodeError | None = None
-            extra = b""
             try:
                 frame, extra = _decode_frame(dg.payload, strict)
             except FrameDecodeError as exc:
-                counts["errors"] += 1
-                failure = exc
+                if capture.overlay_output(dg, as_json, flt):  # a record of the secure overlay, shown as such
+                    continue
+                errors += 1
+                frame, extra, failure = None, b"", exc
             else:
-                counts["frames"] += 1
+                frames += 1
                 if extra:
-                    counts["trailing"] += 1
+                    trailing += 1
             if flt and not flt.match(dg, frame):
                 continue
-            counts["shown"] += 1
+            shown += 1
             if shares_stdout and progress.drawn:
                 progress.clear()
-            record: dict[str, Any] = {
-                "time": round(dg.time, 6),
-                "src": dg.src,
-                "dst": dg.dst,
-                "sport": dg.sport,
-                "dport": dg.dport,
-            }
-            if failure is not None:
-                record.update(
-                    {
-                        "error": failure.reason,
-                        "offset": failure.offset,
-                        "field": failure.field,
-                        "payload": dg.payload.hex(),
-                    }
-                )
-            if as_json:
-                if frame is not None:
-                    record["frame"] = frame_json(frame, tables)
-                if extra:
-                    record.update({"trailing": extra.hex(), "warning": _trailing_warning(extra)})
-                dump(record)
+            if frame is not None and not extra:  # (the common case: the records built from compiled fragments)
+                write(fast_record(dg.time, dg.src, dg.dst, dg.sport, dg.dport, frame, tables) + "\n")
+            elif as_json:
+                write(_dumps(_record_json(dg, frame, failure, extra, tables)) + "\n")
             else:
-                _print_record(record, dg.payload, frame, extra, tables)
+                write(_record_text(dg, frame, failure, extra, tables) + "\n")
+            if live:
+                out.flush()
+        counts.update(frames=frames, errors=errors, shown=shown, trailing=trailing)
     finally:
         progress.clear()
         if owned:
@@ -404,27 +408,32 @@ def _decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
     return EXIT_OK
 
 
-def _when(seconds: float) -> str:
-    """A capture time as UTC date and time with microseconds; a time the calendar cannot show, as seconds."""
-    try:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1e6) % 10**6:06d}"
-    except (OverflowError, OSError, ValueError):
-        return f"{seconds:.6g} s since 1970"
-
-
-def _print_record(record: dict[str, Any], payload: bytes, frame: Frame | None, extra: bytes, tables: Registry) -> None:
-    when = _when(record["time"])
-    where = f"{record['src']}:{record['sport']} -> {record['dst']}:{record['dport']}"
-    if frame is None:
-        print(f"{when}  {where}  MALFORMED at byte offset {record['offset']} ({record['field']}): {record['error']}")
-        print(f"  payload {payload.hex(' ')}")
-        return
-    lines = frame_lines(frame, tables)
-    print(f"{when}  {where}  {lines[0]}")
-    for line in lines[1:]:
-        print(line)
+def _record_json(
+    dg: Datagram, frame: Frame | None, failure: FrameDecodeError | None, extra: bytes, tables: Registry
+) -> dict[str, Any]:
+    """The JSON record of a malformed datagram or of a frame with bytes after its last property."""
+    record = capture_record(dg.time, dg.src, dg.dst, dg.sport, dg.dport, frame, tables)
+    if failure is not None:
+        record.update(
+            {"error": failure.reason, "offset": failure.offset, "field": failure.field, "payload": dg.payload.hex()}
+        )
     if extra:
-        print(f"  warning: {_trailing_warning(extra)}")
+        record.update({"trailing": extra.hex(), "warning": _trailing_warning(extra)})
+    return record
+
+
+def _record_text(
+    dg: Datagram, frame: Frame | None, failure: FrameDecodeError | None, extra: bytes, tables: Registry
+) -> str:
+    """The lines of a malformed datagram or of a frame with bytes after its last property (no final newline)."""
+    if frame is not None:
+        lines = capture_record_text(dg.time, dg.src, dg.dst, dg.sport, dg.dport, frame, tables)
+        return f"{lines}\n  warning: {_trailing_warning(extra)}" if extra else lines
+    assert failure is not None
+    return (
+        f"{capture_time_text(dg.time)}  {dg.src}:{dg.sport} -> {dg.dst}:{dg.dport}  MALFORMED at byte offset"
+        f" {failure.offset} ({failure.field}): {failure.reason}\n  payload {dg.payload.hex(' ')}"
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------- spec
@@ -530,6 +539,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
     p.add_argument("--strict", action="store_true", help="a frame with bytes after its last property is malformed")
+    capture.add_decode_arguments(p, RecordFilter)
     p.set_defaults(handler=_cmd_decode)
 
     p = sub.add_parser("spec", help="show a class's properties (EPC, key, name, size, access, release, type)")

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EchonetUsageError, ValueDecodeError
+from ..frame import Frame
+from .compiled import FrameDecoder, PropertyDecoders
+from .decoded import DecodedValue, TypedFrame
 from .model import ClassDef, PropertyDef
 from .names import aliased_class, renamed_class
-from .types import Number, OneOf, Special, ValueType
+from .types import Special, ValueType
+
+__all__ = [
+    "DEVICE_GROUPS",
+    "NODE_PROFILE_ID",
+    "SUPER_CLASS_ID",
+    "DecodedValue",
+    "Registry",
+    "TypedFrame",
+    "builtin_registry",
+    "default_registry",
+]
 
 SUPER_CLASS_ID = 0x0000
 NODE_PROFILE_ID = 0x0EF0
@@ -18,81 +31,12 @@ NODE_PROFILE_ID = 0x0EF0
 DEVICE_GROUPS = range(0x00, 0x07)
 
 
-@dataclass(frozen=True)
-class DecodedValue:
-    """The outcome of decoding one EDT through the tables: a value, a special code, or an invalid EDT.
-
-    * a value: ``value`` is the typed value (numbers scaled, with :attr:`unit`);
-    * a special code (overflow, underflow, "no data", ...): ``value`` is a :class:`~.types.Special`, a ``str``
-      holding the code's name that keeps the code (:attr:`special` is true, :attr:`unit` empty);
-    * invalid (an EDT that means no value of its definition: out of range, a code the definition lacks, a wrong
-      size): ``error`` says why and ``value`` is the raw EDT;
-    * a number whose coefficient properties were not at hand (``missing`` lists their EPCs): ``value`` is the
-      number before them, without a unit, and :attr:`note` says which unit is unknown.
-
-    EPCs no table defines (vendor EPCs 0xF0-0xFF included) decode to their raw EDT with no definition.
-    docs/json-values.md gives the text and JSON forms of each case.
-    """
-
-    epc: int
-    edt: bytes
-    definition: PropertyDef | None
-    value: Any  #: the typed value, or the raw EDT when there is no definition or the EDT is invalid
-    error: str | None = None  #: why the EDT means no value of its definition
-    missing: tuple[int, ...] = ()  #: coefficient EPCs whose values were not at hand (the value is unscaled)
-
-    @property
-    def name(self) -> str:
-        if self.definition is not None:
-            return self.definition.name
-        return f"vendor-specific 0x{self.epc:02X}" if self.epc >= 0xF0 else f"unknown 0x{self.epc:02X}"
-
-    @property
-    def standard(self) -> bool:
-        return self.definition.standard if self.definition is not None else self.epc < 0xF0
-
-    @property
-    def valid(self) -> bool:
-        """False for an EDT that does not fit its definition."""
-        return self.error is None
-
-    @property
-    def special(self) -> bool:
-        """True when the EDT is a special code (overflow, underflow, "no data", ...) rather than a value."""
-        return isinstance(self.value, Special)
-
-    @property
-    def note(self) -> str | None:
-        """What keeps a valid value from being complete: ``unit 0xE2 unknown`` for a number whose coefficient
-        properties were not in the frame (or the values at hand)."""
-        if not self.missing:
-            return None
-        return "unit " + ", ".join(f"0x{epc:02X}" for epc in self.missing) + " unknown"
-
-    @property
-    def unit(self) -> str:
-        """The unit of a number value; empty for a special code, an invalid EDT, an unscaled number and every
-        value that is not a number. For alternatives (a number range or codes), the unit of the number option."""
-        value = self.value
-        if self.definition is None or self.error is not None or self.missing:
-            return ""
-        if isinstance(value, str | bool) or not isinstance(value, int | float):
-            return ""
-        t = self.definition.type
-        if isinstance(t, OneOf):
-            return t.unit_of(value, self.edt)
-        return t.unit if isinstance(t, Number) else str(getattr(t, "unit", ""))
-
-    def json_value(self) -> Any:
-        """The value as JSON: the typed value (a special code as its name), or the EDT in hex when there is no
-        definition or the EDT is invalid."""
-        if self.definition is None or self.error is not None:
-            return self.edt.hex()
-        return self.definition.type.to_json(self.value)
-
-
 class Registry:
-    """Class definitions by code, with super-class inheritance and lookup by name."""
+    """Class definitions by code, with super-class inheritance and lookup by name.
+
+    Values decode through decoders compiled from the definitions at first use (:mod:`.compiled`), equal to the
+    table-driven :meth:`reference_decode_value` by construction and by test.
+    """
 
     def __init__(self, classes: Iterable[ClassDef]) -> None:
         self._classes: dict[int, ClassDef] = {}
@@ -100,6 +44,11 @@ class Registry:
             self._classes[cls.class_id] = cls
         self._merged: dict[int, dict[int, PropertyDef]] = {}
         self._rescaled: dict[tuple[int, int, tuple[tuple[int, float], ...]], ValueType] = {}
+        self._decoders: dict[int, PropertyDecoders] = {}  # by class code, shared by the classes of no table
+        self._shared: dict[str, PropertyDecoders] = {}
+        self._frames: FrameDecoder | None = None
+        #: What other layers derive from this registry's tables and keep with it (the renderers of describe).
+        self.derived: dict[str, Any] = {}
 
     def with_classes(self, classes: Iterable[ClassDef], *, override: bool = False) -> Registry:
         """A new registry adding ``classes``; existing (built-in) classes win unless ``override``."""
@@ -179,6 +128,23 @@ class Registry:
     def property(self, class_id: int, epc: int) -> PropertyDef | None:
         return self.properties(class_id).get(epc)
 
+    def decoders(self, class_id: int) -> PropertyDecoders:
+        """The compiled decoders of a class by EPC (``decoders[epc](edt, others)``): one table per class the
+        registry defines, one shared by the unknown classes of the device groups (they have the super class's
+        properties) and one by every other unknown class (no properties)."""
+        found = self._decoders.get(class_id)
+        if found is None:
+            if class_id in self._classes:
+                found = PropertyDecoders(self, class_id)
+            else:
+                kind = "device" if (class_id >> 8) in DEVICE_GROUPS and class_id != SUPER_CLASS_ID else "none"
+                found = self._shared.get(kind)
+                if found is None:
+                    found = self._shared[kind] = PropertyDecoders(self, class_id)
+            if len(self._decoders) < 0x10000:
+                self._decoders[class_id] = found
+        return found
+
     def decode_value(
         self, class_id: int, epc: int, edt: bytes, others: Mapping[int, bytes] | None = None
     ) -> DecodedValue:
@@ -188,6 +154,38 @@ class Registry:
         before): a number the Appendix scales by other properties (a watt-hour meter's 0xE0 by its unit 0xE2) is
         scaled only when they are there; otherwise it comes back unscaled with :attr:`DecodedValue.missing` set.
         """
+        decoders = self._decoders.get(class_id) or self.decoders(class_id)
+        if type(edt) is bytes:
+            return decoders[epc](edt, others)
+        return self.reference_decode_value(class_id, epc, edt, others)
+
+    def frame_decoder(self) -> FrameDecoder:
+        """The decoder of whole frames behind :meth:`decode_frame` and :meth:`typed` (its compiled layouts)."""
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = FrameDecoder(self)
+        return frames
+
+    def decode_frame(self, data: bytes) -> TypedFrame:
+        """Decode a datagram and every property of it (:class:`TypedFrame`); raises
+        :class:`~echonet.errors.FrameDecodeError` as :func:`echonet.codec.decode` does. The layouts the traffic
+        repeats are decoded by functions compiled for them (:class:`.compiled.FrameDecoder`)."""
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = FrameDecoder(self)
+        return frames.decode(data)
+
+    def typed(self, frame: Frame) -> TypedFrame:
+        """Every property of a frame decoded (:class:`TypedFrame`), as :func:`echonet.describe` shows them."""
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = FrameDecoder(self)
+        return frames.typed(frame)
+
+    def reference_decode_value(
+        self, class_id: int, epc: int, edt: bytes, others: Mapping[int, bytes] | None = None
+    ) -> DecodedValue:
+        """:meth:`decode_value` through the tables, object by object: the oracle the compiled decoders equal."""
         definition = self.property(class_id, epc)
         if definition is None:
             return DecodedValue(epc, edt, None, bytes(edt))
