@@ -7,7 +7,8 @@ verdict (failures and warnings with their frames), or the report as JSON (``--js
 (``--junit FILE``) and the self-contained HTML report (``--report FILE.html``) when asked.
 
 Exit codes: 0 nothing failed (with ``--strict``: nothing failed or warned), 3 some check failed, 4 the node did not
-answer at all, 2 bad usage, 1 a local network error.
+answer at all, 2 bad usage, 1 a local network error or (``--secure``) no secure session. ``--quirk`` applies to
+``--class`` and ``--replay`` nodes too (:mod:`echonet.apps.quirks`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ async def _run(args: argparse.Namespace, host: str, peer: int) -> Report:
         "registry": registry,
         "listen": not args.no_listen,
     }
+    security = None
+    if getattr(args, "secure", False):  # (the overlay, and cryptography, are loaded only then)
+        from ..conformance.overlay import secure_layer_factory
+        from .secure_support import security_from_args
+
+        security = security_from_args(args, "controller")
+        assert security is not None
+        options["overlay"] = secure_layer_factory(security.config, policy=security.policy, audit=security.audit)
     try:
         return await conformance(host, local_port=ECHONET_PORT if explicit is None else explicit, **options)
     except OSError as exc:
@@ -99,6 +108,9 @@ async def _run(args: argparse.Namespace, host: str, peer: int) -> Report:
             f"{ECHONET_PORT} only is not heard; --local-port chooses the port)"
         )
         return await conformance(host, local_port=0, **options)
+    finally:
+        if security is not None:
+            security.close()
 
 
 def _cmd_conformance(args: argparse.Namespace) -> int:
@@ -253,8 +265,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise EchonetUsageError("--config cannot be combined with --class or --replay: give --device on the line")
     if getattr(args, "secure", False):
         raise EchonetUsageError("--secure cannot be combined with --class or --replay")
-    if getattr(args, "quirk", None):
-        raise EchonetUsageError("--quirk cannot be combined with --class or --replay (yet): give --device models")
     registry = registry_of(args)
     if args.replay:
         if args.emulate or args.device:
@@ -272,6 +282,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
             note(f"{obj.eoj}: left out {', '.join(f'0x{e:02X}' for e in obj.skipped)} (no value fits their definition)")
     shown = sim_registry(registry)
     return _serve_objects(args, objects, entries, shown)
+
+
+def _quirks(args: argparse.Namespace) -> Any:
+    """The field quirks of ``--quirk`` (:mod:`echonet.apps.quirks`), or ``None``."""
+    from ..apps.quirks import serve_quirks
+
+    return serve_quirks(getattr(args, "quirk", None) or (), secure=bool(getattr(args, "secure", False)))
+
+
+async def _open_quirky(node: Any, endpoints: Any, quirks: Any) -> tuple[Any, Any]:
+    """A :class:`~echonet.aio.DeviceServer` for ``node``, behind a :class:`~echonet.apps.quirks.QuirkLayer` when
+    ``quirks`` is given (put in place before the node starts, as :meth:`echonet.drready.host.SimHost.apply_quirks`
+    does); also the socket of ``reply-port=ephemeral`` answers (``None`` without), for the caller to close."""
+    from ..aio import DeviceServer
+    from ..aio.sockets import open_aside
+    from ..apps.quirks import QuirkLayer
+
+    if quirks is None:
+        return await DeviceServer.open(node, endpoints), None
+    server = await DeviceServer.open(node, endpoints, start=False)
+    aside = None
+    try:
+        runner = server.runner
+        send_aside = None
+        if quirks.reply_port_ephemeral:
+            bound = next(iter(runner.local_addresses.values()))
+            transport, _ = await runner.loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, sock=open_aside(str(bound[0]))
+            )
+            aside = transport
+            send_aside = transport.sendto
+        runner.use_layer(QuirkLayer(runner.node, quirks, send_aside=send_aside))
+        runner.start_node()
+    except BaseException:
+        if aside is not None:
+            aside.close()
+        await server.close()
+        raise
+    return server, aside
 
 
 def _endpoints(args: argparse.Namespace) -> tuple[Any, str, int]:
@@ -313,7 +362,6 @@ def _bind_failure(exc: OSError, bind: str, port_number: int) -> CommandFailed:
 
 
 def _serve_objects(args: argparse.Namespace, objects: list[Any], entries: list[Any], shown: Any) -> int:
-    from ..aio import DeviceServer
     from ..apps.emulate import emulated_node
     from ..drready.clock import SimClock, sim_time
     from ..drready.host import SimHost
@@ -339,8 +387,10 @@ def _serve_objects(args: argparse.Namespace, objects: list[Any], entries: list[A
         taken.add((device.class_id, device.eoj.instance))
         devices.append(device)
     config = NodeConfig(port=port_number or ECHONET_PORT)
+    quirks = _quirks(args)
 
     async def main() -> None:
+        aside = None
         try:
             if devices:
 
@@ -356,6 +406,7 @@ def _serve_objects(args: argparse.Namespace, objects: list[Any], entries: list[A
                     tick_interval=args.tick or 0.5,
                     prepare=prepare,
                     identification=identification,
+                    quirks=quirks,
                 )
                 server = host.server
             else:
@@ -366,13 +417,16 @@ def _serve_objects(args: argparse.Namespace, objects: list[Any], entries: list[A
                     identification=identification,
                     seed=" ".join(args.emulate or ()),
                 )
-                host = server = await DeviceServer.open(node, endpoints)
+                server, aside = await _open_quirky(node, endpoints, quirks)
+                host = server
         except OSError as exc:
             raise _bind_failure(exc, bind, port_number) from None
         try:
             _announce_serving(args, server, [*devices, *objects], shown)
             await _wait(args)
         finally:
+            if aside is not None:
+                aside.close()
             await host.close()
 
     with contextlib.suppress(KeyboardInterrupt):
@@ -438,10 +492,10 @@ def _announce_serving(args: argparse.Namespace, server: Any, objects: list[Any],
 
 
 def _serve_replay(args: argparse.Namespace, registry: Any) -> int:
-    from ..aio import DeviceServer
     from ..apps.replay import replay_node
 
     endpoints, bind, port_number = _endpoints(args)
+    quirks = _quirks(args)
     try:
         rebuilt = replay_node(args.replay, args.replay_host, registry=registry)
     except CaptureError as exc:  # a capture that cannot be read: nothing ran yet
@@ -451,13 +505,15 @@ def _serve_replay(args: argparse.Namespace, registry: Any) -> int:
 
     async def main() -> None:
         try:
-            server = await DeviceServer.open(rebuilt.node, endpoints)
+            server, aside = await _open_quirky(rebuilt.node, endpoints, quirks)
         except OSError as exc:
             raise _bind_failure(exc, bind, port_number) from None
         try:
             _announce_serving(args, server, [o for o in rebuilt.node.objects if not o.eoj.is_node_profile], registry)
             await _wait(args)
         finally:
+            if aside is not None:
+                aside.close()
             await server.close()
 
     with contextlib.suppress(KeyboardInterrupt):
@@ -476,7 +532,7 @@ def register(subparsers: Any) -> None:
         description="Discover the node at HOST (unicast) and run every conformance check on the node profile and "
         "every object (docs/conformance.md). Read-only unless --probe-set.",
         epilog="exit codes: 0 nothing failed, 3 some check failed (--strict: or warned), 4 no answer, 2 bad usage, "
-        "1 local network error",
+        "1 local network error or no secure session",
     )
     p.add_argument("host", nargs="?", metavar="HOST", help="the node: 192.0.2.5, 192.0.2.5:3611, [::1]:3610 or a name")
     p.add_argument(
@@ -505,6 +561,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-listen", action="store_true", help="do not join 224.0.23.0 to hear announcements")
     p.add_argument("--verbose", action="store_true", help="also show the frames of checks that passed")
     p.add_argument("--list", action="store_true", help="list the checks and their clauses, and exit")
+    from .secure_support import add_secure_arguments
+
+    add_secure_arguments(p)  # --secure: every check through the overlay (no session: one line, exit 1)
     p.set_defaults(handler=_cmd_conformance)
 
 

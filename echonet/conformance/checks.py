@@ -2,7 +2,8 @@
 
 Clauses name the ECHONET Lite Specification, Part 2 (the protocol) by section, and the APPENDIX Detailed
 Requirements for ECHONET Device Objects (the Appendix) where the rule is one of a class or of the super class.
-Ids are stable: reports, JUnit files and docs/conformance.md use them.
+docs/conformance.md says which section numbers were checked against the edition's numbering, and how. Ids are
+stable: reports, JUnit files and docs/conformance.md use them.
 """
 
 from __future__ import annotations
@@ -84,15 +85,15 @@ CHECKS: tuple[Check, ...] = (
     Check("RELEASE", "the EPCs implemented exist in the Appendix release the object declares (0x82)",
           f"{_APX} 2.2 (0x82) and the release each property was added in", Scope.OBJECT),
     # the node's answers
-    Check("HEADER", "answers echo the TID and swap SEOJ and DEOJ", f"{_P2} 3.2.2 (TID), 3.2.4 (SEOJ, DEOJ)",
-          Scope.NODE),
+    Check("HEADER", "answers echo the TID and swap SEOJ and DEOJ (a warning: bytes after the last property)",
+          f"{_P2} 3.2.2 (TID), 3.2.4 (SEOJ, DEOJ); 3.2.8 (PDC), 3.2.9 (EDT)", Scope.NODE),
     Check("REPLY-PORT", "an answer to a request from a port other than 3610 goes to that port",
-          f"{_P2} 3.3 (UDP, the response to the source port)", Scope.NODE),
-    Check("ODD-EHD2", "a frame of EHD2 0x82 (arbitrary format) does not silence the device", f"{_P2} 3.2.1 (EHD2)",
-          Scope.NODE),
-    Check("ODD-OPC0", "a Get with OPC 0 does not silence the device", f"{_P2} 3.2.5 (OPC)", Scope.NODE),
+          f"{_P2} (UDP/IP: requests go to port 3610, the answer to the request's source port)", Scope.NODE),
+    Check("ODD-EHD2", "a frame of EHD2 0x82 (arbitrary format) does not silence the device",
+          f"{_P2} 3.2.1.2 (EHD2)", Scope.NODE),
+    Check("ODD-OPC0", "a Get with OPC 0 does not silence the device", f"{_P2} 3.2.6 (OPC)", Scope.NODE),
     Check("ODD-TRAILING", "a frame with bytes after its last property does not silence the device",
-          f"{_P2} 3.2.5 (EDATA)", Scope.NODE),
+          f"{_P2} 3.2.8 (PDC), 3.2.9 (EDT)", Scope.NODE),
     # --probe-set
     Check("SET-VALID", "a valid SetC is accepted (Set_Res, PDC 0) and read back", f"{_P2} 4.2.3.2 (SetC)",
           Scope.OBJECT, Needs.PROBE_SET),
@@ -101,7 +102,8 @@ CHECKS: tuple[Check, ...] = (
     Check("SETI-SILENT", "a SetI that succeeds is not answered", f"{_P2} 4.2.3.1 (SetI)", Scope.OBJECT,
           Needs.PROBE_SET),
     Check("INF-CHANGE", "a change of a status-change property (0x9D) is announced with INF",
-          f"{_P2} 4.3.1 (status change announcement); {_APX} 2.2 (0x9D)", Scope.OBJECT, Needs.PROBE_SET),
+          f"{_P2} 6.2.5 (access rules: Anno, the announcement at a status change); {_APX} 2.2 (0x9D)", Scope.OBJECT,
+          Needs.PROBE_SET),
     # --robustness
     Check("ROBUST-BURST", "the device still answers after a bounded burst of malformed datagrams",
           f"{_P2} 3.2 (frame format: what is not a frame is discarded)", Scope.NODE, Needs.ROBUSTNESS),

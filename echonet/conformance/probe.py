@@ -20,6 +20,7 @@ import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from ..codec import decode, encode
 from ..constants import ECHONET_PORT, MULTICAST_V4
@@ -31,8 +32,12 @@ from ..node.events import Addr
 from ..spec.registry import Registry
 from .report import Datagram, Exchange
 
+if TYPE_CHECKING:
+    from .overlay import LayerFactory, SecureChannel
 
-def _decoded(data: bytes) -> Frame | None:
+
+def decoded(data: bytes) -> Frame | None:
+    """The frame of ``data``, read without any bytes after its last property; ``None`` when it is not a frame."""
     try:
         return decode(data)
     except FrameDecodeError as exc:
@@ -44,6 +49,16 @@ def _decoded(data: bytes) -> Frame | None:
         return None
 
 
+def trailing_bytes(data: bytes) -> int:
+    """How many bytes follow the last property of the frame ``data`` (0 for a whole frame, or not a frame)."""
+    try:
+        decode(data)
+    except FrameDecodeError as exc:
+        if exc.field == "trailing":
+            return len(data) - exc.offset
+    return 0
+
+
 class _Inbox(asyncio.DatagramProtocol):
     """Keeps every datagram from the node's host, and wakes who waits."""
 
@@ -51,11 +66,24 @@ class _Inbox(asyncio.DatagramProtocol):
         self.host = host
         self.items: list[tuple[bytes, Addr, float]] = []
         self.arrived = asyncio.Event()
+        #: With the secure overlay: the channel that opens what arrives (and hands the frames to :meth:`keep`).
+        self.channel: SecureChannel | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
         if host_key(str(addr[0])) == self.host:
-            self.items.append((bytes(data), addr, time.monotonic()))
-            self.arrived.set()
+            if self.channel is not None:
+                self.channel.receive(bytes(data), addr, self.transport, self.keep)
+            else:
+                self.keep(bytes(data), addr)
+
+    def keep(self, data: bytes, addr: Addr) -> None:
+        """One datagram (with the overlay: one frame opened) from the node's host."""
+        self.items.append((data, addr, time.monotonic()))
+        self.arrived.set()
 
     def error_received(self, exc: Exception) -> None:
         pass
@@ -68,6 +96,14 @@ class Endpoint:
     transport: asyncio.DatagramTransport
     inbox: _Inbox
     local_port: int
+    channel: SecureChannel | None = None
+
+    def send(self, data: bytes, addr: Addr) -> None:
+        """Send ``data`` to ``addr``: as it is, or sealed by the secure channel (from this socket)."""
+        if self.channel is not None:
+            self.channel.send(data, addr, self.transport)
+        else:
+            self.transport.sendto(data, addr)
 
 
 @dataclass(frozen=True)
@@ -77,6 +113,8 @@ class Answered:
     request: Frame
     answer: Frame
     exchange: Exchange
+    #: Bytes the answer carried after its last property (read without them).
+    trailing: int = 0
 
 
 @dataclass
@@ -105,8 +143,14 @@ class Prober:
         local_port: int = 0,
         timeout: float = 2.0,
         retries: int = 1,
+        overlay: LayerFactory | None = None,
     ) -> Prober:
-        main = await open_endpoint(host, bind=bind, local_port=local_port)
+        channel = None
+        if overlay is not None:
+            from .overlay import SecureChannel
+
+            channel = SecureChannel(overlay)
+        main = await open_endpoint(host, bind=bind, local_port=local_port, channel=channel)
         return cls(host, port, registry, main, timeout, retries)
 
     @property
@@ -114,9 +158,18 @@ class Prober:
         return (self.host, self.port)
 
     async def close(self) -> None:
+        if self.main.channel is not None:
+            self.main.channel.close()  # (the session's close record goes out first)
         for endpoint in (self.main, *self.extra):
             endpoint.transport.close()
         await asyncio.sleep(0)
+
+    def session_error(self) -> Exception | None:
+        """With the secure overlay and no session with the node: the error that says why (else ``None``)."""
+        channel = self.main.channel
+        if channel is None or channel.secured(self.host):
+            return None
+        return channel.session_error(self.host)
 
     def next_tid(self) -> int:
         self._tid = (self._tid + 1) & 0xFFFF
@@ -144,7 +197,7 @@ class Prober:
 
     def send_raw(self, data: bytes, exchange: Exchange, endpoint: Endpoint | None = None) -> None:
         where = endpoint or self.main
-        where.transport.sendto(data, self.addr)
+        where.send(data, self.addr)
         self.record(exchange, "sent", data, self.port, where.local_port)
 
     def _matches(self, request: Frame | None, frame: Frame | None, tid: int | None) -> bool:
@@ -180,7 +233,7 @@ class Prober:
         endpoints whose answers count too (an answer sent to another port than the request's)."""
         where = endpoint or self.main
         data = encode(request) if isinstance(request, Frame) else bytes(request)
-        frame = request if isinstance(request, Frame) else _decoded(data)
+        frame = request if isinstance(request, Frame) else decoded(data)
         tid = frame.tid if frame is not None and frame.ehd2 == 0x81 else None
         seconds = self.timeout if wait is None else wait
         attempts = 1 + (self.retries if retries is None else retries)
@@ -198,13 +251,13 @@ class Prober:
                 for e in inboxes:
                     items = e.inbox.items
                     for got, addr, _ in items[seen[id(e)] :]:
-                        answer = _decoded(got)
+                        answer = decoded(got)
                         if self._matches(frame, answer, tid):
                             self.record(exchange, "received", got, int(addr[1]), e.local_port)
                             assert answer is not None
                             answers.append(answer)
                             if frame is not None:
-                                self.answered.append(Answered(frame, answer, exchange))
+                                self.answered.append(Answered(frame, answer, exchange, trailing_bytes(got)))
                     seen[id(e)] = len(items)
                 if answers and not collect:
                     return exchange, answers
@@ -227,7 +280,7 @@ class Prober:
     async def other_endpoint(self) -> Endpoint:
         """A fresh socket on an ephemeral port of the main socket's address."""
         sockname = self.main.transport.get_extra_info("sockname")
-        endpoint = await open_endpoint(self.host, bind=str(sockname[0]), local_port=0)
+        endpoint = await open_endpoint(self.host, bind=str(sockname[0]), local_port=0, channel=self.main.channel)
         self.extra.append(endpoint)
         return endpoint
 
@@ -238,16 +291,23 @@ ESV_ANSWERS: dict[int, tuple[ESV | None, ...]] = {
 }
 
 
-async def open_endpoint(host: str, *, bind: str | None = None, local_port: int = 0) -> Endpoint:
-    """A UDP endpoint that keeps what ``host`` sends it."""
+async def open_endpoint(
+    host: str, *, bind: str | None = None, local_port: int = 0, channel: SecureChannel | None = None
+) -> Endpoint:
+    """A UDP endpoint that keeps what ``host`` sends it; with ``channel``, through that secure channel
+    (:class:`~.overlay.SecureChannel`: the endpoint keeps the frames opened). The channel's first endpoint is its
+    main socket."""
     loop = asyncio.get_running_loop()
     v6 = ":" in host
     family = socket.AF_INET6 if v6 else socket.AF_INET
     local = (bind or ("::" if v6 else "0.0.0.0"), local_port)
     inbox = _Inbox(host_key(host))
+    inbox.channel = channel
     transport, _ = await loop.create_datagram_endpoint(lambda: inbox, local_addr=local, family=family)
+    if channel is not None and channel.transport is None:
+        channel.attach(transport, inbox.keep)
     port = int(transport.get_extra_info("sockname")[1])
-    return Endpoint(transport, inbox, port)
+    return Endpoint(transport, inbox, port, channel)
 
 
 @dataclass
@@ -261,7 +321,7 @@ class Announcements:
     def frames_since(self, index: int) -> list[tuple[bytes, Frame]]:
         out = []
         for data, _, _ in self.inbox.items[index:]:
-            frame = _decoded(data)
+            frame = decoded(data)
             if frame is not None:
                 out.append((data, frame))
         return out
@@ -307,6 +367,8 @@ __all__ = [
     "Answered",
     "Endpoint",
     "Prober",
+    "decoded",
     "listen_announcements",
     "open_endpoint",
+    "trailing_bytes",
 ]

@@ -23,7 +23,8 @@ from ..spec.identity import APPENDIX_RELEASE, PROTOCOL_VERSION, release_of
 from ..spec.model import CURRENT_RELEASE, PropertyDef
 from ..spec.registry import Registry, default_registry
 from .checks import CHECKS, Needs, Scope
-from .probe import Announcements, Prober, listen_announcements
+from .overlay import LayerFactory
+from .probe import Announcements, Prober, decoded, listen_announcements
 from .report import Exchange, ObjectIdentity, Report, Result, Verdict, result
 
 _MAPS = (0x9D, 0x9E, 0x9F)
@@ -568,8 +569,19 @@ def _rule_checks(run: _Run, obj: ObjectData) -> None:
     else:
         missing = []
         implemented = (obj.get_map or frozenset()) | (obj.set_map or frozenset())
+        # 0x82 / 0x83 that ID-82 / ID-83 already failed as not readable are theirs (one failure, not two)
+        judged = {
+            epc
+            for epc, check_id in ((0x82, "ID-82"), (0x83, "ID-83"))
+            if epc not in (obj.get_map or ())
+            and any(
+                r.check.id == check_id and r.target == obj.target and r.verdict is Verdict.FAIL for r in run.results
+            )
+        }
         for epc, d in known.items():
             if release is not None and d.since.upper() > release:
+                continue
+            if epc in judged:
                 continue
             access = d.access
             if access.get.mandatory and epc not in (obj.get_map or ()):
@@ -774,6 +786,16 @@ async def _inf_change(run: _Run, obj: ObjectData) -> None:
             run.add(
                 "INF-CHANGE", obj.target, Verdict.WARN, f"no INF seen, and the group could not be heard: {why}", shown
             )
+        elif run.prober.main.channel is not None:
+            run.add(
+                "INF-CHANGE",
+                obj.target,
+                Verdict.WARN,
+                f"0x{epc:02X} changed to {new.hex()}, no INF within {run.prober.timeout:g} s through the secure "
+                "overlay (a secured node keeps its multicast announcements in unless its layer lets plain multicast "
+                "out; a unicast INF would have been heard)",
+                shown,
+            )
         else:
             run.add(
                 "INF-CHANGE",
@@ -791,13 +813,9 @@ async def _inf_change(run: _Run, obj: ObjectData) -> None:
 async def _wait_inf(
     run: _Run, obj: ObjectData, epc: int, value: bytes, start: int, unicast: int
 ) -> tuple[bytes, int, int] | None:
-    from ..codec import decode
-    from ..errors import FrameDecodeError
-
     def matches(data: bytes) -> bool:
-        try:
-            frame = decode(data)
-        except FrameDecodeError:
+        frame = decoded(data)  # (bytes after the last property are HEADER's to judge)
+        if frame is None:
             return False
         prop = frame.property(epc) if frame.esv in (ESV.INF, ESV.INFC) else None
         return frame.seoj == obj.eoj and prop is not None and prop.edt == value
@@ -892,12 +910,15 @@ async def _reply_port(run: _Run) -> None:
 
 def _header_check(run: _Run) -> None:
     bad = []
+    trailing = []
     seen = 0
     for item in run.prober.answered:
         request, answer = item.request, item.answer
         if request.ehd2 != 0x81 or answer.ehd2 != 0x81:
             continue
         seen += 1
+        if item.trailing:
+            trailing.append(item)
         problems = []
         if answer.tid != request.tid:
             problems.append(f"TID 0x{answer.tid:04X} for 0x{request.tid:04X}")
@@ -915,6 +936,16 @@ def _header_check(run: _Run) -> None:
     if bad:
         text = "; ".join(dict.fromkeys(why for _, why in bad))
         run.add("HEADER", "node", Verdict.FAIL, f"{len(bad)} of {seen} answer(s): {text}", [e for e, _ in bad])
+    elif trailing:
+        sizes = ", ".join(str(n) for n in sorted({i.trailing for i in trailing}))
+        run.add(
+            "HEADER",
+            "node",
+            Verdict.WARN,
+            f"{len(trailing)} of {seen} answer(s) carry bytes after their last property ({sizes} byte(s)); every TID "
+            "echoed and SEOJ / DEOJ swapped (the frames were read without them)",
+            list({id(i.exchange): i.exchange for i in trailing}.values()),
+        )
     elif seen:
         run.add("HEADER", "node", Verdict.PASS, f"{seen} answer(s), every TID echoed and SEOJ / DEOJ swapped")
     else:
@@ -937,7 +968,7 @@ async def _burst(run: _Run) -> None:
     ]
     for i in range(run.burst):
         data = kinds[i % len(kinds)](i)
-        prober.main.transport.sendto(data, prober.addr)
+        prober.main.send(data, prober.addr)
         if i < 6:
             prober.record(sample, "sent", data, prober.port, prober.main.local_port)
         if i % 50 == 49:
@@ -989,6 +1020,7 @@ async def conformance(
     registry: Registry | None = None,
     listen: bool = True,
     burst: int = 200,
+    overlay: LayerFactory | None = None,
 ) -> Report:
     """Run the suite against the node at ``host``:``port`` and return the report.
 
@@ -997,15 +1029,25 @@ async def conformance(
     answer wait ``timeout`` once. ``probe_set`` writes (every value changed is written back); ``robustness`` sends
     ``burst`` malformed datagrams. ``listen`` joins 224.0.23.0 port 3610 to hear status-change announcements
     (and an INF answering INF_REQ by multicast). Raises ``OSError`` only when the suite's own socket cannot be opened.
+
+    ``overlay`` runs the suite through the secure overlay (:mod:`.overlay`): each of the suite's sockets behind a
+    layer it builds, every frame sent and received inside the session. When no session comes up, the run raises
+    :class:`secure.errors.SecureSessionError` (why, as the layer knows it) instead of reporting a silent node: it
+    never falls back to plain ECHONET Lite.
     """
     reg = registry if registry is not None else default_registry()
-    prober = await Prober.open(host, port, reg, bind=bind, local_port=local_port, timeout=timeout, retries=retries)
+    prober = await Prober.open(
+        host, port, reg, bind=bind, local_port=local_port, timeout=timeout, retries=retries, overlay=overlay
+    )
     listener = await listen_announcements(host, bind=bind) if listen else None
     run = _Run(prober, reg, probe_set, robustness, listener, burst)
     options = tuple(o for o, on in (("probe-set", probe_set), ("robustness", robustness)) if on)
     try:
         _, found = await run.get("discovery: Get of the node profile's 0xD6", NODE_PROFILE_EOJ, [0xD6])
         if found is None:
+            failure = prober.session_error()
+            if failure is not None:
+                raise failure
             return Report(host, port, False, (), (), options, (f"{host} port {port} did not answer a Get of 0xD6",))
         profile = await _read_object(run, NODE_PROFILE_EOJ, _PROFILE_FIRST)
         listed: tuple[EOJ, ...] | None = None

@@ -172,7 +172,8 @@ def test_cli_conformance_of_a_silent_port_exits_4_and_of_a_nonconformant_device_
         ["serve", "--class", "0x027D:200"],
         ["serve", "--replay", "x.pcap"],
         ["serve", "--class", "0x027D,0x01"],
-        ["serve", "--class", "0x027D", "--quirk", "delay=1"],
+        ["serve", "--class", "0x027D", "--quirk", "no-such-quirk"],  # (known quirks apply: test_quirks_served)
+        ["serve", "--replay", "x.pcap", "--host", "192.0.2.1", "--quirk", "delay=-1"],
     ],
 )
 def test_usage_errors_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
