@@ -101,6 +101,71 @@ def select(spec: str, available: Sequence[Interface] | None = None) -> Interface
     raise EchonetUsageError(f"no interface named or holding {spec!r}; interfaces: {known}")
 
 
+def group_memberships(proc_root: Path = Path("/proc")) -> dict[str, set[str]] | None:
+    """The multicast groups joined on each interface of this host (any program's joins), from ``/proc/net/igmp``
+    and ``/proc/net/igmp6``: interface name -> groups (``224.0.23.0``, ``ff02::1``); ``None`` when unreadable."""
+    out: dict[str, set[str]] = {}
+    try:
+        text = (proc_root / "net" / "igmp").read_text()
+    except OSError:
+        return None
+    current: str | None = None
+    for line in text.splitlines()[1:]:
+        if not line.strip():
+            continue
+        if not line[0].isspace():  # "4	eth0      :     1      V3"
+            head = line.split(":", 1)[0].split()
+            current = head[1] if len(head) > 1 else None
+            if current is not None:
+                out.setdefault(current, set())
+        elif current is not None:  # "				010000E0     1 0:00000000		0" (little-endian hex)
+            word = line.split()[0]
+            try:
+                out[current].add(str(ipaddress.IPv4Address(bytes.fromhex(word)[::-1])))
+            except ValueError:
+                continue
+    try:
+        text6 = (proc_root / "net" / "igmp6").read_text()
+    except OSError:
+        text6 = ""
+    for line in text6.splitlines():  # "1    lo              ff020000000000000000000000000001     1 0000000C 0"
+        parts = line.split()
+        if len(parts) >= 3 and len(parts[2]) == 32:
+            try:
+                out.setdefault(parts[1], set()).add(str(ipaddress.IPv6Address(bytes.fromhex(parts[2]))))
+            except ValueError:
+                continue
+    return out
+
+
+def interface_report(
+    groups: Sequence[str] = (MULTICAST_V4,),
+    *,
+    available: Sequence[Interface] | None = None,
+    proc_root: Path = Path("/proc"),
+) -> list[dict[str, Any]]:
+    """One record per interface: name, index, up, loopback, multicast, addresses, and for each of ``groups``
+    whether it is joined there (by any program; ``None`` when the memberships cannot be read)."""
+    items = list(available) if available is not None else interfaces()
+    joined = group_memberships(proc_root)
+    out = []
+    for iface in items:
+        here = None if joined is None else joined.get(iface.name, set())
+        out.append(
+            {
+                "name": iface.name,
+                "index": iface.index,
+                "up": iface.up,
+                "loopback": iface.loopback,
+                "multicast": iface.multicast,
+                "ipv4": list(iface.ipv4),
+                "ipv6": list(iface.ipv6),
+                "groups": {g: (None if here is None else g in here) for g in groups},
+            }
+        )
+    return out
+
+
 # Diagnosis ----------------------------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Self
 
 from ..errors import EchonetTimeoutError, EchonetUsageError, ValueDecodeError
@@ -39,6 +39,7 @@ from .results import (
     full_answer,
     get_result,
     properties_of,
+    set_outcomes,
     sna_split,
 )
 from .runner import NodeRunner
@@ -168,20 +169,22 @@ class Controller(Opened):
         when ``wait_sna`` to catch a SetI_SNA)."""
         self._unicast(host, eoj, "set()")
         items = properties_of(props)
+        epcs = [p.epc for p in items]
         if self._checks:
-            self._check(host, eoj, ESV.SETC if confirm else ESV.SETI, [p.epc for p in items])
+            self._check(host, eoj, ESV.SETC if confirm else ESV.SETI, epcs)
         if not confirm:
             if not wait_sna:
                 handle = self.runner.send_request(host, eoj, ESV.SETI, items, timeout=timeout, **options)
                 del handle
-                return SetResult(_addr(host, self.node), eoj, (), False, None)
+                return SetResult(_addr(host, self.node), eoj, (), False, None, set_outcomes(epcs, None))
             final, responses = await self.runner.request(host, eoj, ESV.SETI, items, timeout=timeout, **options)
             if responses:
                 frame = responses[0].frame
-                return SetResult(responses[0].addr, eoj, refused_epcs(frame), True, frame)
-            return SetResult(_addr(host, self.node), eoj, (), False, None)
+                return SetResult(responses[0].addr, eoj, refused_epcs(frame), True, frame, set_outcomes(epcs, frame))
+            return SetResult(_addr(host, self.node), eoj, (), False, None, set_outcomes(epcs, None))
         final = self._answer(await self.runner.ask(host, eoj, ESV.SETC, items, timeout=timeout, **options))
-        return SetResult(final.addr, final.frame.seoj or eoj, refused_epcs(final.frame), True, final.frame)
+        frame = final.frame
+        return SetResult(final.addr, frame.seoj or eoj, refused_epcs(frame), True, frame, set_outcomes(epcs, frame))
 
     async def setget(
         self,
@@ -221,51 +224,78 @@ class Controller(Opened):
         targets: Sequence[str | Addr] | None = None,
         read_maps: bool = True,
         include_self: bool = False,
-        concurrency: int = 16,
+        concurrency: int = 64,
     ) -> list[DiscoveredNode]:
-        """Find nodes: Get of node-profile 0xD6 to the multicast groups (or ``targets``), over ``window`` seconds,
-        ``1 + rescans`` rounds; then read each node's 0x83 / 0x8A / 0x82 and, with ``read_maps``, the property maps
-        of every object. Nodes are deduplicated by identification number; nodes without one appear once per
-        address. A node's ``address`` is its IP with the port it was asked on, not the source port of its answer.
-        A property-map bitmap whose count byte disagrees with its bits is read from its bits (and reported in the
-        object's ``error``)."""
+        """Find nodes: Get of node-profile 0xD6 to the multicast groups, over ``window`` seconds, ``1 + rescans``
+        rounds, or to the unicast addresses of ``targets`` (each asked again, up to ``rescans`` times, until it
+        answers, see :meth:`_ask_hosts`); then read each node's 0x83 / 0x8A / 0x82 and, with ``read_maps``, the
+        property maps of every object. Nodes are deduplicated by identification number; nodes without one appear
+        once per address. A node's ``address`` is its IP with the port it was asked on, not the source port of its
+        answer. A property-map bitmap whose count byte disagrees with its bits is read from its bits (and reported
+        in the object's ``error``)."""
         if targets is None:
             targets = self._groups()
         responders: dict[str, tuple[Addr, EOJ, tuple[EOJ, ...]]] = {}
-        for _ in range(1 + rescans):
+
+        def record(target: str | Addr, response: ResponseReceived) -> None:
+            # A node listens where it was asked (3610), whatever port its answer came from (docs/architecture.md,
+            # field rules): the npm echonet-lite stack answers from 23610 and hears nothing there.
+            port = self.node.config.port if isinstance(target, str) else target[1]
+            peer = host_key(response.addr[0])
+            if peer in responders:
+                return
+            edt = answer_values(response.frame).get(0xD6)
+            try:
+                instances = decode_instance_list(edt).eojs if edt else ()
+            except ValueDecodeError:
+                instances = ()
+            addr = (response.addr[0], port, *response.addr[2:])
+            responders[peer] = (addr, response.frame.seoj or NODE_PROFILE_EOJ, instances)
+
+        groups = [t for t in targets if is_multicast(t if isinstance(t, str) else str(t[0]))]
+        hosts = [t for t in targets if not is_multicast(t if isinstance(t, str) else str(t[0]))]
+        # A host list is asked for the node profile's identification (and maps) with 0xD6: one request per node
+        # less; what a node leaves out of that answer is asked for by itself below.
+        early: dict[str, dict[int, bytes]] = {}
+        extra = (0x83, 0x8A, 0x82, *(_GET_MAPS if read_maps else ()))
+        if hosts:
+
+            def record_early(target: str | Addr, response: ResponseReceived) -> None:
+                record(target, response)
+                early.setdefault(host_key(response.addr[0]), answer_values(response.frame))
+
+            await self._ask_hosts(hosts, window, rescans, record_early, extra)
+        for _ in range(1 + rescans if groups else 0):
             rounds = [
                 self.runner.request(t, NODE_PROFILE_EOJ, ESV.GET, [0xD6], timeout=window, retries=0, fanout=True)
-                for t in targets
+                for t in groups
             ]
-            for target, (_, responses) in zip(targets, await asyncio.gather(*rounds), strict=True):
-                # A node listens where it was asked (3610), whatever port its answer came from (docs/architecture.md,
-                # field rules): the npm echonet-lite stack answers from 23610 and hears nothing there.
-                port = self.node.config.port if isinstance(target, str) else target[1]
+            for target, (_, responses) in zip(groups, await asyncio.gather(*rounds), strict=True):
                 for response in responses:
-                    peer = host_key(response.addr[0])
-                    if peer in responders:
-                        continue
-                    edt = answer_values(response.frame).get(0xD6)
-                    try:
-                        instances = decode_instance_list(edt).eojs if edt else ()
-                    except ValueDecodeError:
-                        instances = ()
-                    addr = (response.addr[0], port, *response.addr[2:])
-                    responders[peer] = (addr, response.frame.seoj or NODE_PROFILE_EOJ, instances)
+                    record(target, response)
         limit = asyncio.Semaphore(concurrency)
 
-        async def identify(addr: Addr, profile: EOJ) -> GetResult | None:
+        # The node profile's identification and, with read_maps, its maps in the same Get (one request less per
+        # node); a node that does not answer that Get is asked for the identification alone.
+        asked = [0x83, 0x8A, 0x82, *(_GET_MAPS if read_maps else ())]
+
+        async def identify(addr: Addr, profile: EOJ) -> GetResult | Mapping[int, bytes] | None:
+            known = early.get(host_key(addr[0]))
+            if known is not None and all(e in known for e in asked):
+                return known
             async with limit:
-                try:
-                    return await self.get(addr, profile, [0x83, 0x8A, 0x82], split=False)
-                except EchonetTimeoutError:
-                    return None
+                for epcs in (asked, [0x83, 0x8A, 0x82]) if read_maps else (asked,):
+                    try:
+                        return await self.get(addr, profile, epcs, split=False)
+                    except EchonetTimeoutError:
+                        continue
+                return None
 
         infos = await asyncio.gather(*(identify(a, p) for a, p, _ in responders.values()))
         own = self.node.profile.identification
         nodes: dict[bytes | str, dict[str, Any]] = {}
         for (addr, _, instances), info in zip(responders.values(), infos, strict=True):
-            values = info.values if info is not None else {}
+            values = info.values if isinstance(info, GetResult) else info if info is not None else {}
             ident = values.get(0x83)
             if ident is not None and len(ident) != 17:
                 ident = None
@@ -281,15 +311,23 @@ class Controller(Opened):
                     "maker_code": values.get(0x8A),
                     "version": values.get(0x82),
                     "instances": instances,
+                    "profile": values,
                 }
             elif str(addr[0]) not in entry["addresses"]:
                 entry["addresses"].append(str(addr[0]))
         result = []
-        for entry in nodes.values():
-            objects: tuple[DiscoveredObject, ...] = ()
-            if read_maps:
-                eojs = (NODE_PROFILE_EOJ, *entry["instances"])
-                objects = tuple(await asyncio.gather(*(self._read_maps(entry["address"], e, limit) for e in eojs)))
+        maps: list[tuple[DiscoveredObject, ...]] = []
+        if read_maps:  # every object of every node at once (``concurrency`` Gets in flight)
+            reads = [
+                asyncio.gather(
+                    self._read_maps(entry["address"], NODE_PROFILE_EOJ, limit, entry["profile"]),
+                    *(self._read_maps(entry["address"], e, limit) for e in entry["instances"]),
+                )
+                for entry in nodes.values()
+            ]
+            maps = [tuple(objects) for objects in await asyncio.gather(*reads)]
+        for i, entry in enumerate(nodes.values()):
+            objects: tuple[DiscoveredObject, ...] = maps[i] if read_maps else ()
             result.append(
                 DiscoveredNode(
                     entry["address"],
@@ -303,16 +341,68 @@ class Controller(Opened):
             )
         return result
 
-    async def _read_maps(self, addr: Addr, eoj: EOJ, limit: asyncio.Semaphore) -> DiscoveredObject:
-        async with limit:
-            try:
-                result = await self.get(addr, eoj, _GET_MAPS)
-            except EchonetTimeoutError as exc:
-                return DiscoveredObject(eoj, error=str(exc))
+    #: Requests of 0xD6 to a host list in flight at once during discovery (their answers come as a burst).
+    discovery_inflight = 512
+
+    async def _ask_hosts(
+        self,
+        hosts: Sequence[str | Addr],
+        window: float,
+        rescans: int,
+        record: Callable[[str | Addr, ResponseReceived], None],
+        extra: Sequence[int] = (),
+    ) -> None:
+        """Discovery over a host list: a Get of 0xD6 to each address, ended by its answer (so a round lasts as long
+        as its slowest answer, not the whole window), at most :attr:`discovery_inflight` at once; then again, up to
+        ``rescans`` times, to the addresses whose answer was lost, each time with twice the window (late answerers
+        are found too). ``extra``: EPCs of the node profile asked in the first round beside 0xD6 (later rounds ask
+        0xD6 alone, in case a node does not answer a Get of several)."""
+        remaining = list(dict.fromkeys(hosts))
+        limit = asyncio.Semaphore(self.discovery_inflight)
+        runner = self.runner
+
+        async def ask(target: str | Addr, wait: float, epcs: list[int]) -> Event | None:
+            async with limit:
+                if runner.closed:
+                    return None
+                options = {"timeout": wait, "retries": 0}
+                handle, future = runner.start(target, NODE_PROFILE_EOJ, _GET, epcs, (), options)
+                try:
+                    return await future
+                finally:
+                    runner.forget(handle)
+
+        for attempt in range(1 + rescans):
+            wait = window * 2**attempt
+            epcs = [0xD6, *extra] if attempt == 0 else [0xD6]
+            finals = await asyncio.gather(*(ask(t, wait, epcs) for t in remaining))
+            lost = []
+            for target, final in zip(remaining, finals, strict=True):
+                if type(final) is ResponseReceived:
+                    record(target, final)
+                else:
+                    lost.append(target)
+            remaining = lost
+            if not remaining:
+                break
+
+    async def _read_maps(
+        self, addr: Addr, eoj: EOJ, limit: asyncio.Semaphore, known: Mapping[int, bytes] | None = None
+    ) -> DiscoveredObject:
+        """The property maps of one object; ``known``: values already read (the maps are asked for only when one of
+        them is missing there)."""
+        if known is not None and all(epc in known for epc in _GET_MAPS):
+            values = known
+        else:
+            async with limit:
+                try:
+                    values = (await self.get(addr, eoj, _GET_MAPS)).values
+                except EchonetTimeoutError as exc:
+                    return DiscoveredObject(eoj, error=str(exc))
         maps: list[frozenset[int] | None] = []
         errors = []
         for epc in _GET_MAPS:
-            edt = result.values.get(epc)
+            edt = values.get(epc)
             try:
                 maps.append(decode_property_map(edt) if edt else None)
             except ValueDecodeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from ..frame import EOJ, ESV, Frame, Property
 from ..node.events import Addr, ResponseReceived, answer_values, refused_epcs
@@ -11,10 +12,23 @@ from ..node.events import Addr, ResponseReceived, answer_values, refused_epcs
 _GET_RES = ESV.GET_RES
 
 
+class WriteOutcome(StrEnum):
+    """What became of one EPC of a Set (docs/controller.md)."""
+
+    ACCEPTED = "accepted"  #: Set_Res, or accepted within a SetC_SNA (PDC=0)
+    REJECTED = "rejected"  #: refused by the device (SNA, the request's EDT echoed)
+    UNANSWERED = "unanswered"  #: no answer at all (and a SetI, whose success is silent)
+    APPLIED = "applied"  #: accepted, and read back with the value written (``verify=True``)
+    NOT_APPLIED = "not-applied"  #: accepted, but read back with another value: acknowledged but not applied
+
+
 @dataclass(frozen=True)
 class GetResult:
     """Values read from one object; ``refused`` EPCs came back with PDC=0 (a Get_SNA keeps the values it carries),
-    ``unanswered`` EPCs of a split Get got no answer at all."""
+    ``unanswered`` EPCs of a split Get got no answer at all.
+
+    ``attempts`` (requests sent, retries included), ``latency`` (seconds, the last answer's round trip) and
+    ``batch`` (EPCs per Get used) are filled in by :class:`~echonet.aio.field.FieldController`."""
 
     addr: Addr
     eoj: EOJ
@@ -22,6 +36,9 @@ class GetResult:
     refused: tuple[int, ...] = ()
     unanswered: tuple[int, ...] = ()
     frame: Frame | None = None
+    attempts: int = 1
+    latency: float | None = None
+    batch: int | None = None
 
     @property
     def host(self) -> str:
@@ -38,17 +55,44 @@ class GetResult:
 @dataclass(frozen=True)
 class SetResult:
     """The outcome of a Set: ``refused`` EPCs were rejected by the device. ``confirmed`` is False for a SetI that
-    got no answer (its success is silent)."""
+    got no answer (its success is silent). ``outcomes``: what became of each EPC (:class:`WriteOutcome`; filled in
+    by :class:`~echonet.aio.field.FieldController`, and by :meth:`Controller.set` for what the answer says);
+    ``attempts`` and ``latency`` as in :class:`GetResult`."""
 
     addr: Addr
     eoj: EOJ
     refused: tuple[int, ...] = ()
     confirmed: bool = True
     frame: Frame | None = None
+    outcomes: Mapping[int, WriteOutcome] = field(default_factory=dict)
+    attempts: int = 1
+    latency: float | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.refused
+        """Nothing refused, and (where outcomes are known) nothing unanswered or not applied."""
+        if self.refused:
+            return False
+        return all(o in (WriteOutcome.ACCEPTED, WriteOutcome.APPLIED) for o in self.outcomes.values()) or (
+            not self.confirmed and all(o is WriteOutcome.UNANSWERED for o in self.outcomes.values())
+        )
+
+
+def set_outcomes(epcs: Iterable[int], frame: Frame | None) -> dict[int, WriteOutcome]:
+    """The outcome of each EPC written, from the answer ``frame`` (``None``: no answer)."""
+    if frame is None:
+        return dict.fromkeys(epcs, WriteOutcome.UNANSWERED)
+    refused = set(refused_epcs(frame))
+    answered = {p.epc for p in frame.properties}
+    out = {}
+    for epc in epcs:
+        if epc in refused:
+            out[epc] = WriteOutcome.REJECTED
+        elif epc in answered or frame.esv == ESV.SET_RES:
+            out[epc] = WriteOutcome.ACCEPTED
+        else:
+            out[epc] = WriteOutcome.UNANSWERED
+    return out
 
 
 @dataclass(frozen=True)
@@ -118,6 +162,8 @@ def full_answer(frame: Frame, addr: Addr, eoj: EOJ | None) -> GetResult:
     fields["values"] = values
     fields["refused"] = fields["unanswered"] = ()
     fields["frame"] = frame
+    fields["attempts"] = 1
+    fields["latency"] = fields["batch"] = None
     return result
 
 
@@ -166,9 +212,11 @@ __all__ = [
     "GetResult",
     "SetGetResult",
     "SetResult",
+    "WriteOutcome",
     "bitmap_epcs",
     "full_answer",
     "get_result",
     "properties_of",
+    "set_outcomes",
     "sna_split",
 ]

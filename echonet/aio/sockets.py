@@ -223,4 +223,18 @@ def open_sender(family: int, iface: Interface, ep: Endpoints) -> socket.socket:
     return sock
 
 
-__all__ = ["Endpoints", "Interface", "open_sender", "open_v4", "open_v6", "resolve_interfaces"]
+def open_aside(host: str) -> socket.socket:
+    """A non-blocking socket bound to ``host`` on an ephemeral port: datagrams that must leave from a port other
+    than the node's (a device that answers from another port, see :mod:`echonet.apps.quirks`)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, 0))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+__all__ = ["Endpoints", "Interface", "open_aside", "open_sender", "open_v4", "open_v6", "resolve_interfaces"]

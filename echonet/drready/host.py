@@ -18,6 +18,8 @@ import socket
 from collections.abc import Callable, Iterable
 
 from ..aio import DeviceServer, Endpoints, NodeRunner
+from ..aio.sockets import open_aside
+from ..apps.quirks import QuirkLayer, Quirks
 from ..errors import EchonetUsageError
 from ..node.config import NodeConfig
 from ..node.events import Addr
@@ -43,6 +45,9 @@ class SimHost:
         self.tick_interval = tick_interval
         self.ticks = 0
         self._task: asyncio.Task[None] | None = None
+        #: The layer that applies the node's field quirks (``None`` without quirks), see :mod:`echonet.apps.quirks`.
+        self.quirks: QuirkLayer | None = None
+        self._aside: asyncio.DatagramTransport | None = None
 
     @classmethod
     async def open(
@@ -56,6 +61,7 @@ class SimHost:
         tick_interval: float = 0.05,
         prepare: Callable[[NodeRunner], object] | None = None,
         identification: bytes | None = None,
+        quirks: Quirks | None = None,
     ) -> SimHost:
         """Open the sockets, announce the node (INF of 0xD5) and start ticking.
 
@@ -65,7 +71,11 @@ class SimHost:
         ``identification``: the node profile's 0x83, 17 bytes (or its 13 unique bytes). By default it is derived
         from the endpoints as configured (the bind address of each family and the port) and the devices' EOJs, see
         :func:`~.sim.node_identity`: the same configuration gives the same number after a restart, and two hosts
-        on different addresses, or with other devices, give different ones (a controller merges by 0x83)."""
+        on different addresses, or with other devices, give different ones (a controller merges by 0x83).
+
+        ``quirks``: field behaviours the node reproduces (:mod:`echonet.apps.quirks`, docs/quirks.md), applied by a
+        :class:`~echonet.apps.quirks.QuirkLayer` put in place after ``prepare`` (they cannot be combined with a
+        layer of ``prepare``'s own, such as the secure overlay)."""
         items = list(devices)
         if not items:
             raise EchonetUsageError("nothing to serve: give at least one simulated device")
@@ -81,10 +91,30 @@ class SimHost:
             except BaseException:
                 await server.close()
                 raise
-        server.runner.start_node()
         host = cls(server, items, sim_clock, tick_interval)
+        if quirks is not None and quirks.active:
+            try:
+                await host.apply_quirks(quirks)
+            except BaseException:
+                await server.close()
+                raise
+        server.runner.start_node()
         host.start()
         return host
+
+    async def apply_quirks(self, quirks: Quirks) -> None:
+        """Put a :class:`~echonet.apps.quirks.QuirkLayer` with ``quirks`` in front of the node (what ``open(...,
+        quirks=...)`` does before the node starts)."""
+        runner = self.server.runner
+        send_aside = None
+        if quirks.reply_port_ephemeral:
+            bound = next(iter(runner.local_addresses.values()))
+            sock = open_aside(str(bound[0]))
+            transport, _ = await runner.loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=sock)
+            self._aside = transport
+            send_aside = transport.sendto
+        self.quirks = QuirkLayer(runner.node, quirks, send_aside=send_aside)
+        runner.use_layer(self.quirks)
 
     def start(self) -> None:
         """Tick once now, then every ``tick_interval`` seconds until :meth:`close`."""
@@ -121,6 +151,9 @@ class SimHost:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._aside is not None:
+            self._aside.close()
+            self._aside = None
         await self.server.close()
 
     async def __aenter__(self) -> SimHost:
