@@ -29,6 +29,9 @@ from ..node.events import (
 from .sockets import Endpoints, open_sender, open_v4, open_v6, resolve_interfaces
 
 _AF_INET = socket.AF_INET
+#: Datagrams read at once from a socket while the node's input budget refuses some (see :meth:`NodeRunner.feed`).
+_DRAIN_BATCH = 64
+_MAX_DATAGRAM = 0xFFFF
 _FINAL_KINDS = frozenset({ResponseReceived, RequestTimedOut, RequestFinished})
 
 
@@ -132,6 +135,9 @@ class NodeRunner:
         self._v4: asyncio.DatagramTransport | None = None
         self._closed = False
         self._tap: Callable[[str, bytes, Addr], None] | None = None
+        #: The bound sockets by family, read directly while a flood is being drained (see :meth:`feed`).
+        self._socks: dict[int, socket.socket] = {}
+        self._draining = False
         #: Receives datagrams and timers: the node itself, or a layer wrapping it (see :meth:`use_layer`).
         self._core: Core = node
         if send is not None:
@@ -172,6 +178,7 @@ class NodeRunner:
             transport, _ = await self.loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
             self.transports[family] = transport
             self.local_addresses[family] = sock.getsockname()
+            self._socks[family] = sock
         # Multicast leaves through one interface per socket: one more sending socket per further interface.
         for iface in ifaces[1:]:
             for family in self.transports:
@@ -230,7 +237,13 @@ class NodeRunner:
     # Input and output ---------------------------------------------------------------------------------------------
 
     def feed(self, data: bytes, addr: Addr) -> None:
-        """One received datagram (also usable to inject datagrams in tests)."""
+        """One received datagram (also usable to inject datagrams in tests).
+
+        When the node's input budget refused it (a flood: ``NodeStats.rate_limited`` moved), the socket of its
+        family is read at once, up to 64 datagrams, each fed here in turn: one wake-up of the event loop then
+        takes many datagrams, so that a flood is drained at the speed of the node's refusal rather than of the
+        loop (the datagrams of other peers waiting behind it are reached sooner, and fewer are lost when the
+        socket's buffer overflows)."""
         if self._tap is not None:
             self._tap("in", data, addr)
         now = self._time()
@@ -239,8 +252,34 @@ class NodeRunner:
             if taken == FAST_PUMP:
                 self._pump(now)
             return
+        stats = self.node.stats
+        limited = stats.rate_limited
         self._core.receive_datagram(data, addr, now)
         self._pump(now)
+        if stats.rate_limited != limited and not self._draining and self._socks:
+            self._drain(socket.AF_INET6 if ":" in addr[0] else _AF_INET)
+
+    def _drain(self, family: int) -> None:
+        """Feed what the socket of ``family`` holds, up to :data:`_DRAIN_BATCH` datagrams."""
+        sock = self._socks.get(family)
+        if sock is None:
+            return
+        self._draining = True
+        try:
+            recvfrom, feed = sock.recvfrom, self.feed
+            for _ in range(_DRAIN_BATCH):
+                if self._closed:
+                    break
+                try:
+                    data, addr = recvfrom(_MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:  # (what the transport would report to error_received)
+                    self.socket_errors += 1
+                    break
+                feed(data, addr)
+        finally:
+            self._draining = False
 
     def _answered(self, handle: int, frame: Frame, addr: Addr) -> None:
         """The fast lane ended one-answer request ``handle`` with this answer."""

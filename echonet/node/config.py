@@ -1,4 +1,4 @@
-"""Configuration of a node: timeouts, retries, in-flight mode, reply port rule, multicast groups."""
+"""Configuration of a node: timeouts, retries, in-flight mode, reply port rule, multicast groups, input budget."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from ..frame import EOJ
 
 CONTROLLER_EOJ = EOJ(0x05, 0xFF, 0x01)
 NODE_PROFILE_EOJ = EOJ(0x0E, 0xF0, 0x01)
+#: The largest UDP payload over IPv4 (65,535 - 8 - 20).
+MAX_UDP_PAYLOAD = 65_507
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,25 @@ class NodeConfig:
     stacks accept them). ``multicast_v4`` / ``multicast_v6`` (``None`` disables that family's announcements), ``port``,
     ``controller_eoj`` (SEOJ of requests), ``max_events`` (queued events beyond this are counted, not kept, except
     answers to our own requests, which are always kept).
+
+    Input budget (what floods can make the node decode, see :mod:`echonet.node.limits` and docs/performance.md):
+    every datagram the node decodes costs ``1 + size // 256`` units, charged to a token bucket of its source IP
+    (``source_rate`` units per second, up to ``source_burst``) and then to one bucket of all sources together
+    (``total_rate`` / ``total_burst``). An established source (seen for a second or more) that sends less than
+    ``priority_rate`` units per second passes even when the shared bucket is empty (down to a debt of
+    ``total_burst``): a flood spends the shared budget, and the quiet controllers keep theirs. At most
+    ``max_sources`` sources are tracked (half of them established at most; new sources are forgotten first, the
+    least recently seen first). A datagram the budget refuses is dropped before any work that grows with its size,
+    counted in ``NodeStats.rate_limited`` and reported by one :class:`~echonet.node.events.Dropped` event per bucket
+    and second. Not charged: a repeated Get answered from its precomputed answer, and an answer awaited by one of
+    our requests (matched on TID and peer IP, any peer for a multicast request), which cost less than the check.
+    ``None`` for a rate turns that bucket (or the priority) off. The defaults let one source send 4,000 small frames
+    per second (a 65 KB Set costs 255 units: about 16 per second), all sources together five times as much, and
+    give every quiet source 200 per second ahead of a flood: well above what a home network's controllers send and
+    well below what fills the CPU of a small device. ``max_datagram`` (bytes) drops longer datagrams unread
+    (``NodeStats.oversized``); the default, 65,507 (the largest UDP payload), drops none: every size up to it can
+    be a well-formed frame (255 properties of 255 bytes), and large valid Sets exist, so the budget rather than a
+    cap is what keeps large datagrams cheap.
     """
 
     timeout: float = 3.0
@@ -57,6 +78,13 @@ class NodeConfig:
     max_events: int = 10_000
     first_tid: int = 1
     strict: bool = False
+    source_rate: float | None = 4_000.0
+    source_burst: float = 8_000.0
+    total_rate: float | None = 20_000.0
+    total_burst: float = 40_000.0
+    priority_rate: float | None = 200.0
+    max_sources: int = 4096
+    max_datagram: int = MAX_UDP_PAYLOAD
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
@@ -71,6 +99,19 @@ class NodeConfig:
             raise EchonetUsageError(f"first_tid {self.first_tid!r} out of range 0-65535")
         if self.max_events < 1:
             raise EchonetUsageError("max_events must be at least 1")
+        for name in ("source_rate", "total_rate", "priority_rate"):
+            rate = getattr(self, name)
+            if rate is not None and not rate > 0:
+                raise EchonetUsageError(f"{name} must be positive or None, got {rate!r}")
+        for name in ("source_burst", "total_burst"):
+            if not getattr(self, name) >= 1:
+                raise EchonetUsageError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.max_sources < 1:
+            raise EchonetUsageError(f"max_sources must be at least 1, got {self.max_sources!r}")
+        if self.max_datagram < 12:
+            raise EchonetUsageError(
+                f"max_datagram must be at least 12 (an ECHONET Lite header), got {self.max_datagram!r}"
+            )
 
     @property
     def multicast_groups(self) -> tuple[str, ...]:

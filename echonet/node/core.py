@@ -56,6 +56,7 @@ from .events import (
     ResponseReceived,
     TrailingBytes,
 )
+from .limits import InputBudget
 from .profile import INSTANCE_LIST_NOTIFICATION, NodeProfile
 
 _EMPTY = b""
@@ -75,6 +76,12 @@ _ANSWER_OF: dict[int, int] = {
 }
 _MAX_ALIVE = 4096
 _SPECIFIED_HEAD = b"\x10\x81"
+#: The longest Get / INF_REQ without EDTs (255 EPCs): only datagrams up to this long get a precomputed answer, so
+#: that a longer one is never sliced nor hashed to look for one.
+_MAX_READ_DATAGRAM = 12 + 2 * 255
+#: Datagrams up to this long (one Ethernet frame's UDP payload) are remembered decoded; longer ones are decoded
+#: every time rather than hashed (and kept) at every arrival.
+_MAX_MEMO_DATAGRAM = 1472
 _new = unchecked
 _new_instance = object.__new__
 _SPECIFIED = EHD2.SPECIFIED
@@ -126,6 +133,8 @@ class NodeStats:
     retries: int = 0
     splits: int = 0
     trailing: int = 0
+    rate_limited: int = 0  #: datagrams dropped unread because their source, or all sources, were over budget
+    oversized: int = 0  #: datagrams dropped unread for being longer than ``NodeConfig.max_datagram``
 
 
 class _Request:
@@ -325,6 +334,8 @@ class Node:
     __slots__ = (
         "_alive",
         "_answers",
+        "_budget",
+        "_budget_config",
         "_by_class",
         "_decoded",
         "_dirty",
@@ -396,6 +407,9 @@ class Node:
         self._alive: set[str] = set()
         self._limits: dict[str, int] = {}
         self._send_later: list[_Wire] = []
+        #: The input budget (built for ``_budget_config``; ``None``: every rate is off).
+        self._budget: InputBudget | None = None
+        self._budget_config: NodeConfig | None = None
         # The fast lane's caches start as shared empties (never written) until the node first uses them:
         #: Fast-lane requests already validated: key -> template, valid for ``_templates_config``.
         self._templates: dict[tuple[Any, ...], _FastTemplate] = _NO_TEMPLATES
@@ -555,6 +569,41 @@ class Node:
         self.stats.dropped += 1
         self._emit_soft(Dropped(addr, reason, size))
 
+    def _limited(self, addr: Addr, reason: str, size: int) -> None:
+        """A datagram the input budget refused: counted; a notice (``reason`` not empty) becomes a Dropped event."""
+        stats = self.stats
+        stats.dropped += 1
+        stats.rate_limited += 1
+        if reason:
+            self._emit_soft(Dropped(addr, reason, size))
+
+    def _build_budget(self) -> None:
+        cfg = self._budget_config = self.config
+        if cfg.source_rate is None and cfg.total_rate is None:
+            self._budget = None
+        else:
+            self._budget = InputBudget(
+                cfg.source_rate, cfg.source_burst, cfg.total_rate, cfg.total_burst, cfg.max_sources, cfg.priority_rate
+            )
+
+    @property
+    def input_budget(self) -> InputBudget | None:
+        """The node's input budget (see :class:`~echonet.node.config.NodeConfig`), ``None`` when it is off."""
+        if self._budget_config is not self.config:
+            self._build_budget()
+        return self._budget
+
+    def _awaited(self, data: bytes, addr: Addr) -> bool:
+        """Whether ``data`` may be the answer awaited by one of our requests: its TID is pending, from that peer
+        (any peer for a request by multicast). Such a datagram is not charged to the input budget."""
+        if len(data) < 4:
+            return False
+        found = self._pending.get((data[2] << 8) | data[3])
+        if found is None:
+            return False
+        target = found.request if isinstance(found, _Wire) else found
+        return target.multicast or host_key(addr[0]) == target.host
+
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """Feed one received datagram. Never raises: unusable input becomes a :class:`Dropped` event."""
         if self._pending and self.fast_lane:
@@ -565,18 +614,36 @@ class Node:
         self.stats.received += 1
         known = None
         padded = False
-        if type(data) is bytes and data.startswith(_SPECIFIED_HEAD):
-            body = data[4:]
-            if self._answers:
-                # A Get whose bytes after the TID we answered before, no stored value having changed since: the
-                # same answer with this TID (the frame decoded fine then, and only its TID differs now).
-                hit = self._answers.get(body)
-                if hit is not None and hit[0].changes == hit[1]:
-                    self._out.append((data[:4] + hit[2], self._reply_addr(addr)))  # (EHD and the TID kept)
-                    self.stats.answered += 1
-                    if self._send_later:
-                        self._flush_later(now)
-                    return
+        size = len(data) if type(data) is bytes else _length(data)
+        # Only short datagrams are sliced and hashed to look for a precomputed answer or a decoded frame: a long
+        # one is charged to the input budget first, before any work that grows with its size.
+        body = (
+            data[4:]
+            if size <= _MAX_MEMO_DATAGRAM and type(data) is bytes and data.startswith(_SPECIFIED_HEAD)
+            else None
+        )
+        if body is not None and self._answers and size <= _MAX_READ_DATAGRAM:
+            # A Get whose bytes after the TID we answered before, no stored value having changed since: the
+            # same answer with this TID (the frame decoded fine then, and only its TID differs now).
+            hit = self._answers.get(body)
+            if hit is not None and hit[0].changes == hit[1]:
+                self._out.append((data[:4] + hit[2], self._reply_addr(addr)))  # (EHD and the TID kept)
+                self.stats.answered += 1
+                if self._send_later:
+                    self._flush_later(now)
+                return
+        if self._budget_config is not self.config:
+            self._build_budget()
+        if self._budget is not None and not (self._pending and type(data) is bytes and self._awaited(data, addr)):
+            reason = self._budget.charge(addr[0], size, now)
+            if reason is not None:
+                self._limited(addr, reason, size)
+                return
+        if size > self.config.max_datagram:
+            self.stats.oversized += 1
+            self._drop(addr, f"oversized: {size} bytes, over max_datagram ({self.config.max_datagram})", size)
+            return
+        if body is not None:
             known = self._decoded.get(body)
         if known is not None:  # decoded before, only the TID differs: decode is a pure function of the bytes
             frame = _new(Frame, (0x10, _SPECIFIED, (data[2] << 8) | data[3], *known))
@@ -596,11 +663,11 @@ class Node:
                 self.stats.trailing += 1
                 self._emit_soft(TrailingBytes(frame, addr, bytes(data[exc.offset :])))
                 padded = True  # (neither cached nor answered from a cache: the event comes every time)
-            if self._max_decoded and frame.ehd2 == _SPECIFIED and type(data) is bytes and not padded:
+            if self._max_decoded and body is not None and frame.ehd2 == _SPECIFIED and not padded:
                 decoded = self._decoded
                 if len(decoded) >= self._max_decoded:
                     decoded.clear()
-                decoded[data[4:]] = cast(tuple[Any, ...], frame[AFTER_TID])
+                decoded[body] = cast(tuple[Any, ...], frame[AFTER_TID])
         esv = frame.esv
         try:
             if esv is None:
@@ -661,7 +728,12 @@ class Node:
             if get_res is not None:
                 out.append((get_res, reply))
                 self.stats.answered += 1
-                if type(data) is bytes and self._max_answers and type(obj).read is DeviceObject.read:
+                if (
+                    type(data) is bytes
+                    and self._max_answers
+                    and len(data) <= _MAX_READ_DATAGRAM
+                    and type(obj).read is DeviceObject.read
+                ):
                     answers = self._answers
                     if len(answers) >= self._max_answers:
                         answers.clear()
@@ -1112,7 +1184,14 @@ class Node:
         is one, it is taken as :meth:`receive_datagram` would take it and ``(answer, address)`` comes back instead
         of being queued for :meth:`datagrams_to_send` (it counts as sent). ``None``: nothing was done. (No ``now``:
         it declines whenever something time-dependent is pending, and changes nothing but the counters.)"""
-        if not self._answers or type(data) is not bytes or self._send_later or self._out or not self.fast_lane:
+        if (
+            not self._answers
+            or type(data) is not bytes
+            or len(data) > _MAX_READ_DATAGRAM  # (no precomputed answer is that long: not sliced nor hashed)
+            or self._send_later
+            or self._out
+            or not self.fast_lane
+        ):
             return None
         hit = self._answers.get(data[4:])
         if hit is None or hit[0].changes != hit[1] or not data.startswith(_SPECIFIED_HEAD):
@@ -1424,6 +1503,14 @@ _MAX_FIFOS = 8
 _MAX_ANSWERS = 64
 #: Decoded frames kept per node for datagrams that repeat but for their TID (a full cache is emptied).
 _MAX_DECODED = 64
+
+
+def _length(data: object) -> int:
+    """The length of a datagram that is not ``bytes`` (0 for what has none: decode says what is wrong with it)."""
+    try:
+        return len(data)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
 
 
 def _deadline_order(entry: tuple[float, int, _Wire | _Fast]) -> tuple[float, int]:
