@@ -77,7 +77,16 @@ async def _run(args: argparse.Namespace, config: Any) -> Any:
             print(f"echonet gateway: VEN {config.ven.ven_name} -> {config.ven.vtn_url}; devices: {names}", flush=True)
 
     try:
-        return await run_gateway(ctl, registry, config, duration=args.duration, stop=stop, on_ready=ready, audit=audit)
+        return await run_gateway(
+            ctl,
+            registry,
+            config,
+            duration=args.duration,
+            stop=stop,
+            on_ready=ready,
+            audit=audit,
+            status_port=args.status_port,
+        )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -168,6 +177,12 @@ def register(sub: Any) -> None:
     p.add_argument("--local-port", type=port, metavar="N", help="local UDP port (default 0: ephemeral)")
     p.add_argument("--state", metavar="FILE", help="state file: persisted events (resumed on restart) and status")
     p.add_argument("--audit-log", metavar="FILE", help="audit log of the DR writes to legacy devices")
+    p.add_argument(
+        "--status-port",
+        type=port,
+        metavar="N",
+        help="serve the status (as 'status --json') over HTTP on 127.0.0.1:N while the gateway runs",
+    )
     p.add_argument("--json", action="store_true", help="JSON output (docs/json.md)")
     add_secure_arguments(p)
     p.set_defaults(handler=_cmd_gateway)

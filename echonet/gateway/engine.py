@@ -9,6 +9,11 @@ attempts, the device is marked offline and the run opted out (the VEN sends the 
 the VTN being reachable: an event accepted runs to its end, and a cancelled one ends at once. The state is written
 to a small JSON file after every change, so that a gateway restarted mid-event resumes (or ends safely) what it was
 doing. Every DR write to a plain device is recorded as ``legacy_use`` in the secure overlay's audit log.
+
+A user override is detected (:meth:`Gateway.observe`): a watched setting (:data:`WATCHED`) that a telemetry read or
+an INF (:meth:`Gateway.watch_notifications`) shows different from what the gateway wrote ends that run as an
+opt-out ("user override") without any further write, the device left as the user set it. Behind the secure overlay
+a device with a session is secure (no consent needed); the others are legacy and need the overlay's consent too.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from .rules import (
     HYBRID,
     KIND_OF_CLASS,
     POWER,
+    RULES,
     SHIFT_HOUR,
     UP,
     WATER_HEATER,
@@ -71,10 +77,20 @@ STATE_CODES: Mapping[str, int] = {
     "failed": 6,
 }
 
+_SETC = 0x61
+
 _TELEMETRY: Mapping[int, tuple[int, ...]] = {
-    BATTERY: (0xD3, 0xE4, 0xE2, 0xA4, 0xA5, 0xA8, 0xA9, 0xF4, 0xF2, 0xDA),
-    WATER_HEATER: (0x84, 0x85, 0xF8, 0xF2),
-    HYBRID: (0x84, 0x85, 0xF8, 0xF2),
+    BATTERY: (0xD3, 0xE4, 0xE2, 0xA4, 0xA5, 0xA8, 0xA9, 0xF4, 0xF2, 0xDA, 0xEB, 0xEC),
+    WATER_HEATER: (0x84, 0x85, 0xF8, 0xF2, 0xB0),
+    HYBRID: (0x84, 0x85, 0xF8, 0xF2, 0xB0, 0xB8),
+}
+
+#: The settings the gateway watches during a run (in its telemetry reads and in the INFs it receives): one of them
+#: found different from what the gateway wrote means the user changed the device locally (a user override).
+WATCHED: Mapping[int, frozenset[int]] = {
+    BATTERY: frozenset({0xDA, 0xEB, 0xEC}),
+    WATER_HEATER: frozenset({0xB0}),
+    HYBRID: frozenset({0xB0, 0xB8}),
 }
 
 
@@ -150,6 +166,8 @@ class DeviceRun:
     last_renew: float = -math.inf
     commanded: list[str] = field(default_factory=list)
     opt_sent: bool = False
+    expected: dict[str, Any] = field(default_factory=dict)  #: watched EPC hex -> the value the gateway wrote
+    override: str = ""  #: what showed the user override ("0xDA = standby (read)"), when there was one
 
 
 @dataclass
@@ -238,6 +256,7 @@ class Gateway:
         self._lock = asyncio.Lock()
         self.last_read: dict[str, dict[int, Any]] = {}  #: per device: what its last SetGet read
         self._opt_queue: list[tuple[str, int, str, str, str]] = []
+        self._writing: dict[str, int] = {}  #: per device: writes in flight (their answers are not overrides)
 
     # Devices ----------------------------------------
 
@@ -270,7 +289,11 @@ class Gateway:
                     limits[name] = [float(value.get("minValue", 0)), float(value.get("maxValue", 0))]
         key = ident or f"{addr[0]}/{eoj}"
         host = str(addr[0])
-        consent = "*" in self.config.consent or host in self.config.consent or key in self.config.consent
+        secured = self._secured(host)
+        consent = secured or (
+            ("*" in self.config.consent or host in self.config.consent or key in self.config.consent)
+            and self._overlay_consents(host, eoj, set_map)
+        )
         device = Device(
             key,
             KIND_OF_CLASS[eoj.class_id],
@@ -279,7 +302,7 @@ class Gateway:
             eoj.class_id,
             set_map,
             get_map,
-            legacy=True,
+            legacy=not secured,
             consent=consent,
             limits=limits,
         )
@@ -292,6 +315,30 @@ class Gateway:
         if setup and device.consent:
             await self._write(device, "", "setup: " + ", ".join(f"0x{e:02X}={v}" for e, v in setup), setup)
         return device
+
+    def _secured(self, host: str) -> bool:
+        """Whether the controller reaches ``host`` over the secure overlay (a session, or an enrolled peer)."""
+        peer_status = getattr(self.ctl, "peer_status", None)
+        return callable(peer_status) and peer_status(host) in ("secure", "secure-enrolled")
+
+    def _overlay_consents(self, host: str, eoj: EOJ, set_map: frozenset[int]) -> bool:
+        """Behind the secure overlay, a legacy device takes part only when the overlay's policy lets the gateway's
+        SetC writes to it through (a consent scoped to that peer, object and EPCs); a plain controller: True."""
+        layer = getattr(self.ctl, "layer", None)
+        check = getattr(layer, "check_outgoing", None)
+        if not callable(check):
+            return True
+        epcs: set[int] = set()
+        for (class_id, _), rule in RULES.items():
+            if class_id != eoj.class_id:
+                continue
+            writes = rule.ahead + rule.start + rule.interval + rule.renew
+            epcs.update(w.epc for w in writes if not w.extension or w.epc in set_map)
+            epcs.update(rule.restore)
+            if rule.end == "drstate" and 0xF2 in set_map:
+                epcs.add(0xF2)
+        decision = check(host, bytes(eoj), _SETC, sorted(epcs))
+        return decision is None or bool(decision.allowed)
 
     def device_by_host(self, host: str) -> Device | None:
         return next((d for d in self.devices.values() if str(d.addr[0]) == host), None)
@@ -327,6 +374,7 @@ class Gateway:
         ``read``, a SetGet that reads those EPCs at the same instant (kept in ``last_read``)."""
         t = self.timeline.now()
         epcs = tuple(epc for epc, _ in values)
+        self._writing[device.key] = self._writing.get(device.key, 0) + 1
         try:
             props = [(epc, self._encode(device.class_id, epc, v)) for epc, v in values]
             if read:
@@ -340,6 +388,8 @@ class Gateway:
             device.last_error = str(exc)
             self.commands.append(Command(t, device.key, event, description, False, epcs, str(exc)))
             return False
+        finally:
+            self._writing[device.key] -= 1
         device.failures = 0
         ok = result.ok
         if not ok:
@@ -396,7 +446,7 @@ class Gateway:
                     new = parsed.runs[key]
                     new.applied, new.snapshot, new.counters_before = run.applied, run.snapshot, run.counters_before
                     new.state = run.state if new.opt == "optIn" else "opted_out"
-                    new.commanded = run.commanded
+                    new.commanded, new.expected = run.commanded, run.expected
                     if run.applied.startswith("interval") and new.opt == "optIn":
                         new.applied = "interval:-1"  # re-apply the (new) interval now
                 elif run.applied.startswith("interval"):
@@ -500,6 +550,58 @@ class Gateway:
             if run is not None and run.opt == "optIn" and run.state in ("scheduled", "executing"):
                 run.opt, run.reason = "optOut", "user override"
                 self._opt_queue.append((ev.event_id, ev.modification, key, run.opt, run.reason))
+
+    def observe(self, device: Device, values: Mapping[int, Any], source: str) -> list[str]:
+        """Compare what a device holds (typed values from a read or an INF) with what the gateway wrote to it for its
+        executing runs: a watched setting that differs was changed by someone else (the user, locally or with another
+        controller), and that run ends as a user override. Returns the event IDs overridden.
+
+        Not while a write to the device is in flight (its effects are the gateway's own), nor when the same values
+        show the device's DR state 0xF2 no longer active for a run that set it (the DR lapsed on the device)."""
+        if self._writing.get(device.key):
+            return []
+        lapsed = values.get(0xF2) not in (None, "active") and device.has(0xF2)
+        overridden: list[str] = []
+        for ev in self.events.values():
+            run = ev.runs.get(device.key)
+            if run is None or run.opt != "optIn" or run.state != "executing" or not run.applied.startswith("interval"):
+                continue
+            rule = rule_for(device.class_id, run.direction)
+            if lapsed and rule is not None and rule.end == "drstate":
+                continue
+            for epc_hex, wanted in run.expected.items():
+                epc = int(epc_hex, 16)
+                got = values.get(epc)
+                if got is not None and got != wanted:
+                    self._user_override(ev, run, device, f"0x{epc:02X} = {_text(got)} ({source})")
+                    overridden.append(ev.event_id)
+                    break
+        return overridden
+
+    def _user_override(self, ev: GatewayEvent, run: DeviceRun, device: Device, what: str) -> None:
+        """The user changed the device during the run: opted out with the override reason, and left as the user
+        set it (no end writes, no renewals)."""
+        run.opt, run.reason, run.state = "optOut", "user override", "opted_out"
+        run.applied, run.override = "ended", what
+        self.commands.append(
+            Command(self.timeline.now(), device.key, ev.event_id, f"user override detected: {what}; released", True)
+        )
+        self._opt_queue.append((ev.event_id, ev.modification, device.key, run.opt, run.reason))
+        self._save()
+
+    async def watch_notifications(self) -> None:
+        """Watch the INFs the controller receives (until cancelled): each device's announced settings go through
+        :meth:`observe` (a battery announces 0xDA, the heaters 0xB0 and 0xB8, when they change)."""
+        async for note in self.ctl.notifications():
+            seoj = note.seoj
+            device = next(
+                (d for d in self.devices.values() if d.addr[0] == note.addr[0] and d.eoj == seoj),
+                None,
+            )
+            if device is None:
+                continue
+            values = {p.epc: self._decode(device.class_id, p.epc, p.edt) for p in note.properties}
+            self.observe(device, values, "INF")
 
     # Driving the devices ----------------------------------------
 
@@ -662,6 +764,11 @@ class Gateway:
             if ok and read:
                 run.counters_before = _kwh(self.last_read.get(device.key, {}).get(read[0]))
             if ok:
+                watched = WATCHED.get(device.class_id, frozenset())
+                for epc, value in values:
+                    if epc in watched:
+                        written = self._encode(device.class_id, epc, value)
+                        run.expected[f"{epc:02X}"] = self._decode(device.class_id, epc, written)
                 run.state = "executing"
                 run.last_renew = now
                 run.commanded.append(_describe(f"interval {index + 1}", values))
@@ -764,6 +871,7 @@ class Gateway:
                 return
             device.online = True
             device.failures = 0
+            self.observe(device, values, "read")
             t: dict[str, float | None]
             if device.class_id == BATTERY:
                 t = {
@@ -930,6 +1038,12 @@ def _describe(what: str, values: Sequence[tuple[int, Any]]) -> str:
     return f"{what}: " + ", ".join(f"0x{e:02X}={text(v)}" for e, v in values)
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return "-".join(str(x) for x in value.values())
+    return str(value)
+
+
 def _real_now() -> float:
     import time
 
@@ -939,6 +1053,7 @@ def _real_now() -> float:
 __all__ = [
     "OPT_REASONS",
     "STATE_CODES",
+    "WATCHED",
     "Command",
     "Device",
     "DeviceRun",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aio import Controller
-from ..errors import EchonetUsageError
+from ..errors import EchonetError, EchonetUsageError
 from ..node.events import Addr
 from ..spec.registry import Registry
 from .engine import Gateway, GatewayConfig
@@ -128,8 +129,10 @@ async def run_gateway(
     timeline: Timeline | None = None,
     on_ready: Callable[[Gateway], None] | None = None,
     audit: Any = None,
+    status_port: int | None = None,
 ) -> Gateway:
-    """See the module documentation. Returns the gateway (its status) after it stopped."""
+    """See the module documentation. Returns the gateway (its status) after it stopped. With ``status_port``, the
+    status is served over HTTP on loopback (:func:`serve_status`) while the gateway runs."""
     tl = timeline if timeline is not None else Timeline.wall()
     gw = Gateway(ctl, registry, tl, config.gateway, audit=audit)
     targets: Sequence[str | Addr] = [parse_target(t) for t in config.targets]
@@ -138,7 +141,9 @@ async def run_gateway(
     stop_event = stop if stop is not None else asyncio.Event()
     ven = GatewayVen(gw, config.ven)
     loop = asyncio.get_running_loop()
+    status_server = await serve_status(gw, status_port) if status_port is not None else None
     ven_task = loop.create_task(ven.run(stop_event))
+    watch_task = loop.create_task(gw.watch_notifications())
     if on_ready is not None:
         on_ready(gw)
     deadline = loop.time() + duration if duration is not None else None
@@ -151,10 +156,37 @@ async def run_gateway(
                 await asyncio.wait_for(stop_event.wait(), config.step_s)
     finally:
         stop_event.set()
+        watch_task.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await watch_task
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ven_task, 10)
         await gw.close()
+        if status_server is not None:
+            await status_server.cleanup()
     return gw
 
 
-__all__ = ["ServiceConfig", "config_from", "load_config", "parse_target", "run_gateway"]
+async def serve_status(gw: Gateway, port: int, host: str = "127.0.0.1") -> Any:
+    """Serve ``GET /status`` (and ``/``) on ``host:port`` (loopback): the gateway's status as JSON, the document
+    ``echonet gateway status --json`` prints. Returns the aiohttp runner (``await runner.cleanup()`` stops it)."""
+    from aiohttp import web
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(gw.status(), dumps=lambda d: json.dumps(d, default=str))
+
+    app = web.Application()
+    app.router.add_get("/", status)
+    app.router.add_get("/status", status)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise EchonetError(f"cannot serve the status on {host}:{port}: {exc.strerror or exc}") from None
+    return runner
+
+
+__all__ = ["ServiceConfig", "config_from", "load_config", "parse_target", "run_gateway", "serve_status"]

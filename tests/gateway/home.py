@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -86,15 +86,24 @@ async def home(
     clock: SimClock | None = None,
     devices: dict[str, SimulatedDevice] | None = None,
     audit: Any = None,
+    base: str | None = None,
+    open_controller: Callable[[Endpoints, NodeConfig], Awaitable[Controller]] | None = None,
+    prepare: Mapping[str, Callable[[Any], object]] | None = None,
 ) -> AsyncIterator[Home]:
+    """``base``: the first three bytes of the loopback addresses (``127.0.N.``; the gateway is ``.10``, the devices
+    ``.11`` on); ``open_controller``: opens the gateway's controller (a secured one); ``prepare``: per kind, run on the
+    device's runner before its node starts (a secure layer)."""
     clock = clock if clock is not None else SimClock(sim_time(start), speed)
     timeline = Timeline.simulated(clock)
-    base = f"127.0.{random.randint(20, 250)}."
+    base = base if base is not None else f"127.0.{random.randint(20, 250)}."
     made: dict[str, SimulatedDevice] = devices if devices is not None else {}
     hosts: dict[str, SimHost] = {}
-    ctl = await Controller.open(
-        Endpoints(bind_v4=base + "10", port=0), config=NodeConfig(timeout=0.5, retries=1, multicast_v6=None)
-    )
+    ctl_endpoints = Endpoints(bind_v4=base + "10", port=0)
+    ctl_config = NodeConfig(timeout=0.5, retries=1, multicast_v6=None)
+    if open_controller is not None:
+        ctl = await open_controller(ctl_endpoints, ctl_config)
+    else:
+        ctl = await Controller.open(ctl_endpoints, config=ctl_config)
     vtn = LocalVtn(granularity=timedelta(minutes=5))
     stop = asyncio.Event()
     try:
@@ -107,6 +116,7 @@ async def home(
                 clock=clock,
                 config=NodeConfig(multicast_v6=None),
                 tick_interval=0.05,
+                prepare=(prepare or {}).get(kind),
             )
         config = GatewayConfig(
             poll_interval=poll_interval,
@@ -131,11 +141,16 @@ async def home(
                 await asyncio.sleep(0.05)
 
         h.tasks.append(asyncio.get_running_loop().create_task(stepper()))
+        watcher = asyncio.get_running_loop().create_task(gw.watch_notifications())
         if run_ven:
             await until(lambda: gw.vtn_status.startswith("registered"), 15, "the VEN's registration")
         yield h
     finally:
         stop.set()
+        if "watcher" in locals():
+            watcher.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await watcher
         for task in locals().get("h", None).tasks if "h" in locals() else []:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 10)
