@@ -149,6 +149,8 @@ class AuditEvent(StrEnum):
     CERTIFICATION_WITHDRAWN = "certification_withdrawn"
     PAIRING_OK = "pairing_ok"
     PAIRING_FAILED = "pairing_failed"
+    GROUP_KEY = "group_key"
+    GROUP_REFUSED = "group_refused"
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,12 @@ class NodePaths:
         return self.directory / "certification.json"
 
     @property
+    def group(self) -> Path:
+        """Group key state (JSON, :mod:`secure.records.groupstore`): the manager's epochs and members, or what a
+        member was handed; secret (the epoch keys), mode 0600."""
+        return self.directory / "group.json"
+
+    @property
     def audit(self) -> Path:
         """Hash-chained audit log (JSON lines); its anchor is ``audit.jsonl.head``."""
         return self.directory / "audit.jsonl"

@@ -414,6 +414,74 @@ def _pair(args: argparse.Namespace) -> int:
     return _output(args, doc, lines)
 
 
+def _group(args: argparse.Namespace) -> int:
+    """Show the group a controller manages; ``--remove`` / ``--rotate`` make a new epoch and hand it to every
+    remaining member over its pairwise session (the addresses the policy remembers for them)."""
+    from secure.records.groupstore import GroupStore
+
+    from .secure_support import load_node_security
+
+    group_store = GroupStore(store.NodePaths.at(args.node).group)
+    reached: dict[str, str] = {}
+    if args.remove or args.rotate:
+        security = load_node_security(args.node, "controller")
+        try:
+            reached = run(_group_change(args, security, group_store))
+        finally:
+            security.close()
+    state = group_store.load()
+    if state is None or state.role != "manager":
+        raise SecureUsageError(f"{args.node} manages no group yet (a secured request to a device makes it)")
+    epochs = sorted(e.number for e in state.update.epochs)
+    members = sorted(m.identity for m in state.update.members if m.identity != "group-manager")
+    doc = {"epochs": epochs, "members": members, "reasons": state.reasons, "reached": reached}
+    lines = [f"group epochs {', '.join(map(str, epochs))} (newest sends), {len(members)} member(s)"]
+    lines += [f"  member {m}: {reached.get(m, 'key held')}" for m in members]
+    lines += [f"  epoch reason: {r}" for r in state.reasons[-3:]]
+    return _output(args, doc, lines)
+
+
+async def _group_change(args: argparse.Namespace, security: Any, group_store: Any) -> dict[str, str]:
+    from secure.layer.aio import open_secure_controller
+
+    bind = parse_ip(args.bind, "--bind")[0] if args.bind else "0.0.0.0"
+    ctl = await open_secure_controller(
+        Endpoints(bind_v4=bind, port=0, join_multicast=False),
+        security.config,
+        node_config=NodeConfig(timeout=args.timeout, retries=1),
+        policy=security.policy,
+        audit=security.audit,
+    )
+    reached: dict[str, str] = {}
+    try:
+        layer = ctl.layer
+        now = ctl.runner.loop.time()
+        layer.use_group_store(group_store, now, manage=True)
+        for identity in args.remove or ():
+            layer.group_remove(identity.lower(), now)
+            reached[identity.lower()] = "removed (gets no new key)"
+        if args.rotate:
+            layer.group_rotate("operator", now)
+        manager = layer.group_manager
+        assert manager is not None  # (use_group_store with manage=True made it)
+        for member in list(manager.members.values()):
+            if member.identity == "group-manager":
+                continue
+            peers = layer.policy.peers_of(member.identity)
+            reached[member.identity] = "not reached (no known address; it gets the key with its next session)"
+            for peer in peers:
+                try:
+                    await ctl.get(peer.address, EOJ(0x0E, 0xF0, 0x01), [0x83])
+                except (EchonetError, SecureError) as exc:
+                    reached[member.identity] = f"not reached at {peer.address} ({exc})"
+                    continue
+                reached[member.identity] = f"new key sent to {peer.address}"
+                break
+    finally:
+        await ctl.close()
+    return reached
+
+
 def _withdraw(args: argparse.Namespace) -> int:
     ca_key, ca_cert, root_cert = credentials.load_ca(args.ca)
     path = Path(args.ca) / "withdrawn.json"
@@ -760,6 +828,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bind", help="local address to pair from (default any)")
     p.add_argument("--timeout", type=positive_seconds, default=2.0, help="seconds per attempt (default 2)")
 
+    p = _add(commands, "group", _group, "show the group key a controller manages; remove a member or rotate the key")
+    p.add_argument("--node", required=True, help="the controller's identity directory")
+    p.add_argument("--remove", action="append", metavar="IDENTITY", help="drop a member (0x83 in hex) and rotate")
+    p.add_argument("--rotate", action="store_true", help="make a new epoch now")
+    p.add_argument("--bind", help="local address for handing out the new key (default: the wildcard)")
+    p.add_argument("--timeout", type=positive_seconds, default=3.0, metavar="S", help="per member (default 3)")
     p = _add(commands, "withdraw", _withdraw, "publish the withdrawal of a certification (like a revocation)")
     p.add_argument("--ca", required=True, help="CA directory")
     p.add_argument("--certification", required=True, help="the certification identifier to withdraw")

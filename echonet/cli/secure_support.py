@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -219,10 +219,11 @@ async def open_secure_controller(
     """A secured controller from ``--identity`` / ``--allow-list`` / ``--audit``."""
     from secure.layer.aio import open_secure_controller as open_controller
 
-    security = security_from_args(args, "controller")
+    overrides = {"plain_multicast": True} if getattr(args, "legacy", False) else {}
+    security = security_from_args(args, "controller", **overrides)
     if security is None:
         raise EchonetUsageError("open_secure_controller needs --secure")
-    return await open_controller(
+    controller = await open_controller(
         endpoints,
         security.config,
         node=node,
@@ -231,6 +232,20 @@ async def open_secure_controller(
         audit=security.audit,
         wall_clock=wall_clock,
     )
+    _use_group(args, controller.layer, manage=True)
+    return controller
+
+
+def _use_group(args: argparse.Namespace, layer: Any, *, manage: bool) -> None:
+    """Keep the group key in the identity directory (``group.json``): a controller manages the group and hands
+    its key to every enrolled device it has a session with; a device keeps what it was handed across restarts."""
+    import time
+
+    from secure import store
+    from secure.records.groupstore import GroupStore
+
+    with _as_echonet_errors():
+        layer.use_group_store(GroupStore(store.NodePaths.at(args.identity).group), time.monotonic(), manage=manage)
 
 
 async def open_secure_server(
@@ -256,7 +271,7 @@ async def open_secure_server(
             f"node profile 0x83 {reported.hex().upper()} differs from the certificate's "
             f"{security.identity.id_number.hex().upper()}; controllers would refuse this device"
         )
-    return await open_server(
+    server = await open_server(
         node,
         endpoints,
         security.config,
@@ -265,6 +280,8 @@ async def open_secure_server(
         wall_clock=wall_clock,
         start=start,
     )
+    _use_group(args, server.layer, manage=False)
+    return server
 
 
 def attach_secure_server(args: argparse.Namespace, runner: NodeRunner) -> SecureLayer:
@@ -280,6 +297,7 @@ def attach_secure_server(args: argparse.Namespace, runner: NodeRunner) -> Secure
     node.profile.update(0x83, security.identity.id_number, check=False)
     node.profile.update(0x8A, security.identity.maker_code, check=False)
     layer = SecureLayer(node, security.config, policy=security.policy, audit=security.audit)
+    _use_group(args, layer, manage=False)
     if getattr(args, "setup_code", False):
         from secure.trust.onboarding import SetupCode
 
@@ -370,6 +388,10 @@ def security_label(controller: Any, host: str) -> dict[str, Any] | None:
     state = {"secure": "secured", "secure-enrolled": "enrolled"}.get(status, status)
     label: dict[str, Any] = {"state": state, "overlay": {"secured": True, "enrolled": True, "legacy": False}.get(state)}
     info = layer.session_info(host)
+    member = next((who for (ip, _port), who in reversed(layer.group_peers.items()) if ip == host), None)
+    if info is None and member is not None:  # answered by group records (signed by the member's key)
+        label.update({"state": "secured", "overlay": True, "via": "group", "identity": member})
+        label.update({"certification": None, "certification_status": None, "role": None})
     if info is not None:
         label["identity"] = info["identity"]
         label["certification"] = info["certification"]
@@ -380,6 +402,20 @@ def security_label(controller: Any, host: str) -> dict[str, Any] | None:
         grants = [g for g in layer.policy.grants(now=now, active_only=True) if g.scope.peer == host]
         label["consents"] = [g.id for g in grants]
     return label
+
+
+def plain_seen(controller: Any, found: Iterable[str]) -> list[dict[str, Any]]:
+    """Nodes that answered secured discovery in plain (legacy ECHONET Lite), not among ``found``: reported as
+    legacy, never merged with the secured ones (``reason``: why the policy kept their frames out)."""
+    layer = getattr(controller, "layer", None)
+    if layer is None:
+        return []
+    shown = set(found)
+    return [
+        {"host": ip, "state": "legacy", "overlay": False, "refused": reason}
+        for ip, reason in layer.plain_refused.items()
+        if ip not in shown
+    ]
 
 
 def security_lines(label: dict[str, Any] | None) -> list[str]:
@@ -395,6 +431,8 @@ def security_lines(label: dict[str, Any] | None) -> list[str]:
             else f"{cert['programme']} level {cert['level']} ({cert['identifier']}): {label['certification_status']}"
         )
         text = f"secured now (identity {label['identity']}, {certified})"
+        if label.get("via") == "group":
+            text = f"secured now by group records (identity {label['identity']}, signed by its certificate key)"
     elif state == "enrolled":
         text = "enrolled (offers the overlay; no session now)"
     elif state == "legacy":

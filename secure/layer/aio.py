@@ -87,12 +87,13 @@ class SecureController(Controller):
         include_self: bool = False,
         concurrency: int = 16,
     ) -> list[DiscoveredNode]:
-        """:meth:`Controller.discover` by unicast only: multicast is never sent plain under the overlay, and the
-        group records of :mod:`secure.records.group` are not wired in yet, so ``targets`` are required."""
-        if not targets:
+        """:meth:`Controller.discover` under the overlay: multicast only sealed as group records (the group key
+        this controller manages, :meth:`SecureLayer.use_group_store`), else by unicast to ``targets``. Plain answers
+        (legacy nodes) are never merged: the layer keeps them apart (:attr:`SecureLayer.plain_refused`)."""
+        if not targets and self.layer.group_status()["sending_epoch"] is None:
             raise EchonetUsageError(
-                "secured discovery needs --target HOST (multicast is not protected yet; plain discovery without "
-                "--secure finds legacy nodes)"
+                "secured discovery by multicast needs the group key (this node is not a group member yet); ask "
+                "by unicast with --target HOST"
             )
         return await super().discover(
             window=window,

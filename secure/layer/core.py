@@ -58,6 +58,13 @@ Identity cross-check: once a handshake with a certificate that binds an identifi
 initiating side reads the peer's node profile 0x83 / 0x8A through the new session (before any queued frame is
 released) and closes the session if they differ from the certificate.
 
+Group records (:mod:`secure.records.group`): a controller that manages the group (:meth:`SecureLayer.manage_group`)
+hands the group key to each enrolled peer over its pairwise session once the session is ready (a data record whose
+plaintext is a group key message, :mod:`secure.records.groupkey`), and again after a removal, revocation or
+rotation. Every multicast frame of a member is sealed as a group record; a group record received is verified
+against the member table and its frame handed to the node; a member answers one from an address it has no session
+with by a group record too. A removed member's records are refused (``group_refused``).
+
 Every security event goes to the audit log (no keys, no plaintext); noisy events are rate limited there and
 counted in :class:`LayerStats`.
 """
@@ -72,6 +79,8 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from echonet.codec import decode as decode_frame
 from echonet.codec import encode as encode_frame
@@ -119,6 +128,17 @@ from secure.records.framing import (
     encode_handshake,
     encode_unknown_context,
 )
+from secure.records.group import (
+    GROUP_RECORD,
+    GROUP_RECORD_MIN,
+    GroupManager,
+    GroupReceiver,
+    GroupSender,
+    GroupUpdate,
+    sender_id_of,
+)
+from secure.records.groupkey import GROUP_KEY_MESSAGE, decode_group_update, encode_group_update
+from secure.records.groupstore import SEQUENCE_RESERVE, GroupState, GroupStore
 from secure.records.oscore import RekeyReason, SecurityContext
 from secure.trust import credentials
 from secure.trust.onboarding import PAIRING_RECORD, PairingDevice, encode_pairing
@@ -127,6 +147,7 @@ from secure.trust.verifiers import VerifiedCredential, trust_version
 __all__ = ["LayerStats", "SecureLayer"]
 
 _ECHONET_LITE_EHD1 = 0x10
+_GROUP_KEY_BYTE = bytes((GROUP_KEY_MESSAGE,))
 _NODE_PROFILE = EOJ(0x0E, 0xF0, 0x01)
 _GET, _GET_RES, _GET_SNA = 0x62, 0x72, 0x52
 _UNREAD = object()  # the verifier's trust version, not read yet
@@ -138,6 +159,7 @@ _NOISY = frozenset(
         AuditEvent.DOWNGRADE_DROPPED,
         AuditEvent.POLICY_DENIED,
         AuditEvent.HANDSHAKE_FAILED,
+        AuditEvent.GROUP_REFUSED,
     }
 )
 
@@ -184,6 +206,11 @@ class LayerStats:
     audit_suppressed: int = 0
     audit_errors: int = 0  # records the audit log could not take (the layer goes on)
     trust_changes: int = 0  # times the verifier's trust inputs changed (every session re-validated)
+    group_sealed: int = 0  # frames sent as group records (multicast, or to a member without a pairwise session)
+    group_opened: int = 0  # group records verified and handed to the node
+    group_refused: int = 0  # group records or key updates refused (not a member, epoch, tag, signature, replay)
+    group_updates_sent: int = 0
+    group_updates_received: int = 0
 
 
 # --------------------------------------------------------------------------------------------- sessions
@@ -388,6 +415,25 @@ class SecureLayer:
         self._now = 0.0
         #: Setup mode: the device side of onboarding with a setup code (``None``: pairing records are ignored).
         self.pairing: PairingDevice | None = None
+        #: Group manager (the controller side, :meth:`manage_group`): hands the group key to every enrolled peer.
+        self.group_manager: GroupManager | None = None
+        #: Identity (0x83 hex or ``fp:...``) of the only peer whose group key updates are taken; ``None``: the first
+        #: peer with a controller certificate (or a credential without a role) that sends one is pinned here.
+        self.group_manager_identity: str | None = None
+        self._group_manager_fp: bytes | None = None
+        self._group_sender: GroupSender | None = None
+        self._group_receiver: GroupReceiver | None = None
+        #: Peer (IP, port) -> identity of members whose group records verified here (newest last, bounded).
+        self.group_peers: OrderedDict[Addr, str] = OrderedDict()
+        #: Peer IP -> wall-clock time of the last plain ECHONET Lite frame the policy let in (legacy nodes).
+        self.plain_peers: OrderedDict[str, float] = OrderedDict()
+        #: Peer IP -> why its last plain answer or notification was refused (``unknown_peer``, ...): a plain node
+        #: seen, never merged with the secured ones (``echonet discover --secure`` lists it as legacy).
+        self.plain_refused: OrderedDict[str, str] = OrderedDict()
+        #: Where the group state is kept across restarts (:meth:`use_group_store`); ``None``: in memory only.
+        self.group_store: GroupStore | None = None
+        self._group_next = 0  # first group sequence number this run may use (from the store)
+        self._group_reserved = 0  # the store says the next run starts here
 
     # ------------------------------------------------------------------------------------------ inspection
 
@@ -584,6 +630,11 @@ class SecureLayer:
                 )
         if self._trust_at <= now:
             self._poll_trust(now)
+        manager = self.group_manager
+        if manager is not None and manager.rotation_due(self._wall()):
+            manager.rotate("scheduled", now=self._wall())
+            self._audit(AuditEvent.GROUP_KEY, {"action": "rotated", "reason": "scheduled"}, now)
+            self._group_publish(now)
         for session in list(self._sessions.values()):
             if session.retire_at is not None and session.retire_at <= now:
                 self._drop_session(session)
@@ -665,6 +716,9 @@ class SecureLayer:
             return None
         self.stats.unprotected += 1
         session.unanswered = 0
+        if frame[:1] == _GROUP_KEY_BYTE:
+            self._receive_group_update(session, frame, now)
+            return None
         if session.check_tid is not None and self._identity_answer(session, frame, now):
             return None
         if session.access is not None and self._role_refuses(session, frame, addr, now):
@@ -727,6 +781,9 @@ class SecureLayer:
             self._move(session, addr, now)
         self.stats.unprotected += 1
         session.unanswered = 0
+        if frame[:1] == _GROUP_KEY_BYTE:
+            self._receive_group_update(session, frame, now)
+            return None
         if session.check_tid is not None and self._identity_answer(session, frame, now):
             return None
         if session.access is not None and self._role_refuses(session, frame, addr, now):
@@ -863,6 +920,9 @@ class SecureLayer:
     def _receive_other(self, data: bytes, addr: Addr, now: float) -> None:
         if len(data) >= 3 and data[1] == PAIRING_RECORD:
             self._receive_pairing(data, addr, now)
+            return
+        if len(data) >= 3 and data[1] == GROUP_RECORD:
+            self._receive_group_record(data, addr, now)
             return
         try:
             record = decode(data, self._fmt)
@@ -1261,6 +1321,7 @@ class SecureLayer:
             self._start_identity_check(session, now)
         else:
             self._flush_queue(session, now)
+            self._group_admit(session, now)
         return session
 
     def _early_data(self, hs: _Handshake, data: bytes, addr: Addr, now: float) -> None:
@@ -1281,6 +1342,9 @@ class SecureLayer:
             return
         self.stats.unprotected += 1
         session.unanswered = 0
+        if frame[:1] == _GROUP_KEY_BYTE:
+            self._receive_group_update(session, frame, now)
+            return
         if session.check_tid is not None and self._identity_answer(session, frame, now):
             return
         self.node.receive_datagram(frame, addr, now)
@@ -1469,6 +1533,10 @@ class SecureLayer:
                 fields["detail"] = _reason(exc)
                 self._audit(AuditEvent.CERTIFICATION_WITHDRAWN, fields, now)
             self._close_session(session, CloseReason.POLICY, now)
+            manager = self.group_manager
+            identity = _identity_name(session.verified)
+            if manager is not None and any(m.identity == identity for m in manager.members.values()):
+                self.group_remove(identity, now, reason="revoked")
 
     def _derive(self, params: OscoreParameters, now: float) -> SecurityContext:
         """The OSCORE context from the EDHOC exporter output (RFC 9528 appendix A.1)."""
@@ -1597,6 +1665,7 @@ class SecureLayer:
         session.check_deadline = None
         self._audit(AuditEvent.IDENTITY_CHECKED, self._who(session), now)
         self._flush_queue(session, now)
+        self._group_admit(session, now)
         return True
 
     def _identity_failed(self, session: _Session, reason: str, now: float) -> None:
@@ -1643,9 +1712,18 @@ class SecureLayer:
         if decision.action is not Action.ALLOW:
             self.stats.policy_denied += 1
             self.audit_decision(decision, now)
+            if esv >> 4 in (0x5, 0x7):  # an answer or notification (our own looped-back requests are not nodes)
+                self.plain_refused[ip] = decision.reason
+                self.plain_refused.move_to_end(ip)
+                if len(self.plain_refused) > MAX_TRACKED_SOURCES:
+                    self.plain_refused.popitem(last=False)
             return
         self.audit_decision(decision, now)  # legacy_use for a consented write
         self.stats.plain_in += 1
+        self.plain_peers[ip] = self._wall()
+        self.plain_peers.move_to_end(ip)
+        if len(self.plain_peers) > MAX_TRACKED_SOURCES:
+            self.plain_peers.popitem(last=False)
         self.node.receive_datagram(data, addr, now)
 
     # ------------------------------------------------------------------------------------------ output
@@ -1667,7 +1745,11 @@ class SecureLayer:
     def send_frame(self, data: bytes, addr: Addr, now: float) -> None:
         """One frame the node sends (as :meth:`datagrams_to_send` takes it from the node): protected, held, or
         policy-checked; what goes out is queued behind the layer's own records for :meth:`take_output`."""
-        session = self._current.get(addr) or self._session_for(addr)
+        session = self._current.get(addr)
+        if session is None:
+            if self.group_peers and addr in self.group_peers and self._group_seal(data, addr):
+                return  # a member that reached us by a group record from this address, no session here
+            session = self._session_for(addr)
         if session is not None and session.check_tid is None:
             unanswered = session.unanswered
             if session.budget > 1 and unanswered < self._stale_n:  # fast path: no rekey or staleness check due
@@ -1690,6 +1772,9 @@ class SecureLayer:
         """:meth:`send_frame` for an adapter that sends at once: the protected record of ``data`` when it can go
         out now (a session whose identity is checked, no rekey check due, nothing of the layer's queued before
         it); otherwise ``None``, and :meth:`send_frame` took the frame (see :meth:`take_output`)."""
+        if self.group_peers and addr in self.group_peers and addr not in self._current:
+            self.send_frame(data, addr, now)  # (answered by a group record)
+            return None
         session = self._current.get(addr) or self._session_for(addr)
         if (
             session is not None
@@ -1827,16 +1912,19 @@ class SecureLayer:
     def _outgoing_slow(self, data: bytes, addr: Addr, now: float) -> None:
         ip = str(addr[0])
         if is_multicast(ip):
+            sealed = self._group_seal(data, addr)
             if self.config.plain_multicast:
                 self.stats.plain_out += 1
                 self._out.append((data, addr))
-            else:
+            elif not sealed:
                 self.stats.multicast_suppressed += 1
             return
         session = self._session_for(addr)
         if session is not None:  # identity check pending: hold the frame
             self._queue(data, session.addr)
             return
+        if (ip, int(addr[1])) in self.group_peers and self._group_seal(data, addr):
+            return  # an answer to a member that reached us by a group record, without a pairwise session
         policy = self.policy
         record = policy.peer(ip)
         if record is not None and record.kind is PeerKind.LEGACY:
@@ -1863,6 +1951,255 @@ class SecureLayer:
             return
         self.stats.policy_denied += 1
         self._audit(AuditEvent.POLICY_DENIED, {"peer": ip, "direction": "outgoing", "reason": "no_session"}, now)
+
+    # ------------------------------------------------------------------------------------------ group records
+
+    def manage_group(self, manager: GroupManager, now: float) -> None:
+        """Act as the group manager: this node joins ``manager``'s member table with its own key and hands the
+        current update to every enrolled peer over its pairwise session, now and whenever the group changes (a
+        session with a new peer, :meth:`group_remove`, a revocation found by a recheck, a scheduled rotation)."""
+        key = self._group_key()
+        if key is None:
+            raise SecureUsageError("group records need a P-256 credential of this node")
+        self.group_manager = manager
+        manager.add(key.public_key(), "group-manager")
+        for session in list(self._current.values()):
+            if session.check_tid is None:
+                self._group_admit(session, now, publish=False)
+        self._group_publish(now)
+
+    def group_remove(self, identity: str, now: float, *, reason: str = "removed") -> int:
+        """Drop a member from the managed group and rotate at once; the new epoch goes to the remaining members
+        (the removed one gets nothing). Returns the new epoch's number."""
+        manager = self.group_manager
+        if manager is None:
+            raise SecureUsageError("this node does not manage a group")
+        epoch = manager.remove(identity, now=self._wall(), reason=reason)
+        fields: dict[str, object] = {"action": "rotated", "epoch": epoch.number, "reason": reason, "identity": identity}
+        self._audit(AuditEvent.GROUP_KEY, fields, now)
+        self._group_publish(now)
+        return epoch.number
+
+    def use_group_store(self, group_store: GroupStore, now: float, *, manage: bool) -> None:
+        """Keep the group state in ``group_store`` across restarts. ``manage``: this node is the group manager (a
+        controller): the saved manager goes on, or a new group is made; otherwise (a device) what the manager
+        handed out before is taken up again, and the manager stays pinned."""
+        self.group_store = group_store
+        state = group_store.load()
+        if state is not None:
+            self._group_next = state.next_sequence
+        if manage:
+            if state is not None and state.role == "manager":
+                manager = GroupManager.restore(state.update, state.reasons, rotate_every=state.rotate_every)
+            else:
+                manager = GroupManager(now=self._wall())
+            self.manage_group(manager, now)
+        elif state is not None and state.role == "member":
+            self._group_manager_fp = state.manager_fingerprint
+            self.group_manager_identity = state.manager_identity
+            self._group_apply(state.update)
+        self._group_save(now)
+
+    def _group_save(self, now: float) -> None:
+        group_store = self.group_store
+        if group_store is None:
+            return
+        sender = self._group_sender
+        self._group_reserved = max(self._group_next, 0 if sender is None else sender.next_sequence) + SEQUENCE_RESERVE
+        manager, receiver = self.group_manager, self._group_receiver
+        if manager is not None:
+            state = GroupState(
+                "manager",
+                manager.update(),
+                manager.reasons,
+                manager.rotate_every,
+                next_sequence=self._group_reserved,
+            )
+        elif receiver is not None:
+            state = GroupState(
+                "member",
+                GroupUpdate(tuple(receiver.epochs.values()), tuple(receiver.members.values())),
+                manager_identity=self.group_manager_identity,
+                manager_fingerprint=self._group_manager_fp,
+                next_sequence=self._group_reserved,
+            )
+        else:
+            return
+        try:
+            group_store.save(state)
+        except SecureError as exc:  # store trouble must not break the layer; record it
+            self._audit(AuditEvent.GROUP_KEY, {"action": "save-failed", "reason": _reason(exc)}, now)
+
+    def group_rotate(self, reason: str, now: float) -> int:
+        """A new epoch of the managed group (e.g. the operator's), handed to every member with a session now (the
+        others get it with their next session). Returns its number."""
+        manager = self.group_manager
+        if manager is None:
+            raise SecureUsageError("this node does not manage a group")
+        epoch = manager.rotate(reason, now=self._wall())
+        self._audit(AuditEvent.GROUP_KEY, {"action": "rotated", "epoch": epoch.number, "reason": reason}, now)
+        self._group_publish(now)
+        return epoch.number
+
+    def group_status(self) -> dict[str, object]:
+        """What the group looks like from here (no keys): epochs held, the sending epoch, members, the manager."""
+        receiver = self._group_receiver
+        return {
+            "manager": self.group_manager is not None,
+            "manager_identity": self.group_manager_identity,
+            "epochs": [] if receiver is None else sorted(receiver.epochs),
+            "sending_epoch": None if self._group_sender is None else self._group_sender.epoch.number,
+            "members": [] if receiver is None else sorted(m.identity for m in receiver.members.values()),
+        }
+
+    def _group_key(self) -> ec.EllipticCurvePrivateKey | None:
+        configured = self.config.credential
+        for local in configured if isinstance(configured, Sequence) else (configured,):
+            key = local.private_key
+            if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+                return key
+        return None
+
+    def _group_admit(self, session: _Session, now: float, *, publish: bool = True) -> None:
+        """A session with an enrolled peer is ready: the manager adds the peer and hands out the group key."""
+        manager = self.group_manager
+        public_key = session.verified.public_key
+        if manager is None or not isinstance(public_key, ec.EllipticCurvePublicKey):
+            return
+        if sender_id_of(public_key) in manager.members:
+            if publish:
+                self._group_send_update(session, manager.update(), now)
+            return
+        identity = _identity_name(session.verified)
+        manager.add(public_key, identity)
+        fields = self._who(session)
+        fields.update({"action": "member-added", "epoch": manager.epochs[-1].number})
+        self._audit(AuditEvent.GROUP_KEY, fields, now)
+        if publish:
+            self._group_publish(now)
+
+    def _group_publish(self, now: float) -> None:
+        """Adopt the manager's update here and send it to every member with a session (removed ones get none)."""
+        manager = self.group_manager
+        if manager is None:
+            return
+        update = manager.update()
+        self._group_apply(update)
+        self._group_save(now)
+        members = {m.sender_id for m in update.members}
+        for session in list(self._current.values()):
+            public_key = session.verified.public_key
+            if (
+                session.check_tid is None
+                and isinstance(public_key, ec.EllipticCurvePublicKey)
+                and sender_id_of(public_key) in members
+            ):
+                self._group_send_update(session, update, now)
+
+    def _group_send_update(self, session: _Session, update: GroupUpdate, now: float) -> None:
+        self._protect_to(session, encode_group_update(update), session.addr, now)
+        self.stats.group_updates_sent += 1
+        fields = self._who(session)
+        fields.update({"action": "sent", "epoch": max(e.number for e in update.epochs)})
+        self._audit(AuditEvent.GROUP_KEY, fields, now)
+
+    def _group_apply(self, update: GroupUpdate) -> None:
+        if self._group_receiver is None:
+            self._group_receiver = GroupReceiver(update)
+        else:
+            self._group_receiver.apply(update)
+        key = self._group_key()
+        if key is not None and sender_id_of(key.public_key()) in {m.sender_id for m in update.members}:
+            if self._group_sender is None:
+                self._group_sender = GroupSender(key, update)
+                self._group_sender.resume_at(self._group_next)
+            else:
+                self._group_sender.apply(update)
+        else:
+            self._group_sender = None  # not (or no longer) a member: nothing is sealed for the group
+        identities = {m.identity for m in update.members}
+        for addr in [a for a, who in self.group_peers.items() if who not in identities]:
+            del self.group_peers[addr]
+
+    def _receive_group_update(self, session: _Session, frame: bytes, now: float) -> None:
+        """A group key update over a pairwise session: taken only from the group manager (see
+        :attr:`group_manager_identity`), never by the manager itself."""
+        verified = session.verified
+        identity = _identity_name(verified)
+        fields = self._who(session)
+        if self.group_manager is not None:
+            refused = "this node manages the group"
+        elif self._group_manager_fp is not None:
+            refused = "" if verified.fingerprint == self._group_manager_fp else "not the group manager"
+        elif self.group_manager_identity is not None:
+            refused = "" if identity == self.group_manager_identity else "not the group manager"
+        elif verified.role is not None and verified.role is not credentials.Role.CONTROLLER:
+            refused = "not a controller"
+        else:
+            refused = ""
+        if not refused:
+            try:
+                update = decode_group_update(frame)
+            except SecureError as exc:
+                refused = _reason(exc)
+        if refused:
+            self.stats.group_refused += 1
+            fields.update({"action": "update-refused", "reason": refused})
+            self._audit(AuditEvent.GROUP_REFUSED, fields, now)
+            return
+        self._group_manager_fp = verified.fingerprint
+        self.group_manager_identity = identity
+        self._group_apply(update)
+        self._group_save(now)
+        self.stats.group_updates_received += 1
+        fields.update(
+            {"action": "received", "epoch": max(e.number for e in update.epochs), "members": len(update.members)}
+        )
+        self._audit(AuditEvent.GROUP_KEY, fields, now)
+
+    def _group_seal(self, data: bytes, addr: Addr) -> bool:
+        sender = self._group_sender
+        if sender is None:
+            return False
+        try:
+            record = sender.seal(data)
+        except SecureError:
+            return False
+        self.stats.group_sealed += 1
+        self._out.append((record, addr))
+        if self.group_store is not None and sender.next_sequence >= self._group_reserved:
+            self._group_save(self._now)
+        return True
+
+    def _receive_group_record(self, data: bytes, addr: Addr, now: float) -> None:
+        """A group record (multicast, or a member's answer): verified against the member table, then the frame goes
+        to the node; refused ones are audited ``group_refused``."""
+        receiver = self._group_receiver
+        ip, port = str(addr[0]), int(addr[1])
+        if len(data) < GROUP_RECORD_MIN:
+            self._malformed(data, addr, "short group record", now)
+            return
+        if receiver is None:
+            self.stats.group_refused += 1
+            fields: dict[str, object] = {"peer": ip, "port": port, "reason": "no group key here", "size": len(data)}
+            self._audit(AuditEvent.GROUP_REFUSED, fields, now)
+            return
+        try:
+            opened = receiver.open(data)
+        except SecureError as exc:
+            self.stats.group_refused += 1
+            fields = {"peer": ip, "port": port, "reason": _reason(exc), "size": len(data)}
+            self._audit(AuditEvent.GROUP_REFUSED, fields, now)
+            return
+        key = self._group_key()
+        if key is not None and opened.sender.sender_id == sender_id_of(key.public_key()):
+            return  # our own multicast, looped back
+        self.stats.group_opened += 1
+        self.group_peers[(ip, port)] = opened.sender.identity
+        self.group_peers.move_to_end((ip, port))
+        if len(self.group_peers) > MAX_TRACKED_SOURCES:
+            self.group_peers.popitem(last=False)
+        self.node.receive_datagram(opened.frame, addr, now)
 
     def check_outgoing(self, ip: str, deoj: bytes, esv: int, epcs: Sequence[int]) -> Decision | None:
         """The policy decision a plain frame to ``ip`` would get, or ``None`` when it would be secured (a session,

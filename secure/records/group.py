@@ -25,7 +25,7 @@ Wire format (type 0x07 on the overlay's EHD1)::
 
     EHD1 | 0x07 | epoch (4) | sender id (8) | sequence (5) | ciphertext || tag (8) | signature (64, r || s)
 
-The AAD of the AEAD is the 18 header bytes; the signature covers the header and the ciphertext.
+The AAD of the AEAD is the 19 header bytes; the signature covers the header and the ciphertext.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from secure.records.replay import ReplayWindow
 
 __all__ = [
     "GROUP_RECORD",
+    "GROUP_RECORD_MIN",
     "MAX_EPOCHS",
     "GroupEpoch",
     "GroupManager",
@@ -64,6 +65,8 @@ _HEADER = 2 + 4 + 8 + 5
 _TAG = 8
 _SIGNATURE = 64
 _MAX_SEQUENCE = (1 << 40) - 1
+#: The shortest group record (an empty frame): header, tag and signature.
+GROUP_RECORD_MIN = _HEADER + _TAG + _SIGNATURE
 
 
 def sender_id_of(public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -99,6 +102,18 @@ class GroupManager:
         #: Why each epoch was made, newest last (``initial``, ``removed <identity>``, ``scheduled``, ...).
         self.reasons: list[str] = []
         self.rotate("initial", now=now)
+
+    @classmethod
+    def restore(cls, update: GroupUpdate, reasons: list[str], *, rotate_every: float) -> GroupManager:
+        """A manager as it was saved (:mod:`secure.records.groupstore`): its epochs, members and reasons."""
+        if not update.epochs:
+            raise SecureUsageError("a saved group has at least one epoch")
+        manager = cls.__new__(cls)
+        manager.rotate_every = rotate_every
+        manager.epochs = sorted(update.epochs, key=lambda e: e.number)[-MAX_EPOCHS:]
+        manager.members = {m.sender_id: m for m in update.members}
+        manager.reasons = list(reasons)
+        return manager
 
     def add(self, public_key: ec.EllipticCurvePublicKey, identity: str) -> GroupMember:
         member = GroupMember(sender_id_of(public_key), public_key, identity)
@@ -150,6 +165,15 @@ class GroupSender:
             raise SecureUsageError("a group update carries at least one epoch")
         self.epoch = max(update.epochs, key=lambda e: e.number)
 
+    @property
+    def next_sequence(self) -> int:
+        """The sequence number of the next record (saved, with a margin, by a member that restarts)."""
+        return self._sequence
+
+    def resume_at(self, sequence: int) -> None:
+        """Go on from ``sequence`` (never back): a restarted member must not reuse a nonce under a held epoch."""
+        self._sequence = max(self._sequence, sequence)
+
     def seal(self, frame: bytes) -> bytes:
         if self._sequence > _MAX_SEQUENCE:
             raise SecureUsageError("group sequence numbers are exhausted: a new epoch is needed")
@@ -196,7 +220,7 @@ class GroupReceiver:
     def open(self, record: bytes) -> Opened:
         """The verified frame; :class:`~secure.errors.IntegrityError` or :class:`~secure.errors.ReplayError`
         otherwise (never another error on remote input)."""
-        if len(record) < _HEADER + _TAG + _SIGNATURE or record[0] != OVERLAY_EHD1 or record[1] != GROUP_RECORD:
+        if len(record) < GROUP_RECORD_MIN or record[0] != OVERLAY_EHD1 or record[1] != GROUP_RECORD:
             raise IntegrityError("not a group record", RejectReason.MALFORMED)
         header, body = record[:_HEADER], record[_HEADER:-_SIGNATURE]
         signature = record[-_SIGNATURE:]

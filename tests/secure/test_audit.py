@@ -282,6 +282,8 @@ def test_every_event_type_of_the_design_exists() -> None:
         "certification_withdrawn",  # a certification listed as withdrawn (secure.trust.certification)
         "pairing_ok",  # onboarding with a setup code pinned a controller (secure.trust.onboarding)
         "pairing_failed",  # a pairing step refused (wrong code, attempt limit, rate limit)
+        "group_key",  # group key handling: member added, update sent or received, epoch rotated
+        "group_refused",  # a group record or group key update refused (not a member, epoch, signature, manager)
     }
 
 
