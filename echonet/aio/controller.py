@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Self
 
 from ..errors import EchonetTimeoutError, EchonetUsageError, ValueDecodeError
@@ -237,14 +237,14 @@ class Controller(Opened):
             targets = self._groups()
         responders: dict[str, tuple[Addr, EOJ, tuple[EOJ, ...]]] = {}
 
-        def record(target: str | Addr, response: ResponseReceived) -> None:
+        def record(target: str | Addr, response: ResponseReceived, values: Mapping[int, bytes] | None = None) -> None:
             # A node listens where it was asked (3610), whatever port its answer came from (docs/architecture.md,
             # field rules): the npm echonet-lite stack answers from 23610 and hears nothing there.
             port = self.node.config.port if isinstance(target, str) else target[1]
             peer = host_key(response.addr[0])
             if peer in responders:
                 return
-            edt = answer_values(response.frame).get(0xD6)
+            edt = (answer_values(response.frame) if values is None else values).get(0xD6)
             try:
                 instances = decode_instance_list(edt).eojs if edt else ()
             except ValueDecodeError:
@@ -252,8 +252,10 @@ class Controller(Opened):
             addr = (response.addr[0], port, *response.addr[2:])
             responders[peer] = (addr, response.frame.seoj or NODE_PROFILE_EOJ, instances)
 
-        groups = [t for t in targets if is_multicast(t if isinstance(t, str) else str(t[0]))]
-        hosts = [t for t in targets if not is_multicast(t if isinstance(t, str) else str(t[0]))]
+        groups: list[str | Addr] = []
+        hosts: list[str | Addr] = []
+        for t in targets:  # (one look at each target: a host list may hold thousands)
+            (groups if _is_group(t if isinstance(t, str) else str(t[0])) else hosts).append(t)
         # A host list is asked for the node profile's identification (and maps) with 0xD6: one request per node
         # less; what a node leaves out of that answer is asked for by itself below.
         early: dict[str, dict[int, bytes]] = {}
@@ -261,8 +263,9 @@ class Controller(Opened):
         if hosts:
 
             def record_early(target: str | Addr, response: ResponseReceived) -> None:
-                record(target, response)
-                early.setdefault(host_key(response.addr[0]), answer_values(response.frame))
+                values = answer_values(response.frame)  # (decoded once, for both)
+                record(target, response, values)
+                early.setdefault(host_key(response.addr[0]), values)
 
             await self._ask_hosts(hosts, window, rescans, record_early, extra)
         for _ in range(1 + rescans if groups else 0):
@@ -291,7 +294,17 @@ class Controller(Opened):
                         continue
                 return None
 
-        infos = await asyncio.gather(*(identify(a, p) for a, p, _ in responders.values()))
+        infos: list[GetResult | Mapping[int, bytes] | None] = []
+        asks = []  # (only the nodes whose first answer lacked something cost a task)
+        for a, p, _ in responders.values():
+            known = early.get(host_key(a[0]))
+            if known is not None and all(e in known for e in asked):
+                infos.append(known)
+            else:
+                infos.append(None)
+                asks.append((len(infos) - 1, identify(a, p)))
+        for (i, _), info in zip(asks, await asyncio.gather(*(c for _, c in asks)), strict=True):
+            infos[i] = info
         own = self.node.profile.identification
         nodes: dict[bytes | str, dict[str, Any]] = {}
         for (addr, _, instances), info in zip(responders.values(), infos, strict=True):
@@ -317,15 +330,23 @@ class Controller(Opened):
                 entry["addresses"].append(str(addr[0]))
         result = []
         maps: list[tuple[DiscoveredObject, ...]] = []
-        if read_maps:  # every object of every node at once (``concurrency`` Gets in flight)
-            reads = [
-                asyncio.gather(
-                    self._read_maps(entry["address"], NODE_PROFILE_EOJ, limit, entry["profile"]),
-                    *(self._read_maps(entry["address"], e, limit) for e in entry["instances"]),
-                )
+        if read_maps:  # every object of every node at once (``concurrency`` Gets in flight), in one gather
+            reads: list[Awaitable[DiscoveredObject]] = []
+            for entry in nodes.values():
+                profile_values = entry["profile"]
+                if all(epc in profile_values for epc in _GET_MAPS):  # already read: no request, no task
+                    entry["maps"] = [_maps_object(NODE_PROFILE_EOJ, profile_values)]
+                else:
+                    entry["maps"] = [len(reads)]
+                    reads.append(self._read_maps(entry["address"], NODE_PROFILE_EOJ, limit, profile_values))
+                for e in entry["instances"]:
+                    entry["maps"].append(len(reads))
+                    reads.append(self._read_maps(entry["address"], e, limit))
+            read = await asyncio.gather(*reads)
+            maps = [
+                tuple(read[m] if type(m) is int else m for m in entry["maps"])  # (an index into the reads)
                 for entry in nodes.values()
             ]
-            maps = [tuple(objects) for objects in await asyncio.gather(*reads)]
         for i, entry in enumerate(nodes.values()):
             objects: tuple[DiscoveredObject, ...] = maps[i] if read_maps else ()
             result.append(
@@ -399,19 +420,7 @@ class Controller(Opened):
                     values = (await self.get(addr, eoj, _GET_MAPS)).values
                 except EchonetTimeoutError as exc:
                     return DiscoveredObject(eoj, error=str(exc))
-        maps: list[frozenset[int] | None] = []
-        errors = []
-        for epc in _GET_MAPS:
-            edt = values.get(epc)
-            try:
-                maps.append(decode_property_map(edt) if edt else None)
-            except ValueDecodeError as exc:
-                assert edt is not None
-                maps.append(bitmap_epcs(edt))
-                errors.append(f"0x{epc:02X}: {exc}" + ("" if maps[-1] is None else " (the bitmap's EPCs are used)"))
-            if edt is None:
-                errors.append(f"0x{epc:02X} not readable")
-        return DiscoveredObject(eoj, maps[2], maps[1], maps[0], "; ".join(errors) or None)
+        return _maps_object(eoj, values)
 
     def _groups(self) -> list[str | Addr]:
         cfg = self.node.config
@@ -421,6 +430,33 @@ class Controller(Opened):
         if socket.AF_INET6 in self.runner.transports and cfg.multicast_v6:
             groups.append(cfg.multicast_v6)
         return groups
+
+
+def _maps_object(eoj: EOJ, values: Mapping[int, bytes]) -> DiscoveredObject:
+    """The object ``eoj`` with the property maps found in ``values`` (a bitmap whose count byte disagrees with its
+    bits is read from its bits, and reported in ``error``)."""
+    maps: list[frozenset[int] | None] = []
+    errors = []
+    for epc in _GET_MAPS:
+        edt = values.get(epc)
+        try:
+            maps.append(decode_property_map(edt) if edt else None)
+        except ValueDecodeError as exc:
+            assert edt is not None
+            maps.append(bitmap_epcs(edt))
+            errors.append(f"0x{epc:02X}: {exc}" + ("" if maps[-1] is None else " (the bitmap's EPCs are used)"))
+        if edt is None:
+            errors.append(f"0x{epc:02X} not readable")
+    return DiscoveredObject(eoj, maps[2], maps[1], maps[0], "; ".join(errors) or None)
+
+
+def _is_group(ip: str) -> bool:
+    """:func:`~echonet.node.core.is_multicast` without parsing a dotted IPv4 address (its first octet tells, 224-239):
+    a host list of thousands of addresses would otherwise parse each (the core's cache keeps only 256)."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
+        return 224 <= int(parts[0]) <= 239
+    return is_multicast(ip)
 
 
 def _addr(host: str | Addr, node: Node) -> Addr:
