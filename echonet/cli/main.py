@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``echonet`` parser with every command group's sub-commands."""
     # The command groups are imported here rather than at module level, so that ``python -m echonet.cli.secure`` does
     # not find its own module imported by the package before it runs.
-    from . import decode, drready, node, secure, serve
+    from . import capture, conformance, decode, drready, gateway, node, secure, serve
 
     parser = CommandParser(
         prog="echonet",
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"echonet {__version__}")
     parser.add_argument("--mra", metavar="DIR", default=os.environ.get("ECHONET_MRA_DIR"), help=_MRA_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubcommandParser)
-    for group in (decode, node, serve, drready, secure):
+    for group in (decode, node, serve, drready, secure, capture, conformance, gateway):
         group.register(sub)
     return parser
 

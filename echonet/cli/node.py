@@ -301,7 +301,10 @@ async def _controller(args: argparse.Namespace, endpoints: Endpoints, node: Node
         from .secure_support import open_secure_controller
 
         return await open_secure_controller(args, endpoints, node=node)
-    return await Controller.open(endpoints, node=node)
+    from ..aio.field import FieldConfig, FieldController  # the controller that learns each device (docs/controller.md)
+
+    field = FieldConfig.for_requests(node.config.timeout, node.config.retries)
+    return await FieldController.open(endpoints, node=node, field=field)
 
 
 async def _open_controller(args: argparse.Namespace, plan: _Plan) -> Controller:
@@ -642,6 +645,9 @@ def _get_json(result: GetResult, epcs: list[int], registry: Registry) -> dict[st
         "properties": props,
         "refused": epc_list(result.refused, ordered=False),
         "unanswered": epc_list(result.unanswered, ordered=False),
+        "attempts": result.attempts,
+        "latency": result.latency,
+        "batch": result.batch,
     }
 
 
@@ -693,8 +699,12 @@ async def _set(
         witness.attach(ctl.runner)
         if args.no_response:
             result = await witness.race(ctl.set(target, eoj, props, confirm=False, wait_sna=True))
+        elif getattr(args, "verify", False):
+            result = await witness.race(ctl.set(target, eoj, props, verify=True))
         else:
             result = await witness.race(ctl.set(target, eoj, props))
+        if not args.no_response and not result.confirmed:  # a SetC nothing answered: the timeout it always was
+            raise EchonetTimeoutError(target, eoj, ESV.SETC, result.attempts)
     if json_to_stdout(args):
         doc = _set_json(result, props, registry, args.no_response)
         if not result.ok:
@@ -710,11 +720,20 @@ async def _set(
 def _set_status(result: SetResult, epc: int) -> str:
     if epc in result.refused:
         return "refused"
+    outcome = result.outcomes.get(epc)
+    if outcome is not None and outcome.value in ("applied", "not-applied"):
+        return outcome.value  # (--verify: read back)
     return "accepted" if result.confirmed else "sent"
 
 
 def _set_problem(result: SetResult) -> str:
     esv = esv_name(result.frame.esv) if result.frame is not None and result.frame.esv is not None else "answer"
+    if not result.refused:
+        ignored = [e for e, o in result.outcomes.items() if o.value == "not-applied"]
+        if ignored:
+            return f"acknowledged ({esv}) but not applied (read back another value): " + ", ".join(
+                f"0x{e:02X}" for e in ignored
+            )
     return f"refused ({esv}): " + ", ".join(f"0x{e:02X}" for e in result.refused)
 
 
@@ -746,6 +765,8 @@ def _set_json(result: SetResult, props: dict[int, bytes], registry: Registry, se
             for epc, edt in props.items()
         ],
         "refused": epc_list(result.refused, ordered=False),
+        "attempts": result.attempts,
+        "latency": result.latency,
     }
 
 
@@ -783,6 +804,10 @@ def _cmd_discover(args: argparse.Namespace) -> int:
 async def _discover(args: argparse.Namespace, plan: _Plan, targets: list[tuple[str, int]], registry: Registry) -> int:
     async with await _open_controller(args, plan) as ctl:
         nodes = await ctl.discover(window=args.timeout, rescans=args.rescans, targets=list(targets) or None)
+        from .secure_support import plain_seen, security_label, security_lines  # (--secure: how each node stands)
+
+        labels = {n.host: security_label(ctl, n.host) for n in nodes}
+        legacy = plain_seen(ctl, labels)  # (--secure: plain answers, listed apart as legacy, never merged)
     problem = None
     if not nodes:
         where = ", ".join(t for t, _ in targets) if targets else "the multicast group"
@@ -791,13 +816,23 @@ async def _discover(args: argparse.Namespace, plan: _Plan, targets: list[tuple[s
             f"(try a longer --timeout, --target HOST, or `echonet doctor`)"
         )
     if json_to_stdout(args):
-        doc: dict[str, Any] = {"nodes": [_node_json(n, registry) for n in nodes]}
+        docs = [_node_json(n, registry) for n in nodes]
+        for n, item in zip(nodes, docs, strict=True):
+            if labels[n.host] is not None:
+                item["security"] = labels[n.host]
+        doc: dict[str, Any] = {"nodes": docs}
+        if legacy:
+            doc["legacy"] = legacy
         dump(doc if problem is None else with_error(doc, problem, EXIT_FAILED, "not_found"))
     else:
         for i, node in enumerate(nodes):
             if i:
                 print()
-            print("\n".join(_node_lines(node, registry)))
+            print("\n".join(_node_lines(node, registry) + security_lines(labels[node.host])))
+        for item in legacy:
+            print(
+                f"\n{item['host']}\n  security             legacy, plain ECHONET Lite (answered in plain, not merged)"
+            )
     if problem is not None:
         return fail(args, problem, EXIT_FAILED, as_json=False)
     return EXIT_OK
@@ -947,9 +982,21 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     ordered = sorted(findings, key=lambda f: -f.severity)
     errors = sum(1 for f in ordered if f.severity == netif.Severity.ERROR)
     warnings = sum(1 for f in ordered if f.severity == netif.Severity.WARNING)
+    # each interface and whether the ECHONET Lite groups are joined on it (by any program on this host)
+    from ..constants import MULTICAST_V4, MULTICAST_V6
+
+    report = netif.interface_report((MULTICAST_V4, MULTICAST_V6))
+    if not json_to_stdout(args):
+        for item in report:
+            state = "up" if item["up"] else "down"
+            where = " ".join(item["ipv4"] + item["ipv6"]) or "no address"
+            groups = item["groups"].items()
+            joined = ", ".join(f"{g} {'joined' if j else 'not joined' if j is not None else '?'}" for g, j in groups)
+            print(f"interface {item['name']} ({state}; {where}): {joined}")
     if json_to_stdout(args):
         doc: dict[str, Any] = {
             "ok": not errors,
+            "interfaces": report,
             "findings": [
                 {
                     "code": f.code,
@@ -1033,6 +1080,12 @@ def register(subparsers: Any) -> None:
         "--ipv6", action=argparse.BooleanOptionalAction, default=False, help="also search over IPv6 (ff02::1)"
     )
     _add_network(p, interfaces=True)
+    _add_secure(p)  # (--secure: multicast sealed with the group key, or --target; labelled secured, enrolled, legacy)
+    p.add_argument(
+        "--legacy",
+        action="store_true",
+        help="with --secure: also send plain discovery; legacy nodes that answer in plain are listed apart as legacy",
+    )
     p.set_defaults(handler=_cmd_discover)
 
     p = subparsers.add_parser(
@@ -1058,6 +1111,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("eoj", metavar="EOJ", help="027D01, 0x027D01, 02-7D-01 or CLASS:INSTANCE (storage_battery:1)")
     p.add_argument("assignments", nargs="+", metavar="EPC=VALUE", help="e.g. operationMode=charging 0xEB=3000W")
     p.add_argument("--no-response", action="store_true", help="SetI: no answer unless refused (SetI_SNA)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="read the values back after the Set: an accepted EPC is 'applied', or 'not-applied' (acknowledged "
+        "but not applied, exit 3)",
+    )
     p.add_argument(
         "--force",
         action="store_true",

@@ -191,6 +191,7 @@ def _bind_failure(exc: OSError, bind: str, port_number: int) -> CommandFailed:
 
 async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devices: list[Any], clock: SimClock) -> Any:
     """The node serving the devices; with ``--secure`` behind the secure overlay (:mod:`echonet.cli.secure_support`)."""
+    from ..apps.quirks import serve_quirks
     from ..drready.host import SimHost
     from ..drready.sim import node_identification
 
@@ -234,6 +235,7 @@ async def _open_server(args: argparse.Namespace, settings: dict[str, Any], devic
             tick_interval=settings["tick"],
             prepare=prepare,
             identification=identification,
+            quirks=serve_quirks(getattr(args, "quirk", None) or (), secure=bool(getattr(args, "secure", False))),
         )
     except OSError as exc:
         raise _bind_failure(exc, bind, int(settings["port"])) from None
@@ -258,7 +260,10 @@ def _prop_text(item: dict[str, Any]) -> str:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ..drready.sim import sim_registry
+    from .conformance import cmd_serve, serves_here
 
+    if serves_here(args):  # --class (emulated objects) or --replay: docs/conformance.md
+        return cmd_serve(args)
     settings = _serve_settings(args)
     clock = SimClock(settings["start"], settings["speed"])
     devices = _build_devices(settings["devices"], clock)
@@ -462,6 +467,8 @@ def _result_lines(result: Any) -> list[str]:
     )
     for c in failed:
         lines.append(f"  refused: {wall_time(c.t):%H:%M} {c.device}: {c.description} {' '.join(c.refused)}")
+    if hasattr(result, "openadr_lines"):  # the day through the OpenADR VTN and the gateway (docs/gateway.md)
+        lines += ["", *result.openadr_lines()]
     return lines
 
 
@@ -644,6 +651,14 @@ def register(sub: Any) -> None:
         help="the node's identification number (0x83), 34 hex digits FE...; default: derived from the address, "
         "port and devices served, so that every node has its own",
     )
+    p.add_argument(
+        "--quirk",
+        action="append",
+        metavar="NAME[=VALUE]",
+        help="answer as some deployed devices do (repeatable; docs/quirks.md): delay=SECONDS, max-get=N, "
+        "oversize-silent=BYTES, drop-concurrent, reply-port=ephemeral, no-identification, shared-identification, "
+        "set-ack-no-apply, silent-after=N, loss=P, trailing-bytes",
+    )
     p.add_argument("--speed", type=positive_number, help="simulated seconds per real second (default 1)")
     p.add_argument("--start", metavar="ISO", help="simulated start time, local (default: now)")
     p.add_argument(
@@ -651,9 +666,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--duration", type=positive_seconds, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="JSON lines: serving, then every Set received and INF sent")
-    from .secure_support import add_secure_arguments
+    from .secure_support import add_secure_arguments, add_setup_code_argument
 
     add_secure_arguments(p)
+    add_setup_code_argument(p)
+    from .conformance import add_serve_arguments
+
+    add_serve_arguments(p)
     p.set_defaults(handler=_cmd_serve)
 
     from ..drready.demo import DEFAULT_SPEED
