@@ -36,7 +36,7 @@ from ..errors import FrameDecodeError
 from ..frame import EOJ, ESV, Frame, esv_name
 from ..spec.registry import Registry
 
-__all__ = ["ANSWER_WINDOW", "Conversations", "LatencyStats", "NodeStats", "Report", "answer_esvs"]
+__all__ = ["ANSWER_WINDOW", "ConversationFilter", "Conversations", "LatencyStats", "NodeStats", "Report", "answer_esvs"]
 
 #: Seconds of capture time a request waits for its answers (the answers of a multicast or instance-0 request, a
 #: late answer, the retries of a request).
@@ -80,6 +80,60 @@ class _Request:
     answers: int = 0
     retried: bool = False
     done: bool = False
+
+
+class ConversationFilter:
+    """A filter of datagrams that keeps conversations whole, for ``--summary --filter``: a request that passes
+    brings its answers (on (controller IP, TID) within ``window`` seconds), and an answer that passes brings the
+    request it answers (held back, at most ``window`` seconds, until then), so that what passes is paired as in the
+    whole capture. Other datagrams (notifications, malformed ones, records) pass when they match.
+
+    :meth:`feed` takes each datagram in capture order with whether it matched, and returns the items to pass on, in
+    order (a held-back request before its answer)."""
+
+    def __init__(self, window: float = ANSWER_WINDOW) -> None:
+        self.window = window
+        self._chosen: dict[tuple[str, int], float] = {}  # requests passed on: (sender, TID) -> time
+        self._held: dict[tuple[str, int], tuple[float, Any]] = {}  # requests held back: (sender, TID) -> item
+
+    def feed(self, time: float, src: str, dst: str, frame: Frame | None, matched: bool, item: Any) -> list[Any]:
+        """The items to pass on for this datagram (``item``: what the caller passes on for it)."""
+        esv = None if frame is None or frame.esv is None else int(frame.esv)
+        self._expire(time)
+        if esv in _ANSWERS_BY_CODE:
+            assert frame is not None
+            key = (src, frame.tid)
+            if matched:
+                self._held.pop(key, None)
+                self._chosen.pop(key, None)
+                self._chosen[key] = time
+                return [item]
+            self._chosen.pop(key, None)
+            self._held.pop(key, None)
+            self._held[key] = (time, item)
+            if esv != _INFC:
+                return []
+        if esv in _ANSWER_ESVS:
+            assert frame is not None
+            key = (dst, frame.tid)
+            if matched:
+                held = self._held.pop(key, None)
+                if held is not None:
+                    self._chosen[key] = held[0]
+                    return [held[1], item]
+                return [item]
+            return [item] if key in self._chosen else []
+        return [item] if matched else []
+
+    def _expire(self, now: float) -> None:
+        for table in (self._chosen, self._held):
+            while table:
+                key = next(iter(table))
+                entry = table[key]
+                when = entry if isinstance(entry, float) else entry[0]
+                if now - when <= self.window:
+                    break
+                del table[key]
 
 
 _GROUPS: dict[str, bool] = {}
@@ -385,9 +439,13 @@ class Conversations:
         self.datagrams += 1
         if self.start is None:
             self.start = time
-        self.end = time if self.end is None else max(self.end, time)
-        self._expire(time)
-        self.node(src).sent += 1
+        end = self.end
+        self.end = time if end is None or time > end else end
+        order = self._order
+        if order and time - order[0].time > self.window:
+            self._expire(time)
+        sender = self.nodes.get(src) or self.node(src)
+        sender.sent += 1
         if frame is None:
             if secured is not None:
                 self.secured[secured] += 1
@@ -403,7 +461,6 @@ class Conversations:
             return  # EHD2 0x82: nothing to pair
         esv = int(frame.esv)
         self.esvs[esv] += 1
-        sender = self.node(src)
         sender.objects.add(frame.seoj)
         if esv in _IDENTIFYING and frame.seoj.class_group == 0x0E:
             self._identify(sender, frame)
@@ -437,14 +494,17 @@ class Conversations:
     def _request(self, time: float, src: str, dst: str, frame: Frame, esv: int) -> None:
         assert frame.seoj is not None and frame.deoj is not None
         self.requests += 1
-        self.node(src).requests_sent += 1
-        group = _is_group(dst)
+        nodes = self.nodes
+        (nodes.get(src) or self.node(src)).requests_sent += 1
+        group = _GROUPS.get(dst)
+        if group is None:
+            group = _is_group(dst)
         if not group:
-            self.node(dst).requests_received += 1
+            (nodes.get(dst) or self.node(dst)).requests_received += 1
         if self.on_request is not None:
             self.on_request(time, dst, esv)
-        edts = tuple((p.epc, p.edt) for p in frame.properties)
-        gets = tuple(p.epc for p in frame.get_properties)
+        edts = tuple(frame.properties)  # (EPC, EDT) pairs: a Property is one
+        gets = tuple(p.epc for p in frame.get_properties) if frame.get_properties else ()
         signature = (src, dst, frame.deoj, esv, edts, gets)
         earlier = self._by_signature.get(signature)
         if earlier is not None and not earlier.answers and not earlier.done and time - earlier.time <= self.window:
@@ -483,7 +543,7 @@ class Conversations:
         if not request.many:
             request.done = True
         latency = time - request.time
-        device = self.node(src)
+        device = self.nodes.get(src) or self.node(src)
         device.answers_sent += 1
         device.latencies.append(latency)
         self.latencies.append(latency)
@@ -513,17 +573,18 @@ class Conversations:
     def _count_sna(self, frame: Frame, esv: int) -> None:
         assert frame.seoj is not None
         cls = frame.seoj.class_id
-        halves: list[tuple[tuple[Any, ...], bool]]  # (properties, refused when the EDT is empty)
+        halves: tuple[tuple[tuple[Any, ...], bool], ...]  # (properties, refused when the EDT is empty)
         if esv in _SETGET_ANSWERS:
-            halves = [(frame.properties, False), (frame.get_properties, True)]
+            halves = ((frame.properties, False), (frame.get_properties, True))
         else:
-            halves = [(frame.properties, esv not in _SET_SNAS)]
+            halves = ((frame.properties, esv not in _SET_SNAS),)
         is_sna = 0x50 <= esv <= 0x5F
+        sna = self.sna
         for props, empty_refused in halves:
             for p in props:
-                counts = self.sna.get((cls, p.epc))
+                counts = sna.get((cls, p.epc))
                 if counts is None:
-                    counts = self.sna[(cls, p.epc)] = [0, 0]
+                    counts = sna[(cls, p.epc)] = [0, 0]
                 counts[0] += 1
                 if is_sna and (not p.edt) == empty_refused:
                     counts[1] += 1

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CaptureError, EchonetUsageError
+from ..errors import CaptureError, EchonetUsageError, FrameDecodeError
 from ..spec.registry import Registry
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, Handler, dump, error, fail, note, registry
 
@@ -209,7 +209,7 @@ _plain_reader: OverlayReader | None = None
 def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
     """``decode --pcap`` with ``--summary``, ``--plot``, ``--keylog`` or ``--parquet``."""
     from ..capture.stream import decode_datagrams
-    from ..capture.summary import Conversations
+    from ..capture.summary import ConversationFilter, Conversations
 
     names = [args.pcap, *(args.hex or [])]
     if args.hex and not args.parquet and not args.summary:
@@ -221,6 +221,7 @@ def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
     captures = _Captures(names, tuple(args.port or [3610]), as_json and not summary and not args.parquet)
     reader = _reader(args.keylog)
     conversations = Conversations(tables) if summary else None
+    whole = ConversationFilter() if summary and flt else None  # --filter keeps requests and answers together
     timeline = None
     if args.plot:
         from ..capture.plot import Timeline
@@ -237,8 +238,11 @@ def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
         except CaptureError as exc:
             raise CommandFailed(str(exc), EXIT_USAGE, "usage") from None
     counts = {"frames": 0, "errors": 0, "secured": 0, "opened": 0, "shown": 0}
+    fast = (conversations is not None or writer is not None) and not flt
+    if fast:
+        _summarise(captures, reader, args.strict, conversations, writer, counts)  # (the fast path: no record built)
     try:
-        for item in decode_datagrams(captures, reader, args.strict):
+        for item in decode_datagrams(() if fast else captures, reader, args.strict):
             dg = item.datagram
             if item.frame is not None:
                 counts["frames"] += 1
@@ -248,12 +252,21 @@ def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
                 counts["secured"] += 1
                 if item.overlay.plaintext is not None:
                     counts["opened"] += 1
+            if conversations is not None:
+                passed = [item] if whole is None else whole.feed(dg.time, dg.src, dg.dst, item.frame,
+                                                                 flt.match(dg, item.frame), item)  # fmt: skip
+                for kept in passed:
+                    counts["shown"] += 1
+                    d = kept.datagram
+                    conversations.add(d.time, d.src, d.dst, kept.frame, kept.failure,
+                                      None if kept.overlay is None else kept.overlay.kind)  # fmt: skip
+                    if writer is not None:
+                        writer.capture = captures.current
+                        writer.add(kept)
+                continue
             if flt and not flt.match(dg, item.frame):
                 continue
             counts["shown"] += 1
-            if conversations is not None:
-                conversations.add(dg.time, dg.src, dg.dst, item.frame, item.failure,
-                                  None if item.overlay is None else item.overlay.kind)  # fmt: skip
             if writer is not None:
                 writer.capture = captures.current
                 writer.add(item)
@@ -295,12 +308,70 @@ def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
     return EXIT_OK
 
 
+def _summarise(
+    captures: _Captures, reader: OverlayReader, strict: bool, conversations: Any, writer: Any, counts: dict[str, int]
+) -> None:
+    """``--summary`` or ``--parquet`` without a filter: each datagram decoded and added to ``conversations`` and
+    ``writer`` (either may be ``None``), without the :class:`~echonet.capture.stream.Decoded` records for the plain
+    frames that make up nearly every capture (what :func:`decode_datagram` does otherwise)."""
+    from ..capture.overlay import is_overlay
+    from ..capture.stream import decode_datagram, decode_payload
+
+    add = None if conversations is None else conversations.add
+    add_frame = None if writer is None else writer.add_frame
+    frames = errors = secured = opened = shown = 0
+    current = None
+    for dg in captures:
+        shown += 1
+        if writer is not None and captures.current is not current:
+            current = writer.capture = captures.current
+        payload = dg.payload
+        if is_overlay(payload):
+            item = decode_datagram(dg, reader, strict)
+            secured += 1
+            if item.overlay is not None and item.overlay.plaintext is not None:
+                opened += 1
+            if item.frame is not None:
+                frames += 1
+            elif item.failure is not None:
+                errors += 1
+            if add is not None:
+                kind = None if item.overlay is None else item.overlay.kind
+                add(dg.time, dg.src, dg.dst, item.frame, item.failure, kind)
+            if writer is not None:
+                writer.add(item)
+            continue
+        try:
+            frame = decode_payload(payload, strict)[0]
+        except FrameDecodeError as exc:
+            errors += 1
+            if add is not None:
+                add(dg.time, dg.src, dg.dst, None, exc)
+            if writer is not None:
+                writer.add(decode_datagram(dg, reader, strict))
+            continue
+        frames += 1
+        if add is not None:
+            add(dg.time, dg.src, dg.dst, frame)
+        if add_frame is not None:
+            add_frame(dg, frame)
+    counts.update(frames=frames, errors=errors, secured=secured, opened=opened, shown=shown)
+
+
 # ------------------------------------------------------------------------------------------------------ key log
 
 
-def _with_keylog(handler: Handler) -> Handler:
+def _with_keylog(handler: Handler, secured_only: bool = False) -> Handler:
+    """``handler`` with the key log on while it runs (``--keylog FILE`` or ``$ECHONET_KEYLOG``); with
+    ``secured_only`` (the controller commands), only with ``--secure`` (``--keylog`` without it is a usage error,
+    the environment variable is then ignored)."""
+
     def run(args: argparse.Namespace) -> int:
         path = getattr(args, "keylog", None) or os.environ.get("ECHONET_KEYLOG") or None
+        if secured_only and not getattr(args, "secure", False):
+            if getattr(args, "keylog", None):
+                raise CommandFailed("--keylog needs --secure (only secured sessions have keys)", EXIT_USAGE, "usage")
+            path = None
         if path:
             from secure import keylog
             from secure.errors import SecureUsageError
@@ -319,7 +390,7 @@ def _with_keylog(handler: Handler) -> Handler:
     return run
 
 
-def _add_keylog(parser: argparse.ArgumentParser) -> None:
+def _add_keylog(parser: argparse.ArgumentParser, secured_only: bool = False) -> None:
     parser.add_argument(
         "--keylog",
         metavar="FILE",
@@ -328,7 +399,7 @@ def _add_keylog(parser: argparse.ArgumentParser) -> None:
     )
     handler = parser.get_default("handler")
     if handler is not None:
-        parser.set_defaults(handler=_with_keylog(handler))
+        parser.set_defaults(handler=_with_keylog(handler, secured_only))
 
 
 # -------------------------------------------------------------------------------------------------------- sniff
@@ -337,7 +408,7 @@ def _add_keylog(parser: argparse.ArgumentParser) -> None:
 def _cmd_sniff(args: argparse.Namespace) -> int:
     from ..aio.sniff import PcapngWriter, Sniffer, SniffError
     from ..capture.stream import decode_datagram
-    from ..capture.summary import Conversations
+    from ..capture.summary import ConversationFilter, Conversations
 
     tables = registry(args)
     flt = args.record_filter(args.filter or [])
@@ -356,6 +427,7 @@ def _cmd_sniff(args: argparse.Namespace) -> int:
             out.close()
         raise CommandFailed(str(exc), EXIT_FAILED) from None
     conversations = Conversations(tables) if args.summary else None
+    whole = ConversationFilter() if args.summary and flt else None  # --filter keeps requests and answers together
     shown = 0
     seen = 0
     with sniffer:
@@ -376,13 +448,18 @@ def _cmd_sniff(args: argparse.Namespace) -> int:
                     if writer is not None:
                         writer.write(packet)
                     item = decode_datagram(dg._replace(index=seen), reader, args.strict)
+                    if conversations is not None:
+                        passed = [item] if whole is None else whole.feed(dg.time, dg.src, dg.dst, item.frame,
+                                                                         flt.match(dg, item.frame), item)  # fmt: skip
+                        for kept in passed:
+                            shown += 1
+                            d, kind = kept.datagram, None if kept.overlay is None else kept.overlay.kind
+                            conversations.add(d.time, d.src, d.dst, kept.frame, kept.failure, kind)
+                        continue
                     if flt and not flt.match(dg, item.frame):
                         continue
                     shown += 1
-                    if conversations is not None:
-                        kind = None if item.overlay is None else item.overlay.kind
-                        conversations.add(dg.time, dg.src, dg.dst, item.frame, item.failure, kind)
-                    elif args.json:
+                    if args.json:
                         dump(record_json(item, tables))
                     else:
                         print("\n".join(record_lines(item, tables)), flush=True)
@@ -489,10 +566,10 @@ def _cmd_wireshark_export(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``sniff``, ``wireshark-export`` and ``query``, and ``--keylog`` to the commands starting secured nodes."""
-    for name in ("demo", "serve"):
+    for name in ("demo", "serve", "discover", "get", "set"):
         parser = sub.choices.get(name)
         if parser is not None:
-            _add_keylog(parser)
+            _add_keylog(parser, secured_only=name not in ("demo", "serve"))
     decode_parser = sub.choices.get("decode")
     record_filter = None if decode_parser is None else decode_parser.get_default("record_filter")
     from .args import count, port, positive_seconds

@@ -258,3 +258,59 @@ def test_a_secured_session_logs_its_keys_and_never_to_the_audit_log(tmp_path: Pa
     record = a_ctx.protect(GET, 0.0)
     item = decode_datagram(Datagram(1.0, A, B, 3610, 3610, record), OverlayReader([b]))
     assert item.frame is not None and encode(item.frame) == GET
+
+
+def test_get_set_and_discover_secure_log_their_session_keys(tmp_path: Path) -> None:
+    """``get``/``set``/``discover --secure --keylog FILE`` (as demo and serve): the controller logs the keys of
+    the session it sets up, the device (serve --keylog) logs the same session with the IDs swapped; ``--keylog``
+    without ``--secure`` is a usage error; ``$ECHONET_KEYLOG`` does the same as ``--keylog``."""
+    device_id, controller_id = "FE00007B42415454455259303030303032", "FE00007B434F4E54524F4C4C4552303032"
+    ca, device, controller = tmp_path / "ca", tmp_path / "battery", tmp_path / "controller"
+    for args in (
+        ("secure", "init-ca", str(ca), "--org", "Test Co", "--maker", "00007B"),
+        ("secure", "issue", "--ca", str(ca), "--out", str(device), "--role", "device", "--id", device_id),
+        ("secure", "issue", "--ca", str(ca), "--out", str(controller), "--role", "controller", "--id", controller_id),
+        ("secure", "enrol", "--node", str(device), "--cert", str(controller / "node.cert.pem"), "--label", "ctl"),
+        ("secure", "enrol", "--node", str(controller), "--cert", str(device / "node.cert.pem"), "--label", "bat"),
+    ):
+        result = _cli(*args)
+        assert result.returncode == 0, result.stderr
+    dev_ip, ctl_ip = "127.0.67.2", "127.0.67.1"
+    dev_log, ctl_log = tmp_path / "device.keys", tmp_path / "controller.keys"
+    env = {k: v for k, v in os.environ.items() if k != keylog.ENV_VAR}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "echonet", "serve", "--device", "battery", "--bind", dev_ip, "--port", "3610",
+         "--share-port", "--duration", "60", "--json", "--secure", "--identity", str(device), "--keylog", str(dev_log)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    common = ("--bind", ctl_ip, "--local-port", "0", "--timeout", "2", "--json", "--secure", "--identity")
+    try:
+        assert server.stdout is not None
+        assert json.loads(server.stdout.readline())["event"] == "serving"
+        got = _cli("get", dev_ip, "027D01", "0x80", *common, str(controller), "--keylog", str(ctl_log))
+        assert got.returncode == 0, got.stderr
+        assert "warning: the key log is on" in got.stderr
+        assert stat.S_IMODE(ctl_log.stat().st_mode) == 0o600
+        after_get = keylog.read_keylog(ctl_log)
+        assert len(after_get[0]) == 1 and not after_get[1]
+        put = subprocess.run(
+            [sys.executable, "-m", "echonet", "set", dev_ip, "027D01", "operationMode=charging", *common,
+             str(controller)],
+            capture_output=True, text=True, cwd=ROOT, timeout=180, env={**env, keylog.ENV_VAR: str(ctl_log)},
+        )  # fmt: skip
+        assert put.returncode == 0, put.stderr
+        assert "warning: the key log is on" in put.stderr
+        found = _cli("discover", "--target", dev_ip, *common, str(controller), "--keylog", str(ctl_log))
+        assert found.returncode == 0, found.stderr
+        plain = _cli("get", dev_ip, "027D01", "0x80", "--timeout", "0.2", "--keylog", str(ctl_log))
+        assert plain.returncode == 2 and "--keylog needs --secure" in plain.stderr
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+    entries, bad = keylog.read_keylog(ctl_log)
+    assert len(entries) == 3 and not bad  # one session per command
+    served, bad = keylog.read_keylog(dev_log)
+    assert not bad
+    mine = {(e.sender_id, e.recipient_id, e.master_secret) for e in entries}
+    theirs = {(e.recipient_id, e.sender_id, e.master_secret) for e in served}
+    assert mine <= theirs  # the device logged the same sessions, IDs swapped

@@ -189,3 +189,34 @@ def test_cli_summary_bad_plot_path_is_one_line(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("echonet: ")
     assert "Traceback" not in out.stderr
+
+
+def test_cli_summary_filter_keeps_conversations_whole(tmp_path: Path) -> None:
+    """``--summary --filter``: a request that passes brings its answers, an answer that passes brings its request,
+    so that nothing shows as unanswered or unmatched because the filter left its other half out."""
+    pcap = tmp_path / "s.pcap"
+    write_capture(pcap, scenario())
+
+    def summary(*terms: str) -> dict:
+        out = _cli("decode", "--pcap", str(pcap), "--summary", "--json", *(a for t in terms for a in ("--filter", t)))
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    # the controller's requests only: their answers come along (the same pairing as the whole capture)
+    doc = summary(f"src={CTRL}", f"dst={BAT}")
+    req = doc["requests"]
+    assert req["count"] == 6  # instance 0, Get x2 (retry), Get unanswered, Get with SNA, SetC
+    assert req["answered"] == 4 and req["unanswered"] == 1 and req["retries"] == 1
+    assert req["unmatched_answers"] == 0
+    assert doc["latency"]["count"] == 5  # 2 instance-0 answers, Get_Res, Get_SNA, SetC_SNA
+    # the answers only (from the batteries' node): their requests come along
+    doc = summary("esv=Get_Res")
+    req = doc["requests"]
+    assert req["count"] == 3  # discovery, instance 0, the answered attempt of the Get sent twice
+    assert req["unanswered"] == 0
+    assert req["unmatched_answers"] == 1  # TID 99 answers no request, with or without the filter
+    assert doc["latency"]["count"] == 5  # 2 discovery + 2 instance-0 + the Get's
+    # a term both halves match: the pair as in the whole capture
+    doc = summary("epc=0xF5")
+    assert doc["requests"]["count"] == 1 and doc["requests"]["answered"] == 1
+    assert {(s["epc"], s["refused"]) for s in doc["sna"]} == {("0xE4", 0), ("0xF5", 1)}

@@ -2,13 +2,14 @@
 generated capture covering every ESV and every property of the built-in classes (every EDT of one-byte properties,
 the edges of numbers: range ends, out of range, special codes; property maps in both forms; raw, vendor and unknown
 EPCs; SetGet halves; EHD2 0x82; the overlay's records). Every field tshark prints (-T json) is compared with
-``echonet decode --json``: no difference allowed. Where the dissector gives no typed value (``echonet.typed`` =
-``no``: records, arrays, dates, times, text, identification numbers, coefficient-scaled numbers) the property's
-other fields are still compared, and the share of properties typed in Lua is checked."""
+``echonet decode --json``: no difference allowed, and every property with an EDT of the built-in classes must carry
+its typed value in Lua (records, arrays, dates, times, text, identification numbers included; ``echonet.typed`` =
+``no`` is left only for numbers scaled by coefficient properties, which the built-in tables do not have)."""
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -55,11 +56,12 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _edts(t: Any) -> list[bytes]:
+def _edts(t: Any, rng: random.Random) -> list[bytes]:
     lo, hi = t.min_size, min(t.max_size, 24)
     if lo == hi == 1:
-        return [bytes((b,)) for b in range(256)]
-    out = []
+        return [bytes((b,)) for b in range(256)] + [b"\x30\x30"]  # (and one of a wrong size)
+    out = [rng.randbytes(rng.randint(max(lo, 1), max(hi, lo, 1))) for _ in range(8)]  # seeded: the same every run
+    out.append(bytes(hi + 1))  # one byte too many
     for size in sorted({lo, hi, (lo + hi) // 2} - {0}):
         out += [bytes(size), b"\xff" * size, bytes(range(1, size + 1)), b"\x7f" + b"\xff" * (size - 1)]
     if isinstance(t, Number):
@@ -78,13 +80,14 @@ def coverage_capture() -> list[Datagram]:
     """Every property of every built-in class with many EDTs, every ESV, EHD2 0x82, vendor EPCs, an unknown class,
     property maps of both forms, and the overlay's records."""
     registry = default_registry()
+    rng = random.Random(16)
     frames: list[bytes] = []
     tid = 0
     for cls in registry:
         if cls.class_id == 0:
             continue
         eoj = EOJ(cls.class_id >> 8, cls.class_id & 0xFF, 1)
-        props = [Property(p.epc, e) for p in registry.properties(cls.class_id).values() for e in _edts(p.type)]
+        props = [Property(p.epc, e) for p in registry.properties(cls.class_id).values() for e in _edts(p.type, rng)]
         props += [Property(0xF5, b"\x01\x02"), Property(0x9F, bytes(17)), Property(0x9F, b"\x11" + b"\x05" * 16)]
         for i in range(0, len(props), 12):
             tid += 1
@@ -142,7 +145,7 @@ def expected_layer(record: dict[str, Any]) -> dict[str, Any] | None:
     if "secure" in record:
         sec = record["secure"]
         out = {"secure.record": sec["record"]}
-        for name in ("connection_id", "cookie", "kid", "partial_iv"):
+        for name in ("message", "connection_id", "cookie", "kid", "partial_iv"):
             if name in sec and sec[name] is not None:
                 out[f"secure.{name}"] = sec[name]
         for name in ("sequence", "length"):
@@ -186,8 +189,9 @@ def shown_layer(layer: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compare(capture: Path, plugin: Path) -> tuple[int, int, int]:
-    """Compare every datagram; return (datagrams compared, properties, properties typed in Lua)."""
+def compare(capture: Path, plugin: Path) -> tuple[int, int, int, int]:
+    """Compare every datagram; return (datagrams compared, properties, properties with an EDT, properties typed in
+    Lua)."""
     decoded = _cli("decode", "--pcap", str(capture), "--json")
     assert decoded.returncode == 0, decoded.stderr
     records = [json.loads(line) for line in decoded.stdout.splitlines()]
@@ -201,7 +205,7 @@ def compare(capture: Path, plugin: Path) -> tuple[int, int, int]:
     packets = [p["_source"]["layers"] for p in json.loads(run.stdout)]
     shown = [p.get("echonet") for p in packets]
     assert len(shown) == len(records)
-    compared = props = typed = 0
+    compared = props = typed = with_edt = 0
     for i, (record, layer) in enumerate(zip(records, shown, strict=True)):
         want = expected_layer(record)
         if want is None:
@@ -209,6 +213,7 @@ def compare(capture: Path, plugin: Path) -> tuple[int, int, int]:
         assert layer is not None, f"datagram {i + 1}: tshark shows no echonet layer for {record}"
         got = shown_layer(layer)
         for p_got, p_want in zip(got.get("properties", []), want.get("properties", []), strict=False):
+            with_edt += p_want["pdc"] != "0"
             if p_got.get("typed") == "no":
                 p_got.pop("typed")
                 for name in ("valid", "value", "unit", "special", "error", "unscaled"):
@@ -222,21 +227,21 @@ def compare(capture: Path, plugin: Path) -> tuple[int, int, int]:
             ]
             raise AssertionError(f"datagram {i + 1} differs: {diff[:3] or (got, want)}")
         compared += 1
-    return compared, props, typed
+    return compared, props, with_edt, typed
 
 
 def test_example_captures(plugin: Path) -> None:
     for capture in SAMPLES:
-        compared, props, _ = compare(capture, plugin)
+        compared, props, with_edt, typed = compare(capture, plugin)
         assert compared == 18 and props > 0
+        assert typed == with_edt, f"only {typed} of {with_edt} properties typed in Lua"
 
 
 def test_every_esv_and_every_property_of_the_built_in_classes(plugin: Path, tmp_path: Path) -> None:
     capture = tmp_path / "coverage.pcap"
     datagrams = coverage_capture()
     write_capture(capture, datagrams)
-    compared, props, typed = compare(capture, plugin)
+    compared, props, with_edt, typed = compare(capture, plugin)
     assert compared == len(datagrams)
-    with_edt = props  # (all but the few of the ESV frames carry an EDT)
-    print(f"{compared} datagrams, {props} properties compared, {typed} typed in Lua")
-    assert typed / with_edt > 0.8, f"only {typed} of {with_edt} properties typed in Lua"
+    print(f"{compared} datagrams, {props} properties compared, {with_edt} with an EDT, {typed} typed in Lua")
+    assert typed == with_edt, f"only {typed} of {with_edt} properties typed in Lua"  # every type of the tables
