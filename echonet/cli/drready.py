@@ -111,6 +111,28 @@ async def _open(args: argparse.Namespace, host: str) -> Controller:
         return await Controller.open(replace(endpoints, port=0), node=Node(config=config, registry=registry))
 
 
+async def _security(args: argparse.Namespace, host: str, peer: int) -> dict[str, Any] | None:
+    """With ``--secure --identity DIR``: how the device stands with that identity, as ``echonet discover --secure``
+    labels a node (secured now with its identity and certification, enrolled, legacy under which consents, or
+    unknown), from a secured discovery of the device alone after the plain check. ``None`` without ``--secure``."""
+    if not getattr(args, "secure", False):
+        return None
+    from .secure_support import open_secure_controller, security_label
+
+    v6 = ":" in host
+    bind = parse_address(args.bind)[0] if args.bind else ("::" if v6 else "0.0.0.0")
+    endpoints = Endpoints(
+        bind_v4=None if v6 else bind, bind_v6=bind if v6 else None, port=0, join_multicast=False
+    )  # (an ephemeral port: the plain check's socket may still be closing)
+    config = NodeConfig(timeout=args.timeout, retries=args.retries, announce=False)
+    ctl = await open_secure_controller(args, endpoints, node_config=config)
+    try:
+        await ctl.discover(window=args.timeout, rescans=args.retries, targets=[(host, peer)])
+        return security_label(ctl, host)
+    finally:
+        await ctl.close()
+
+
 async def _check(args: argparse.Namespace, host: str, peer: int) -> Report:
     registry = registry_of(args)
     eojs = [parse_eoj(text, registry, one_object=True) for text in args.eoj or ()]
@@ -137,8 +159,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     registry = registry_of(args)
     for text in args.eoj or ():  # (checked before anything is sent)
         parse_eoj(text, registry, one_object=True)
+    if getattr(args, "secure", False) and not getattr(args, "identity", None):
+        raise EchonetUsageError("--secure needs --identity DIR (or $ECHONET_IDENTITY)")
     try:
         report = run(_check(args, host, peer))
+        security = run(_security(args, host, peer)) if report.answered else None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.EADDRNOTAVAIL:
@@ -158,9 +183,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
         problem = (f"not every requirement is met ({unmet} of {len(report.results)})", EXIT_NOT_MET, "not_met")
     if json_to_stdout(args):
         doc = report.to_json()
+        if getattr(args, "secure", False):
+            doc["security"] = security  # (null: the device did not answer)
         dump(doc if problem is None else with_error(doc, *problem))
     else:
-        for line in report_lines(report, verbose=args.verbose):
+        lines = report_lines(report, verbose=args.verbose)
+        if security is not None:
+            from .secure_support import security_lines
+
+            at = next((i for i, line in enumerate(lines) if line.startswith("secure overlay:")), len(lines))
+            shown = [text.strip().removeprefix("security").strip() for text in security_lines(security)]
+            lines[at + 1 : at + 1] = [f"security with identity {args.identity}: {text}" for text in shown]
+        for line in lines:
             print(line)
     if problem is None:
         return EXIT_OK
@@ -344,6 +378,9 @@ def register(subparsers: Any) -> None:
         help="do not offer a secure-overlay handshake (some plain stacks stop receiving after one)",
     )
     p.add_argument("--verbose", action="store_true", help="also show the supporting properties")
+    from .secure_support import add_secure_arguments
+
+    add_secure_arguments(p)  # --secure --identity DIR: also how the device stands with that identity
     p.set_defaults(handler=_cmd_check)
 
     p = sub.add_parser("requirements", help="show the requirement table the checker uses")
