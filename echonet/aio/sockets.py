@@ -31,8 +31,9 @@ class Endpoints:
     * ``reuse_address``: SO_REUSEADDR; ``None`` sets it for wildcard binds only (several programs may then share
       port 3610 for multicast), so that a second bind of the same unicast address fails loudly instead of
       silently splitting the traffic.
-    * ``rcvbuf``: socket receive buffer to ask for (bursts of answers to a discovery or a flood need room; the
-      kernel caps it at ``net.core.rmem_max``).
+    * ``rcvbuf``: socket receive buffer to ask for, 4 MiB by default (bursts of answers to a discovery or a flood
+      need room: under a 10,000/s flood, 1 MiB left the kernel dropping legitimate Gets, see docs/performance.md;
+      the kernel caps it at ``net.core.rmem_max``, and only what is queued uses memory).
 
     Which interface multicast uses (joining the group, and sending to it), per family:
 
@@ -55,7 +56,7 @@ class Endpoints:
     multicast_hops: int = 1
     reuse_address: bool | None = None
     reuse_port: bool = False
-    rcvbuf: int | None = 1 << 20
+    rcvbuf: int | None = 4 << 20
     group_v4: str = MULTICAST_V4
     group_v6: str = MULTICAST_V6
 
