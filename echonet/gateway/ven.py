@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import require_extra
 from .engine import OPT_REASONS, STATE_CODES, Device, Gateway
+from .extra import load_openleadr
 
 #: The measurements reported per device: r_id suffix -> (description or openleadr measurement, unit, getter key).
 REPORT_ITEMS: tuple[tuple[str, str, str], ...] = (
@@ -81,7 +81,7 @@ class GatewayVen:
     """Runs the VEN for ``gateway`` (see the module documentation)."""
 
     def __init__(self, gateway: Gateway, config: VenConfig) -> None:
-        require_extra("openleadr", "openadr", "the gateway's OpenADR VEN")
+        load_openleadr("the gateway's OpenADR VEN")
         self.gateway = gateway
         self.config = config
         self.client: Any = None

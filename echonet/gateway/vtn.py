@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import require_extra
+from .extra import load_openleadr
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class LocalVtn:
         poll_s: int = 1,
         granularity: timedelta = timedelta(minutes=15),
     ) -> None:
-        require_extra("openleadr", "openadr", "the local VTN")
+        load_openleadr("the local VTN")
         from openleadr import OpenADRServer
         from openleadr.service import OptService, handler
 
