@@ -196,3 +196,13 @@ def peer_port_of(host_port: int | None, option: int | None, default: int) -> int
     if host_port is not None:
         return host_port
     return option if option is not None else default
+
+
+def one_device(text: str, port_option: int | None, default: int, doing: str) -> tuple[str, int]:
+    """HOST (``192.0.2.5``, ``192.0.2.5:3611``, ``[::1]:3610`` or a name) and ``--port`` of a command that probes
+    one device (``doing``: "the checker probes one device"): its unicast address and port."""
+    host, written_port = parse_host(text)
+    address = ipaddress.ip_address(host.split("%")[0])
+    if address.is_multicast or address.is_unspecified:
+        raise EchonetUsageError(f"{text}: {doing}: give its unicast address")
+    return host, peer_port_of(written_port, port_option, default)

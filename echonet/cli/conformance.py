@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from ..aio import run
 from ..conformance import CHECKS, Report, Verdict, check_table, conformance, html_report, junit_xml
 from ..constants import ECHONET_PORT
 from ..errors import CaptureError, EchonetUsageError
-from .args import parse_address, parse_eoj, parse_host, peer_port, peer_port_of, port, positive_seconds
+from .args import one_device, parse_address, parse_eoj, peer_port, port, positive_seconds
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -53,11 +52,8 @@ _MARKS = {Verdict.PASS: "+", Verdict.FAIL: "x", Verdict.WARN: "~", Verdict.NOT_A
 
 
 def _host(args: argparse.Namespace) -> tuple[str, int]:
-    host, written_port = parse_host(args.host)
-    address = ipaddress.ip_address(host.split("%")[0])
-    if address.is_multicast or address.is_unspecified:
-        raise EchonetUsageError(f"{args.host}: the suite checks one node: give its unicast address")
-    return host, peer_port_of(written_port, args.port, ECHONET_PORT)
+    """HOST and ``--port``: the node's unicast address and port (:func:`~echonet.cli.args.one_device`)."""
+    return one_device(args.host, args.port, ECHONET_PORT, "the suite checks one node")
 
 
 def _output(path: str | None, option: str) -> Path | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import ipaddress
 from dataclasses import replace
 from typing import Any
 
@@ -32,7 +31,7 @@ from ..drready.checker import (
 )
 from ..errors import EchonetUsageError
 from ..node import ECHONET_PORT, Node, NodeConfig
-from .args import parse_address, parse_eoj, parse_host, peer_port, peer_port_of, port, positive_seconds
+from .args import one_device, parse_address, parse_eoj, peer_port, port, positive_seconds
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -57,13 +56,8 @@ _MARKS = {Outcome.PASS: "+", Outcome.DEGRADED: "~", Outcome.FAIL: "x", Outcome.U
 
 
 def _host(args: argparse.Namespace) -> tuple[str, int]:
-    """HOST (``192.0.2.5``, ``192.0.2.5:3611``, ``[::1]:3610`` or a name) and ``--port``: one device's unicast
-    address and port."""
-    host, written_port = parse_host(args.host)
-    address = ipaddress.ip_address(host.split("%")[0])
-    if address.is_multicast or address.is_unspecified:
-        raise EchonetUsageError(f"{args.host}: the checker probes one device: give its unicast address")
-    return host, peer_port_of(written_port, args.port, ECHONET_PORT)
+    """HOST and ``--port``: one device's unicast address and port (:func:`~echonet.cli.args.one_device`)."""
+    return one_device(args.host, args.port, ECHONET_PORT, "the checker probes one device")
 
 
 # ----------------------------------------------------------------------------------------------------------- check
