@@ -12,28 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from ..secure.test_discover_labels import echonet, serve  # (real processes, PYTHONPATH set)
+
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE_IP, LEGACY_IP, CONTROLLER_IP = "127.0.69.2", "127.0.69.3", "127.0.69.1"
 DEVICE_ID = "FE00007B42415454455259303030303032"
 CONTROLLER_ID = "FE00007B434F4E54524F4C4C4552303032"
-
-
-def echonet(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "echonet", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def serve(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "echonet", "serve", "--port", "3610", "--duration", "60", "--json", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    assert server.stdout is not None
-    assert json.loads(server.stdout.readline())["event"] == "serving"
-    return server
 
 
 @pytest.fixture(scope="module")
