@@ -4,10 +4,12 @@ captures, as whole commands (subprocesses, output to /dev/null or a temporary fi
 Captures of N datagrams (default 10k and 100k; ``--sizes 10000,100000,1000000`` for the issue's three) of a
 controller polling three devices (Get, Get_Res with typed values, a SetC now and then, INFs). For each size the three
 commands run in interleaved rounds (json, summary, parquet, json, ...), and the report gives, per mode, the median
-time and the ratio to ``--json`` of the same round (median and range over the rounds), the time per datagram (to
-see that time is linear in size) and the peak resident memory of the process (to see that it stays flat).
+wall time, the ratio to ``--json`` of the same round (median and range over the rounds) by wall time and by CPU time
+(user + system: what the machine's other load disturbs far less), the CPU time per datagram (to see that time is
+linear in size) and the peak resident memory of the process (to see that it stays flat).
 
     python tools/bench_capture.py [--sizes 10000,100000] [--rounds 3]
+    python tools/bench_capture.py --sizes 1000000 --rounds 2
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def make_capture(path: Path, n: int) -> None:
     write_capture(path, datagrams())
 
 
-def run(capture: Path, mode: str, out: Path) -> tuple[float, int]:
-    """(seconds, peak RSS in KiB) of one command."""
+def run(capture: Path, mode: str, out: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in KiB) of one command."""
     argv = [sys.executable, "-m", "echonet", "decode", "--pcap", str(capture), "--no-progress"]
     argv += [a.replace("{out}", str(out)) for a in MODES[mode]]
     start = time.perf_counter()
@@ -71,7 +73,7 @@ def run(capture: Path, mode: str, out: Path) -> tuple[float, int]:
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{mode} failed on {capture}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def main() -> None:
@@ -81,24 +83,28 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"{'datagrams':>10} {'mode':>8} {'median s':>9} {'us/dgram':>9} {'ratio to json (median, range)':>31} "
-              f"{'peak RSS MiB':>12}")  # fmt: skip
+        print(f"{'datagrams':>10} {'mode':>8} {'wall s':>7} {'CPU us/dgram':>12} {'wall / json':>18} "
+              f"{'CPU / json':>18} {'peak RSS MiB':>12}")  # fmt: skip
         for n in sizes:
             capture = Path(tmp) / f"c{n}.pcap"
             make_capture(capture, n)
             times: dict[str, list[float]] = {m: [] for m in MODES}
+            cpus: dict[str, list[float]] = {m: [] for m in MODES}
             rss: dict[str, int] = {m: 0 for m in MODES}
             for _ in range(args.rounds):
                 for mode in MODES:  # interleaved: the rounds see the same machine load
-                    seconds, peak = run(capture, mode, Path(tmp) / "out.parquet")
+                    seconds, cpu, peak = run(capture, mode, Path(tmp) / "out.parquet")
                     times[mode].append(seconds)
+                    cpus[mode].append(cpu)
                     rss[mode] = max(rss[mode], peak)
             for mode in MODES:
-                ratios = [t / j for t, j in zip(times[mode], times["json"], strict=True)]
-                med = statistics.median(times[mode])
-                print(f"{n:>10} {mode:>8} {med:>9.3f} {med / n * 1e6:>9.2f} "
-                      f"{statistics.median(ratios):>14.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
-                      f"{rss[mode] / 1024:>18.1f}")  # fmt: skip
+                cells = []
+                for series in (times, cpus):
+                    ratios = [t / j for t, j in zip(series[mode], series["json"], strict=True)]
+                    cells.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
+                print(f"{n:>10} {mode:>8} {statistics.median(times[mode]):>7.2f} "
+                      f"{statistics.median(cpus[mode]) / n * 1e6:>12.1f} {cells[0]:>18} {cells[1]:>18} "
+                      f"{rss[mode] / 1024:>12.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,10 +29,17 @@ if TYPE_CHECKING:
     from ..pcap import Datagram
     from .stream import Decoded
 
-__all__ = ["COLUMNS", "ROW_GROUP", "ParquetWriter"]
+__all__ = ["CACHE", "COLUMNS", "COMPRESSION", "ROW_GROUP", "ParquetWriter"]
 
-#: Rows per row group (and the most rows held in memory).
-ROW_GROUP = 65536
+#: Rows per row group, and the most rows held in memory: small enough that memory stays flat (the same for 10k
+#: datagrams or 10M), large enough that each row group is compressed and written in one go at little cost.
+ROW_GROUP = 16384
+#: The most distinct property rows, frame shapes and object names kept from one row group to the next (memory stays
+#: bounded; a capture with more distinct values decodes those again).
+CACHE = 8192
+#: The compression of the columns: zstd compresses these columns best (a third smaller than snappy or lz4) at no
+#: measurable cost here (writing is a few percent of the time, decoding the rest).
+COMPRESSION = "zstd"
 
 COLUMNS = (
     "capture", "frame", "time", "src", "dst", "sport", "dport", "tid", "seoj", "deoj", "class", "class_name", "esv",
@@ -42,13 +49,21 @@ _SETGET = frozenset(int(e) for e in (ESV.SETGET, ESV.SETGET_RES, ESV.SETGET_SNA)
 _ESV_NAMES = {int(e): esv_name(e) for e in ESV}
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-
-_EMPTY_PROP: tuple[Any, ...] = (None,) * 9  # a row without a property
-_PROP_FIRST, _PROP_END = 15, 24  # COLUMNS[15:24] are the property's own (epc ... unit), the rest the head's
-#: A head (the columns a datagram's rows share) is (capture ... tid, names, half, secured, error): ``names`` the tuple
-#: of COLUMNS[8:14] (seoj ... esv_code), shared by the datagrams of the same objects and ESV.
-_NAMES, _NAMES_END = 8, 14
-_NO_NAMES: tuple[Any, ...] = (None,) * 6
+_EMPTY_PROP: tuple[Any, ...] = (None,) * 9  # the property columns of a row without a property (epc ... unit)
+_NO_NAMES: tuple[Any, ...] = (None,) * 6  # the columns seoj ... esv_code of a datagram without them
+#: A head (the columns a datagram's rows share, held once per datagram or half of a SetGet) is held flat, as plain
+#: values (no object per datagram, so that the garbage collector has nothing more to scan as the rows come): the
+#: fields of its :class:`~echonet.pcap.Datagram` (time, src, dst, sport, dport, payload, index) in one list, and
+#: (tid, names, extra) in another: ``names`` an index in the table of object names (the columns seoj ... esv_code),
+#: ``extra`` the half and secured (``_HALVES.index(half) * 2 + secured``) or, from ``_ERRORS`` on, an error. A row is
+#: the index of its head and the index of its property columns (epc ... unit) in the table of distinct ones.
+#: A shape (a frame less its TID, as decoded: the same for every datagram with the same objects, ESV and properties)
+#: is (names, ((extra, property indexes), ...), rows).
+_Shape = tuple[int, tuple[tuple[int, tuple[int, ...]], ...], int]
+_EMPTY_SHAPE_ROWS = ((0, (0,)),)
+_HALVES = (None, "set", "get")
+_ERRORS = 2 * len(_HALVES)
+_DATAGRAM_FIELDS = 7  # (time, src, dst, sport, dport, payload, index)
 
 
 def _schema() -> Any:
@@ -89,7 +104,10 @@ def _schema() -> Any:
 class ParquetWriter:
     """Writes :class:`~echonet.capture.stream.Decoded` datagrams to ``path`` as rows (see the module). Raises
     :class:`CaptureError` when the file cannot be written, :class:`~echonet.errors.MissingExtraError` without
-    pyarrow. Call :meth:`close` at the end (the file is complete only then)."""
+    pyarrow. Call :meth:`close` at the end (the file is complete only then).
+
+    The rows are held as small integers (a head per datagram, a property row by its index in a table of distinct
+    ones, the whole frame's rows by its shape), and turned into columns by pyarrow, in C, one row group at a time."""
 
     def __init__(self, path: str | os.PathLike[str], registry: Registry, row_group: int = ROW_GROUP) -> None:
         require_extra("pyarrow", "parquet", "--parquet")
@@ -100,34 +118,51 @@ class ParquetWriter:
         self.row_group = row_group
         self.schema = _schema()
         self.rows = 0
+        #: The capture file the next datagrams come from (the ``capture`` column).
         self.capture = ""
-        self._heads: list[tuple[Any, ...]] = []  # the columns rows share (datagram, objects, ESV, half, ...)
-        self._props: list[tuple[Any, ...]] = []  # the distinct property columns of this row group
-        self._prop_index: dict[int, int] = {}  # id of a property tuple (held in _props) -> its index there
+        self._dgs: list[Any] = []  # the heads' datagrams, flat
+        self._rest: list[Any] = []  # the heads' (tid, names, extra), flat
+        self._errors: list[str] = []  # the errors of this row group (extra _ERRORS + i)
+        self._runs: list[tuple[int, str]] = []  # (first head, capture): where the capture changes
+        self._run_capture: str | None = None
         self._row_heads: list[int] = []
         self._row_props: list[int] = []
-        self._names: dict[tuple[int, Any, Any, int], tuple[Any, ...]] = {}
-        self._memo: dict[tuple[int, int, bytes], tuple[Any, ...]] = {}
+        self._table: list[tuple[Any, ...]] = []  # distinct property rows (index 0: no property)
+        self._memo: dict[tuple[int, int, bytes], int] = {}  # (class, EPC, EDT) -> index in _table
+        self._names_table: list[tuple[Any, ...]] = []  # the columns seoj ... esv_code (index 0: none)
+        self._names: dict[tuple[int, Any, Any, int], int] = {}
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
+        self._reset_tables()
         try:
-            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression=COMPRESSION)
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot write ({exc})") from None
 
-    def _head(self, head: tuple[Any, ...]) -> int:
-        """Hold the columns of one datagram (or one half of a SetGet) that its rows share; its index."""
-        heads = self._heads
-        heads.append(head)
-        return len(heads) - 1
+    def _reset_tables(self) -> None:
+        """Forget the distinct values (only between row groups: the rows held refer to them)."""
+        self._table[:] = [_EMPTY_PROP]
+        self._memo.clear()
+        self._names_table[:] = [_NO_NAMES]
+        self._names.clear()
+        self._shapes.clear()
 
-    def _row(self, head: int, prop: tuple[Any, ...]) -> None:
-        """One row: the shared columns ``head`` (an index from :meth:`_head`) and a property's own columns (a
-        tuple often repeated: held once per row group)."""
-        index = self._prop_index.get(id(prop))
-        if index is None:
-            index = self._prop_index[id(prop)] = len(self._props)
-            self._props.append(prop)
+    def _head(self, dg: Datagram, tid: int | None, names: int, extra: int, error: str | None = None) -> int:
+        """Hold the columns one datagram's rows share (see the module's ``_Shape``); its index."""
+        index = len(self._rest) // 3
+        if self.capture is not self._run_capture:
+            self._run_capture = self.capture
+            self._runs.append((index, self.capture))
+        if error is not None:
+            extra = _ERRORS + len(self._errors) * 2 + extra % 2  # (the error's own, and secured)
+            self._errors.append(error)
+        self._dgs.extend(dg)
+        self._rest += (tid, names, int(extra))
+        return index
+
+    def _row(self, head: int, prop: int) -> None:
+        """One row: head ``head`` and property row ``prop`` (indexes); a row group is written when full."""
         self._row_heads.append(head)
-        self._row_props.append(index)
+        self._row_props.append(prop)
         if len(self._row_heads) >= self.row_group:
             self.flush()
 
@@ -136,74 +171,101 @@ class ParquetWriter:
         dg = item.datagram
         secured = item.overlay is not None
         frame = item.frame
-        micros = round(dg.time * 1e6)
         if frame is None:
             kind = item.overlay.kind if item.overlay is not None else "unknown"
             error = item.failure.reason if item.failure is not None else f"secured {kind} record"
-            head: tuple[Any, ...] = (self.capture, dg.index, micros, dg.src, dg.dst, dg.sport, dg.dport)
-            self._row(self._head((*head, None, _NO_NAMES, None, secured, error)), _EMPTY_PROP)
+            self._row(self._head(dg, None, 0, secured, error), 0)
             return
         self.add_frame(dg, frame, secured)
 
     def add_frame(self, dg: Datagram, frame: Frame, secured: bool = False) -> None:
         """The rows of one datagram decoded to ``frame`` (``secured``: opened from a record of the overlay)."""
-        micros = round(dg.time * 1e6)
-        esv = None if frame.esv is None else int(frame.esv)  # (an int: IntEnum members hash slowly)
+        esv = frame.esv
         if esv is None or frame.seoj is None or frame.deoj is None:
-            head = (self.capture, dg.index, micros, dg.src, dg.dst, dg.sport, dg.dport, frame.tid, _NO_NAMES, None,
-                    secured, None)  # fmt: skip
-            self._row(self._head(head), _EMPTY_PROP)
+            self._row(self._head(dg, frame.tid, 0, secured), 0)
             return
+        esv = int(esv)  # (IntEnum members hash slowly)
+        key = (frame.seoj, frame.deoj, esv, frame.properties, frame.get_properties)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shape(key, frame, esv)
+        names, halves, count = shape
+        row_heads = self._row_heads
+        if len(row_heads) + count >= self.row_group:  # (this datagram fills the row group: row by row)
+            self._add_split(dg, frame.tid, secured, names, halves)
+            return
+        rest, tid = self._rest, frame.tid
+        index = len(rest) // 3
+        if self.capture is not self._run_capture:
+            self._run_capture = self.capture
+            self._runs.append((index, self.capture))
+        for extra, props in halves:
+            row_heads.extend([index] * len(props))
+            index += 1
+            self._dgs.extend(dg)
+            rest += (tid, names, extra + secured)
+            self._row_props.extend(props)
+
+    def _add_split(
+        self, dg: Datagram, tid: int, secured: bool, names: int, halves: tuple[tuple[int, tuple[int, ...]], ...]
+    ) -> None:
+        """The rows of a datagram that fills the row group: the rest go to the next one, which holds its own
+        heads and distinct values (a flush may forget them)."""
+        table, names_row = self._table, self._names_table[names]
+        rows = [(extra, [table[i] for i in props]) for extra, props in halves]
+        for extra, props in rows:
+            head = -1
+            for prop in props:
+                if head < 0 or not self._row_heads:  # (a new row group)
+                    names = self._names_table.index(names_row) if names_row in self._names_table else -1
+                    if names < 0:
+                        names = len(self._names_table)
+                        self._names_table.append(names_row)
+                    head = self._head(dg, tid, names, extra + secured)
+                self._table.append(prop)
+                self._row(head, len(self._table) - 1)
+
+    def _shape(self, key: tuple[Any, ...], frame: Frame, esv: int) -> _Shape:
+        """Decode a frame's properties to rows (each property row once while it is remembered: by class, EPC and
+        EDT, unless scaled by other properties) and remember the frame's shape."""
         owner = owner_of_properties(frame)
         class_id = owner.class_id if owner is not None else -1
         names_key = (class_id, frame.seoj, frame.deoj, esv)
         names = self._names.get(names_key)
-        if names is None:  # the columns seoj ... esv_code, one tuple for every datagram that shares them
+        if names is None:  # the columns seoj ... esv_code
             cls = f"0x{owner.class_id:04X}" if owner is not None else None
             name = _ESV_NAMES.get(esv) or esv_name(esv)
-            names = (str(frame.seoj), str(frame.deoj), cls, class_name(self.registry, owner), name, esv)
-            if len(self._names) >= 4096:
-                self._names.clear()
-            self._names[names_key] = names
-        base = (self.capture, dg.index, micros, dg.src, dg.dst, dg.sport, dg.dport, frame.tid, names)
-        halves: list[tuple[str | None, tuple[Property, ...], tuple[Property, ...]]] = [(None, frame.properties, ())]
+            names = self._names[names_key] = len(self._names_table)
+            self._names_table.append((str(frame.seoj), str(frame.deoj), cls, class_name(self.registry, owner), name,
+                                      esv))  # fmt: skip
+        parts: list[tuple[str | None, tuple[Property, ...], tuple[Property, ...]]] = [(None, frame.properties, ())]
         if esv in _SETGET:
-            halves = [("set", frame.properties, frame.get_properties), ("get", frame.get_properties, frame.properties)]
-        wrote = False
-        memo = self._memo
-        row_heads, row_props, prop_index, distinct = self._row_heads, self._row_props, self._prop_index, self._props
-        limit = self.row_group
-        for half, props, others in halves:
+            parts = [("set", frame.properties, frame.get_properties), ("get", frame.get_properties, frame.properties)]
+        memo, table = self._memo, self._table
+        halves = []
+        for half, props, others in parts:
             if not props:
                 continue
-            wrote = True
-            head_index = self._head((*base, half, secured, None))
             decoded = None
+            ids = []
             for i, p in enumerate(props):
                 # the row of a property alone (no coefficients from the rest of the frame) repeats: kept by EDT
-                key = (class_id, p.epc, p.edt)
-                prop = memo.get(key)
-                if prop is None:
+                memo_key = (class_id, p.epc, p.edt)
+                index = memo.get(memo_key)
+                if index is None:
                     if decoded is None:
                         decoded = decode_properties(self.registry, owner, props, others)
                     dv = decoded[i]
-                    prop = self._property_row(dv)
-                    definition = dv.definition
-                    if definition is None or not definition.coefficients:
-                        if len(memo) >= 65536:
-                            memo.clear()
-                        memo[key] = prop
-                index = prop_index.get(id(prop))
-                if index is None:
-                    index = prop_index[id(prop)] = len(distinct)
-                    distinct.append(prop)
-                row_heads.append(head_index)
-                row_props.append(index)
-                if len(row_heads) >= limit:
-                    self.flush()
-                    head_index = self._head((*base, half, secured, None))  # (the next row group holds its own)
-        if not wrote:
-            self._row(self._head((*base, None, secured, None)), _EMPTY_PROP)
+                    index = len(table)
+                    table.append(self._property_row(dv))
+                    if dv.definition is None or not dv.definition.coefficients:
+                        memo[memo_key] = index
+                ids.append(index)
+            halves.append((_HALVES.index(half) * 2, tuple(ids)))
+        rows = tuple(halves) or _EMPTY_SHAPE_ROWS
+        shape = (names, rows, sum(len(ids) for _, ids in rows))
+        self._shapes[key] = shape
+        return shape
 
     @staticmethod
     def _property_row(dv: DecodedValue) -> tuple[Any, ...]:
@@ -233,44 +295,60 @@ class ParquetWriter:
         if not count:
             return
         import pyarrow as pa
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-        # columns in bulk: each datagram's shared columns and each distinct property's once, then repeated in C
+        # each head's columns and each distinct value's once, in bulk, then repeated row by row in C
         heads = pa.array(self._row_heads, type=pa.int32())
-        props = pa.array(self._row_props, type=pa.int32())
-        head_columns = list(zip(*self._heads, strict=True))
-        prop_columns = list(zip(*self._props, strict=True))
-        seen: dict[int, int] = {}
-        distinct_names: list[tuple[Any, ...]] = []
-        name_ids = []
-        for names in head_columns[_NAMES]:
-            index = seen.get(id(names))
-            if index is None:
-                index = seen[id(names)] = len(distinct_names)
-                distinct_names.append(names)
-            name_ids.append(index)
-        by_row = pa.array(name_ids, type=pa.int32()).take(heads)
-        name_columns = list(zip(*distinct_names, strict=True))
+        dgs, rest, step = self._dgs, self._rest, _DATAGRAM_FIELDS
+        count_heads = len(rest) // 3
+        bounds = [start for start, _ in self._runs[1:]] + [count_heads]
+        capture_ids: list[int] = []
+        for i, end in enumerate(bounds):
+            capture_ids += [i] * (end - len(capture_ids))
+        captures = pa.array([c for _, c in self._runs], type=pa.string()).take(pa.array(capture_ids, pa.int32()))
+        micros = pc.round(pc.multiply(pa.array(dgs[0::step], pa.float64()), 1e6), round_mode="half_to_even")
+        name_ids = pa.array(rest[1::3], type=pa.int32())
+        used = pc.unique(name_ids)
+        name_columns = list(zip(*(self._names_table[i] for i in used.to_pylist()), strict=True))
+        name_rows = pc.index_in(name_ids, value_set=used).take(heads)
+        extra_rows = pa.array(rest[2::3], type=pa.int32()).take(heads)
+        extras: list[tuple[str | None, bool, str | None]] = [(h, bool(sec), None) for h in _HALVES for sec in (0, 1)]
+        extras += [(None, bool(secured), e) for e in self._errors for secured in (0, 1)]
+        extra_columns = list(zip(*extras, strict=True))
+        prop_ids = pa.array(self._row_props, type=pa.int32())
+        used = pc.unique(prop_ids)
+        prop_columns = list(zip(*(self._table[i] for i in used.to_pylist()), strict=True))
+        prop_rows = pc.index_in(prop_ids, value_set=used)
+        head_columns = {"capture": captures, "frame": dgs[6::step], "time": micros.cast(pa.int64()),
+                        "src": dgs[1::step], "dst": dgs[2::step], "sport": dgs[3::step], "dport": dgs[4::step],
+                        "tid": rest[0::3]}  # fmt: skip
+        field = self.schema.field
         arrays = []
         for i, c in enumerate(COLUMNS):
-            kind = self.schema.field(c).type
-            if i < _NAMES:
-                arrays.append(pa.array(head_columns[i], type=kind).take(heads))
-            elif i < _NAMES_END:
-                arrays.append(pa.array(name_columns[i - _NAMES], type=kind).take(by_row))
-            elif i < _PROP_FIRST:
-                arrays.append(pa.array(head_columns[_NAMES + 1], type=kind).take(heads))  # half
-            elif i < _PROP_END:
-                arrays.append(pa.array(prop_columns[i - _PROP_FIRST], type=kind).take(props))
-            else:
-                arrays.append(pa.array(head_columns[i - _PROP_END + _NAMES + 2], type=kind).take(heads))
+            kind = field(c).type
+            if c in head_columns:
+                column = head_columns[c]
+                column = column.cast(kind) if isinstance(column, pa.Array) else pa.array(column, type=kind)
+                arrays.append(column.take(heads))
+            elif c in ("half", "secured", "error"):
+                arrays.append(
+                    pa.array(extra_columns[("half", "secured", "error").index(c)], type=kind).take(extra_rows)
+                )
+            elif i < 14:  # seoj ... esv_code
+                arrays.append(pa.array(name_columns[i - 8], type=kind).take(name_rows))
+            else:  # epc ... unit
+                arrays.append(pa.array(prop_columns[i - 15], type=kind).take(prop_rows))
         try:
             self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot write ({exc})") from None
         self.rows += count
-        for held in (self._heads, self._row_heads, self._row_props, self._props):
-            held.clear()  # (in place: add keeps them at hand)
-        self._prop_index.clear()
+        for held in (self._dgs, self._rest, self._errors, self._row_heads, self._row_props):
+            held.clear()  # (in place: add_frame keeps them at hand)
+        self._runs.clear()
+        self._run_capture = None
+        if max(len(self._table), len(self._shapes), len(self._names_table)) > CACHE:
+            self._reset_tables()
 
     def close(self) -> None:
         """Write what is left and complete the file."""

@@ -209,7 +209,6 @@ _plain_reader: OverlayReader | None = None
 def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
     """``decode --pcap`` with ``--summary``, ``--plot``, ``--keylog`` or ``--parquet``."""
     from ..capture.stream import decode_datagrams
-    from ..capture.summary import ConversationFilter, Conversations
 
     names = [args.pcap, *(args.hex or [])]
     if args.hex and not args.parquet and not args.summary:
@@ -217,6 +216,8 @@ def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
                                 "or --summary)")  # fmt: skip
     flt = args.record_filter(args.filter or [])
     summary = bool(args.summary or args.plot)
+    if summary:  # (only then: --parquet alone does without)
+        from ..capture.summary import ConversationFilter, Conversations
     as_json = bool(args.json)
     captures = _Captures(names, tuple(args.port or [3610]), as_json and not summary and not args.parquet)
     reader = _reader(args.keylog)

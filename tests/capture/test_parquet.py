@@ -108,6 +108,27 @@ def test_row_groups_keep_memory_bounded(tmp_path: Path) -> None:
     assert all(meta.row_group(i).num_rows <= 5 for i in range(meta.num_row_groups))
 
 
+def test_small_row_groups_and_caches_write_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a datagram split over two row groups, and the distinct values forgotten after each: the same rows as in one go
+    from echonet.capture import parquet
+    from echonet.capture.stream import decode_datagrams
+    from echonet.spec.registry import default_registry
+
+    def write(path: Path, row_group: int) -> list[dict]:
+        writer = parquet.ParquetWriter(path, default_registry(), row_group=row_group)
+        for n, item in enumerate(decode_datagrams(scenario() * 3)):
+            writer.capture = f"c{n // 7}"  # (the capture changes within a row group)
+            writer.add(item)
+        writer.close()
+        return pq.read_table(path).to_pylist()
+
+    whole = write(tmp_path / "whole.parquet", 1 << 20)
+    monkeypatch.setattr(parquet, "CACHE", 2)
+    for row_group in (1, 2, 3, 7):
+        assert write(tmp_path / f"g{row_group}.parquet", row_group) == whole
+    assert any(r["error"] for r in whole) and {r["half"] for r in whole} >= {"set", "get", None}
+
+
 def test_query_command(tmp_path: Path) -> None:
     out = tmp_path / "q.parquet"
     assert _cli("decode", "--pcap", str(SAMPLES[0]), "--parquet", str(out)).returncode == 0
