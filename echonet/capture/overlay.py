@@ -26,9 +26,8 @@ from secure.keylog import KeyLogEntry
 from secure.records import framing
 from secure.records.oscore import ALGORITHMS, AeadAlgorithm, aead_decrypt, build_aad, build_nonce, derive_keys
 
-__all__ = ["OverlayReader", "OverlayRecord", "is_overlay"]
+__all__ = ["OverlayReader", "OverlayRecord"]
 
-_EHD1 = framing.DEFAULT_FORMAT.ehd1
 _KINDS = {
     framing.RecordKind.HANDSHAKE: "handshake",
     framing.RecordKind.COOKIE: "cookie",
@@ -39,11 +38,6 @@ _KINDS = {
 
 
 _ALGS = frozenset(int(a) for a in AeadAlgorithm)
-
-
-def is_overlay(payload: bytes) -> bool:
-    """Whether ``payload`` starts with the overlay's EHD1 (and so is a record, well formed or not)."""
-    return len(payload) > 0 and payload[0] == _EHD1
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Captures to Parquet: one row per property (pyarrow, the ``parquet`` extra), written in row groups as the
-datagrams come, so memory stays bounded whatever the size and number of the captures.
+"""Captures to Parquet: one row per property, written in row groups as the datagrams come, so memory stays bounded
+whatever the size and number of the captures. The file is written by :mod:`echonet.capture.parquet_file` (pure
+Python: no extra package; zstd with ``zstandard`` installed, else gzip).
 
 Columns (:data:`SCHEMA`): ``capture`` (the file), ``frame`` (the packet number in it), ``time`` (UTC, microseconds),
 ``src``, ``dst``, ``sport``, ``dport``, ``tid``, ``seoj``, ``deoj`` (``027D01``), ``class`` (the class code of the
@@ -20,10 +21,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..describe import class_name, decode_properties, owner_of_properties
-from ..errors import CaptureError, require_extra
+from ..errors import CaptureError
 from ..frame import ESV, Frame, Property, esv_name
 from ..spec.registry import DecodedValue, Registry
 from ..spec.types import Special
+from .parquet_file import Column, ParquetFileWriter, pick
 
 if TYPE_CHECKING:
     from ..pcap import Datagram
@@ -37,8 +39,7 @@ ROW_GROUP = 16384
 #: The most distinct property rows, frame shapes and object names kept from one row group to the next (memory stays
 #: bounded; a capture with more distinct values decodes those again).
 CACHE = 8192
-#: The compression of the columns: zstd compresses these columns best (a third smaller than snappy or lz4) at no
-#: measurable cost here (writing is a few percent of the time, decoding the rest).
+#: The compression of the pages: zstd (with the ``zstandard`` package; else the standard library's gzip at level 1).
 COMPRESSION = "zstd"
 
 COLUMNS = (
@@ -63,60 +64,35 @@ _Shape = tuple[int, tuple[tuple[int, tuple[int, ...]], ...], int]
 _EMPTY_SHAPE_ROWS = ((0, (0,)),)
 _HALVES = (None, "set", "get")
 _ERRORS = 2 * len(_HALVES)
+_EHD_FORMAT_1 = b"\x10\x81"
 _DATAGRAM_FIELDS = 7  # (time, src, dst, sport, dport, payload, index)
 
 
-def _schema() -> Any:
-    import pyarrow as pa  # type: ignore[import-untyped]
-
-    return pa.schema(
-        [
-            ("capture", pa.string()),
-            ("frame", pa.int64()),
-            ("time", pa.timestamp("us", tz="UTC")),
-            ("src", pa.string()),
-            ("dst", pa.string()),
-            ("sport", pa.int32()),
-            ("dport", pa.int32()),
-            ("tid", pa.int32()),
-            ("seoj", pa.string()),
-            ("deoj", pa.string()),
-            ("class", pa.string()),
-            ("class_name", pa.string()),
-            ("esv", pa.string()),
-            ("esv_code", pa.int16()),
-            ("half", pa.string()),
-            ("epc", pa.int16()),
-            ("name", pa.string()),
-            ("key", pa.string()),
-            ("pdc", pa.int32()),
-            ("edt", pa.binary()),
-            ("valid", pa.bool_()),
-            ("value", pa.string()),
-            ("number", pa.float64()),
-            ("unit", pa.string()),
-            ("secured", pa.bool_()),
-            ("error", pa.string()),
-        ]
-    )
+#: The columns' types (see :data:`echonet.capture.parquet_file.TYPES`); every column is nullable.
+SCHEMA = (
+    ("capture", "string"), ("frame", "int64"), ("time", "timestamp_us_utc"), ("src", "string"), ("dst", "string"),
+    ("sport", "int32"), ("dport", "int32"), ("tid", "int32"), ("seoj", "string"), ("deoj", "string"),
+    ("class", "string"), ("class_name", "string"), ("esv", "string"), ("esv_code", "int16"), ("half", "string"),
+    ("epc", "int16"), ("name", "string"), ("key", "string"), ("pdc", "int32"), ("edt", "binary"), ("valid", "bool"),
+    ("value", "string"), ("number", "float64"), ("unit", "string"), ("secured", "bool"), ("error", "string"),
+)  # fmt: skip
+assert tuple(name for name, _ in SCHEMA) == COLUMNS
 
 
 class ParquetWriter:
     """Writes :class:`~echonet.capture.stream.Decoded` datagrams to ``path`` as rows (see the module). Raises
-    :class:`CaptureError` when the file cannot be written, :class:`~echonet.errors.MissingExtraError` without
-    pyarrow. Call :meth:`close` at the end (the file is complete only then).
+    :class:`CaptureError` when the file cannot be written. Call :meth:`close` at the end (the file is complete only
+    then).
 
     The rows are held as small integers (a head per datagram, a property row by its index in a table of distinct
-    ones, the whole frame's rows by its shape), and turned into columns by pyarrow, in C, one row group at a time."""
+    ones, the whole frame's rows by its shape). A row group's columns are these tables as dictionaries with the rows'
+    indexes into them (dictionary-encoded Parquet columns): no column is built value by value."""
 
     def __init__(self, path: str | os.PathLike[str], registry: Registry, row_group: int = ROW_GROUP) -> None:
-        require_extra("pyarrow", "parquet", "--parquet")
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
         self.path = os.fspath(path)
         self.registry = registry
         self.row_group = row_group
-        self.schema = _schema()
+        self.schema = tuple(Column(name, kind) for name, kind in SCHEMA)
         self.rows = 0
         #: The capture file the next datagrams come from (the ``capture`` column).
         self.capture = ""
@@ -132,9 +108,10 @@ class ParquetWriter:
         self._names_table: list[tuple[Any, ...]] = []  # the columns seoj ... esv_code (index 0: none)
         self._names: dict[tuple[int, Any, Any, int], int] = {}
         self._shapes: dict[tuple[Any, ...], _Shape] = {}
+        self._raw: dict[bytes, _Shape] = {}  # a plain frame's bytes after its TID -> its shape
         self._reset_tables()
         try:
-            self._writer = pq.ParquetWriter(self.path, self.schema, compression=COMPRESSION)
+            self._writer = ParquetFileWriter(self.path, self.schema, compression=COMPRESSION)
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot write ({exc})") from None
 
@@ -145,6 +122,7 @@ class ParquetWriter:
         self._names_table[:] = [_NO_NAMES]
         self._names.clear()
         self._shapes.clear()
+        self._raw.clear()
 
     def _head(self, dg: Datagram, tid: int | None, names: int, extra: int, error: str | None = None) -> int:
         """Hold the columns one datagram's rows share (see the module's ``_Shape``); its index."""
@@ -189,12 +167,32 @@ class ParquetWriter:
         shape = self._shapes.get(key)
         if shape is None:
             shape = self._shape(key, frame, esv)
+        if not secured:
+            payload = dg.payload
+            if payload[:2] == _EHD_FORMAT_1 and len(self._raw) < CACHE:
+                self._raw[payload[4:]] = shape
+        self._add_shape(dg, frame.tid, secured, shape)
+
+    def add_payload(self, dg: Datagram) -> bool:
+        """The rows of a plain datagram whose payload was seen before but for its TID (a poll's request, an
+        unchanged answer), without decoding it again: True when it was added; False (nothing done) for any other,
+        to be decoded and given to :meth:`add_frame`."""
+        payload = dg.payload
+        if payload[:2] != _EHD_FORMAT_1:
+            return False
+        shape = self._raw.get(payload[4:])
+        if shape is None:
+            return False
+        self._add_shape(dg, (payload[2] << 8) | payload[3], False, shape)
+        return True
+
+    def _add_shape(self, dg: Datagram, tid: int, secured: bool, shape: _Shape) -> None:
         names, halves, count = shape
         row_heads = self._row_heads
         if len(row_heads) + count >= self.row_group:  # (this datagram fills the row group: row by row)
-            self._add_split(dg, frame.tid, secured, names, halves)
+            self._add_split(dg, tid, secured, names, halves)
             return
-        rest, tid = self._rest, frame.tid
+        rest = self._rest
         index = len(rest) // 3
         if self.capture is not self._run_capture:
             self._run_capture = self.capture
@@ -294,52 +292,36 @@ class ParquetWriter:
         count = len(self._row_heads)
         if not count:
             return
-        import pyarrow as pa
-        import pyarrow.compute as pc  # type: ignore[import-untyped]
-
-        # each head's columns and each distinct value's once, in bulk, then repeated row by row in C
-        heads = pa.array(self._row_heads, type=pa.int32())
+        heads = self._row_heads
         dgs, rest, step = self._dgs, self._rest, _DATAGRAM_FIELDS
         count_heads = len(rest) // 3
         bounds = [start for start, _ in self._runs[1:]] + [count_heads]
         capture_ids: list[int] = []
         for i, end in enumerate(bounds):
             capture_ids += [i] * (end - len(capture_ids))
-        captures = pa.array([c for _, c in self._runs], type=pa.string()).take(pa.array(capture_ids, pa.int32()))
-        micros = pc.round(pc.multiply(pa.array(dgs[0::step], pa.float64()), 1e6), round_mode="half_to_even")
-        name_ids = pa.array(rest[1::3], type=pa.int32())
-        used = pc.unique(name_ids)
-        name_columns = list(zip(*(self._names_table[i] for i in used.to_pylist()), strict=True))
-        name_rows = pc.index_in(name_ids, value_set=used).take(heads)
-        extra_rows = pa.array(rest[2::3], type=pa.int32()).take(heads)
-        extras: list[tuple[str | None, bool, str | None]] = [(h, bool(sec), None) for h in _HALVES for sec in (0, 1)]
-        extras += [(None, bool(secured), e) for e in self._errors for secured in (0, 1)]
-        extra_columns = list(zip(*extras, strict=True))
-        prop_ids = pa.array(self._row_props, type=pa.int32())
-        used = pc.unique(prop_ids)
-        prop_columns = list(zip(*(self._table[i] for i in used.to_pylist()), strict=True))
-        prop_rows = pc.index_in(prop_ids, value_set=used)
-        head_columns = {"capture": captures, "frame": dgs[6::step], "time": micros.cast(pa.int64()),
+        head_columns = {"frame": dgs[6::step], "time": [round(t * 1e6) for t in dgs[0::step]],
                         "src": dgs[1::step], "dst": dgs[2::step], "sport": dgs[3::step], "dport": dgs[4::step],
                         "tid": rest[0::3]}  # fmt: skip
-        field = self.schema.field
-        arrays = []
+        extras: list[tuple[str | None, bool, str | None]] = [(h, bool(sec), None) for h in _HALVES for sec in (0, 1)]
+        extras += [(None, bool(secured), e) for e in self._errors for secured in (0, 1)]
+        name_rows, extra_rows = pick(heads, rest[1::3]), pick(heads, rest[2::3])
+        name_columns = list(zip(*self._names_table, strict=True))
+        prop_columns = list(zip(*self._table, strict=True))
+        data: list[tuple[Any, Any]] = []
         for i, c in enumerate(COLUMNS):
-            kind = field(c).type
-            if c in head_columns:
-                column = head_columns[c]
-                column = column.cast(kind) if isinstance(column, pa.Array) else pa.array(column, type=kind)
-                arrays.append(column.take(heads))
+            if c == "capture":
+                data.append(([c for _, c in self._runs], pick(heads, capture_ids)))
+            elif c in head_columns:
+                data.append((head_columns[c], heads))
             elif c in ("half", "secured", "error"):
-                arrays.append(
-                    pa.array(extra_columns[("half", "secured", "error").index(c)], type=kind).take(extra_rows)
-                )
+                k = ("half", "secured", "error").index(c)
+                data.append(([e[k] for e in extras], extra_rows))
             elif i < 14:  # seoj ... esv_code
-                arrays.append(pa.array(name_columns[i - 8], type=kind).take(name_rows))
+                data.append((name_columns[i - 8], name_rows))
             else:  # epc ... unit
-                arrays.append(pa.array(prop_columns[i - 15], type=kind).take(prop_rows))
+                data.append((prop_columns[i - 15], self._row_props))
         try:
-            self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
+            self._writer.write_row_group(data)
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot write ({exc})") from None
         self.rows += count

@@ -4,15 +4,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..codec import decode
+from ..constants import OVERLAY_EHD1
 from ..errors import FrameDecodeError
 from ..frame import Frame
 from ..pcap import Datagram
-from .overlay import OverlayReader, OverlayRecord, is_overlay
 
-__all__ = ["Decoded", "decode_datagram", "decode_datagrams", "decode_payload"]
+if TYPE_CHECKING:  # (the overlay's reader, and with it the secure package, is loaded at the first record only)
+    from .overlay import OverlayReader, OverlayRecord
+
+__all__ = ["Decoded", "decode_datagram", "decode_datagrams", "decode_payload", "is_overlay"]
+
+
+def is_overlay(payload: bytes) -> bool:
+    """Whether ``payload`` starts with the overlay's EHD1 (and so is a record, well formed or not)."""
+    return len(payload) > 0 and payload[0] == OVERLAY_EHD1
+
+
+def _plain_reader() -> OverlayReader:
+    from .overlay import OverlayReader
+
+    return OverlayReader()
 
 
 class Decoded(NamedTuple):
@@ -43,7 +57,7 @@ def decode_datagram(dg: Datagram, overlay: OverlayReader | None = None, strict: 
     payload = dg.payload
     record = None
     if is_overlay(payload):
-        record = (overlay or OverlayReader()).describe(dg.src, dg.dst, payload)
+        record = (overlay or _plain_reader()).describe(dg.src, dg.dst, payload)
         if record.plaintext is None:
             return Decoded(dg, None, b"", None, record)
         payload = record.plaintext
@@ -58,7 +72,9 @@ def decode_datagrams(
     datagrams: Iterable[Datagram], overlay: OverlayReader | None = None, strict: bool = False
 ) -> Iterator[Decoded]:
     """:func:`decode_datagram` over ``datagrams``, with one reader for the whole stream (the EDHOC messages are
-    named from what came before)."""
-    reader = overlay if overlay is not None else OverlayReader()
+    named from what came before; made at the first record when ``overlay`` is ``None``)."""
+    reader = overlay
     for dg in datagrams:
+        if reader is None and is_overlay(dg.payload):
+            reader = _plain_reader()
         yield decode_datagram(dg, reader, strict)

@@ -185,8 +185,7 @@ def overlay_output(dg: Datagram, as_json: bool, flt: Any = None) -> bool:
     """For ``decode --pcap`` without a key log: print a datagram that is a record of the secure overlay as such
     (JSON record or text lines, when it passes the filter ``flt``: a record has no frame, so only the terms on
     addresses and ports can hold) and return True; False (nothing printed) for any other datagram."""
-    from ..capture.overlay import is_overlay
-    from ..capture.stream import Decoded
+    from ..capture.stream import Decoded, is_overlay
 
     if not is_overlay(dg.payload):
         return False
@@ -220,7 +219,7 @@ def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
         from ..capture.summary import ConversationFilter, Conversations
     as_json = bool(args.json)
     captures = _Captures(names, tuple(args.port or [3610]), as_json and not summary and not args.parquet)
-    reader = _reader(args.keylog)
+    reader = _reader(args.keylog) if args.keylog else None  # (without a key log: made at the first record)
     conversations = Conversations(tables) if summary else None
     whole = ConversationFilter() if summary and flt else None  # --filter keeps requests and answers together
     timeline = None
@@ -310,24 +309,34 @@ def decode_pcap(args: argparse.Namespace, tables: Registry) -> int:
 
 
 def _summarise(
-    captures: _Captures, reader: OverlayReader, strict: bool, conversations: Any, writer: Any, counts: dict[str, int]
+    captures: _Captures,
+    reader: OverlayReader | None,
+    strict: bool,
+    conversations: Any,
+    writer: Any,
+    counts: dict[str, int],
 ) -> None:
     """``--summary`` or ``--parquet`` without a filter: each datagram decoded and added to ``conversations`` and
     ``writer`` (either may be ``None``), without the :class:`~echonet.capture.stream.Decoded` records for the plain
     frames that make up nearly every capture (what :func:`decode_datagram` does otherwise)."""
-    from ..capture.overlay import is_overlay
-    from ..capture.stream import decode_datagram, decode_payload
+    from ..capture.stream import decode_datagram, decode_payload, is_overlay
 
     add = None if conversations is None else conversations.add
     add_frame = None if writer is None else writer.add_frame
+    known = writer.add_payload if writer is not None and add is None else None  # (a frame seen before: no decode)
     frames = errors = secured = opened = shown = 0
     current = None
     for dg in captures:
         shown += 1
         if writer is not None and captures.current is not current:
             current = writer.capture = captures.current
+        if known is not None and known(dg):
+            frames += 1
+            continue
         payload = dg.payload
         if is_overlay(payload):
+            if reader is None:
+                reader = _reader(None)
             item = decode_datagram(dg, reader, strict)
             secured += 1
             if item.overlay is not None and item.overlay.plaintext is not None:
