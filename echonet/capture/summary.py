@@ -17,8 +17,10 @@ and keeps, in memory bounded by the number of nodes, objects, EPCs and requests 
   sent unsolicited), malformed datagrams by reason, secured records of the overlay by kind.
 
 :meth:`Conversations.report` gives the result as a :class:`Report`: JSON (:meth:`Report.to_json`) and a text table
-(:meth:`Report.lines`). The latencies are kept (8 bytes an answer) for exact percentiles; everything else is
-counters.
+(:meth:`Report.lines`). The latencies are kept exactly (8 bytes an answer) up to :data:`EXACT_LATENCIES` per node
+and in total, so percentiles are exact; past that they go into a histogram of logarithmic buckets 2 % wide
+(:class:`Latencies`), so memory stays flat and the median and 95th percentile are within 1 % (count and maximum
+stay exact). Everything else is counters.
 """
 
 from __future__ import annotations
@@ -27,16 +29,74 @@ import ipaddress
 import math
 from array import array
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, cast
 
 from ..describe import capture_time_json, class_name
 from ..errors import FrameDecodeError
 from ..frame import EOJ, ESV, Frame, esv_name
 from ..spec.registry import Registry
 
-__all__ = ["ANSWER_WINDOW", "ConversationFilter", "Conversations", "LatencyStats", "NodeStats", "Report", "answer_esvs"]
+__all__ = [
+    "ANSWER_WINDOW",
+    "EXACT_LATENCIES",
+    "ConversationFilter",
+    "Conversations",
+    "Latencies",
+    "LatencyStats",
+    "NodeStats",
+    "Report",
+    "answer_esvs",
+]
+
+#: Latencies kept exactly (per node and in total) before the oldest go into the histogram of :class:`Latencies`.
+EXACT_LATENCIES = 16384
+_GAMMA = 1.02  # (bucket k holds (gamma^(k-1), gamma^k]: its middle is within 1 % of every value in it)
+_LOG_GAMMA = math.log(_GAMMA)
+_FLOOR = 1e-9  # (latencies of zero, or below a nanosecond, counted as a nanosecond)
+
+
+if TYPE_CHECKING:
+    _FloatArray = array[float]
+else:
+    _FloatArray = array  # (not subscriptable at run time)
+
+
+class Latencies(_FloatArray):
+    """Latencies in seconds (an ``array("d")``: ``append`` is the array's own): the newest exactly, and when they
+    reach :data:`EXACT_LATENCIES`, :meth:`spill` moves them into a histogram of buckets 2 % wide (of
+    ``Counter`` size: about 35 buckets per decade of latency), in C (``map`` over ``math.log``)."""
+
+    def __new__(cls, values: Iterable[float] = ()) -> Latencies:
+        obj = cast(Latencies, super().__new__(cls, "d", values))
+        obj.buckets = None
+        obj.spilled = 0
+        obj.spilled_max = -math.inf
+        return obj
+
+    buckets: Counter[int] | None
+    spilled: int
+    spilled_max: float
+
+    def spill(self) -> None:
+        """Move the exact values into the histogram."""
+        if not self:
+            return
+        if self.buckets is None:
+            self.buckets = Counter()
+        logs = map(math.log, map(max, self, repeat(_FLOOR)))
+        self.buckets.update(map(math.ceil, map(float.__mul__, logs, repeat(1 / _LOG_GAMMA))))
+        self.spilled += len(self)
+        self.spilled_max = max(self.spilled_max, max(self))
+        del self[:]
+
+    @property
+    def total(self) -> int:
+        """How many latencies: those in the histogram and the exact ones."""
+        return self.spilled + len(self)
+
 
 #: Seconds of capture time a request waits for its answers (the answers of a multicast or instance-0 request, a
 #: late answer, the retries of a request).
@@ -165,12 +225,35 @@ class LatencyStats:
 
     @classmethod
     def of(cls, values: array[float]) -> LatencyStats:
+        if isinstance(values, Latencies) and values.buckets is not None:
+            return cls._of_histogram(values)
         if not values:
             return cls(0, None, None, None)
         ordered = sorted(values)
         n = len(ordered)
         median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
         return cls(n, median, ordered[max(math.ceil(0.95 * n) - 1, 0)], ordered[-1])
+
+    @classmethod
+    def _of_histogram(cls, values: Latencies) -> LatencyStats:
+        merged = Latencies()
+        merged.buckets = Counter(values.buckets)
+        merged.extend(values)
+        merged.spill()
+        assert merged.buckets is not None
+        n = values.total
+        top = max(values.spilled_max, max(values, default=-math.inf))
+        ranks = sorted({n // 2 - (0 if n % 2 else 1), n // 2, max(math.ceil(0.95 * n) - 1, 0)})
+        found: dict[int, float] = {}
+        seen = 0
+        for key in sorted(merged.buckets):
+            seen += merged.buckets[key]
+            while ranks and ranks[0] < seen:
+                found[ranks.pop(0)] = min(2 * _GAMMA**key / (_GAMMA + 1), top)  # (the bucket's middle)
+            if not ranks:
+                break
+        median = found[n // 2] if n % 2 else (found[n // 2 - 1] + found[n // 2]) / 2
+        return cls(n, median, found[max(math.ceil(0.95 * n) - 1, 0)], top)
 
     def to_json(self) -> dict[str, Any]:
         def ms(v: float | None) -> float | None:
@@ -202,7 +285,7 @@ class NodeStats:
     sna: int = 0  # SNA answers it sent
     inf: int = 0  # unsolicited INF and INFC it sent
     inf_by_epc: Counter[int] = field(default_factory=Counter)
-    latencies: array[float] = field(default_factory=lambda: array("d"))
+    latencies: Latencies = field(default_factory=Latencies)
 
 
 @dataclass
@@ -403,7 +486,7 @@ class Conversations:
         self.retries = 0
         self.unmatched_answers = 0
         self.inf = 0
-        self.latencies: array[float] = array("d")
+        self.latencies = Latencies()
         self.sna: dict[tuple[int, int], list[int]] = {}
         self.malformed: Counter[str] = Counter()
         self.malformed_examples: dict[str, str] = {}
@@ -545,8 +628,14 @@ class Conversations:
         latency = time - request.time
         device = self.nodes.get(src) or self.node(src)
         device.answers_sent += 1
-        device.latencies.append(latency)
-        self.latencies.append(latency)
+        kept = device.latencies
+        kept.append(latency)
+        if len(kept) >= EXACT_LATENCIES:
+            kept.spill()
+        kept = self.latencies
+        kept.append(latency)
+        if len(kept) >= EXACT_LATENCIES:
+            kept.spill()
         if first:
             self.answered += 1
             if request.many:

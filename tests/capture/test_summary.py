@@ -128,6 +128,49 @@ def test_latency_percentiles() -> None:
     assert lat["max_ms"] == pytest.approx(100.0)
 
 
+def test_latencies_past_the_exact_ones_stay_in_bounded_memory_and_within_one_percent() -> None:
+    import random
+    import statistics
+
+    from echonet.capture.summary import EXACT_LATENCIES, Latencies, LatencyStats
+
+    rng = random.Random(7)
+    values = [rng.lognormvariate(-4, 1.2) for _ in range(5 * EXACT_LATENCIES + 123)] + [0.0, 3.5]
+    kept = Latencies()
+    for v in values:
+        kept.append(v)
+        if len(kept) >= EXACT_LATENCIES:
+            kept.spill()
+        assert len(kept) < EXACT_LATENCIES  # (never more exact values than that)
+    assert kept.buckets is not None and len(kept.buckets) < 600
+    stats = LatencyStats.of(kept)
+    ordered = sorted(values)
+    n = len(ordered)
+    assert stats.count == n and stats.max == 3.5
+    assert stats.median == pytest.approx(statistics.median(values), rel=0.01)
+    assert stats.p95 == pytest.approx(ordered[-(-95 * n // 100) - 1], rel=0.01)
+    # below the bound: exact, as before
+    few = Latencies(values[:1001])
+    assert LatencyStats.of(few).median == statistics.median(values[:1001])
+
+
+def test_summary_latencies_of_many_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from echonet.capture import summary
+
+    monkeypatch.setattr(summary, "EXACT_LATENCIES", 16)
+    d = []
+    for i in range(200):
+        d.append(Datagram(T0 + i, CTRL, BAT, 3610, 3610, f(i, C, B1, ESV.GET, [(0xE0, b"")])))
+        d.append(Datagram(T0 + i + (i + 1) / 1000, BAT, CTRL, 3610, 3610, f(i, B1, C, ESV.GET_RES, [(0xE0, b"\0")])))
+    doc = run_summary(d)
+    lat = doc["latency"]
+    assert lat["count"] == 200 and lat["max_ms"] == pytest.approx(200.0)
+    assert lat["median_ms"] == pytest.approx(100.5, rel=0.01)
+    assert lat["p95_ms"] == pytest.approx(190.0, rel=0.01)
+    node = {n["host"]: n for n in doc["nodes"]}[BAT]["latency"]
+    assert node["count"] == 200 and node["median_ms"] == pytest.approx(100.5, rel=0.01)
+
+
 def test_answer_to_the_wrong_object_or_peer_is_not_paired() -> None:
     d = [
         Datagram(T0, CTRL, BAT, 3610, 3610, f(1, C, B1, ESV.GET, [(0xE0, b"")])),
