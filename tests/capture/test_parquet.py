@@ -65,6 +65,31 @@ def test_rows_match_decode_json_property_by_property(tmp_path: Path) -> None:
     assert got == expected
 
 
+def test_repeated_frames_are_the_rows_of_decode_json(tmp_path: Path) -> None:
+    # the command line and the writer remember frames by their bytes after the TID (polls repeat): every row as
+    # decode --json has it, TIDs included, across row groups
+    import sys as _sys
+
+    _sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from bench_capture import make_capture
+    finally:
+        _sys.path.pop(0)
+    pcap = tmp_path / "poll.pcap"
+    make_capture(pcap, 3000)
+    out = tmp_path / "poll.parquet"
+    run = _cli("decode", "--pcap", str(pcap), "--parquet", str(out))
+    assert run.returncode == 0, run.stderr
+    got = [(r["frame"], r["tid"], r["esv"], r["epc"], r["edt"], r["value"]) for r in pq.read_table(out).to_pylist()]
+    expected = []
+    for n, rec in enumerate(_records(pcap), 1):
+        frame = rec["frame"]
+        for p in frame["properties"]:
+            value = json.dumps(p["value"], ensure_ascii=False, separators=(",", ":")) if "value" in p else None
+            expected.append((n, frame["tid"], frame["esv"], int(p["epc"], 16), bytes.fromhex(p["edt"]), value))
+    assert got == expected and len({r[1] for r in got}) > 1000
+
+
 def test_counts_and_values_with_duckdb(tmp_path: Path) -> None:
     pcap = tmp_path / "s.pcap"
     write_capture(pcap, scenario())

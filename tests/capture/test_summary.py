@@ -171,6 +171,28 @@ def test_summary_latencies_of_many_answers(monkeypatch: pytest.MonkeyPatch) -> N
     assert node["count"] == 200 and node["median_ms"] == pytest.approx(100.5, rel=0.01)
 
 
+def test_cli_summary_of_repeated_frames_equals_the_library_s(tmp_path: Path) -> None:
+    # the command line remembers frames by their bytes after the TID (polls repeat): the same report as decoding
+    # every datagram, malformed and arbitrary-format ones among them
+    rng = __import__("random").Random(3)
+    d = []
+    for i in range(600):
+        tid = i // 2
+        if i % 2 == 0:
+            payload = f(tid, C, B1, ESV.GET, [(0xE0, b""), (0xE4, b"")])
+        else:
+            payload = f(tid, B1, C, ESV.GET_RES, [(0xE0, bytes(4)), (0xE4, bytes([rng.choice((40, 41))]))])
+        d.append(Datagram(T0 + i * 0.01, CTRL if i % 2 == 0 else BAT, BAT if i % 2 == 0 else CTRL, 3610, 3610, payload))
+        if i % 97 == 0:
+            d.append(Datagram(T0 + i * 0.01, BAT, CTRL, 3610, 3610, payload[:-1]))  # cut: malformed
+            d.append(Datagram(T0 + i * 0.01, BAT, CTRL, 3610, 3610, b"\x10\x82" + payload[2:]))  # arbitrary format
+    pcap = tmp_path / "r.pcap"
+    write_capture(pcap, d)
+    out = _cli("decode", "--pcap", str(pcap), "--summary", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == json.loads(json.dumps(run_summary(d)))
+
+
 def test_answer_to_the_wrong_object_or_peer_is_not_paired() -> None:
     d = [
         Datagram(T0, CTRL, BAT, 3610, 3610, f(1, C, B1, ESV.GET, [(0xE0, b"")])),
