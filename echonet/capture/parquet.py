@@ -49,6 +49,7 @@ COLUMNS = (
 _SETGET = frozenset(int(e) for e in (ESV.SETGET, ESV.SETGET_RES, ESV.SETGET_SNA))
 _ESV_NAMES = {int(e): esv_name(e) for e in ESV}
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_quote = json.encoder.encode_basestring  # (what _dumps writes for a str)
 
 _EMPTY_PROP: tuple[Any, ...] = (None,) * 9  # the property columns of a row without a property (epc ... unit)
 _NO_NAMES: tuple[Any, ...] = (None,) * 6  # the columns seoj ... esv_code of a datagram without them
@@ -239,7 +240,8 @@ class ParquetWriter:
         parts: list[tuple[str | None, tuple[Property, ...], tuple[Property, ...]]] = [(None, frame.properties, ())]
         if esv in _SETGET:
             parts = [("set", frame.properties, frame.get_properties), ("get", frame.get_properties, frame.properties)]
-        memo, table = self._memo, self._table
+        memo, table, registry = self._memo, self._table, self.registry
+        scaled = registry.decoders(class_id).scaled
         halves = []
         for half, props, others in parts:
             if not props:
@@ -251,9 +253,12 @@ class ParquetWriter:
                 memo_key = (class_id, p.epc, p.edt)
                 index = memo.get(memo_key)
                 if index is None:
-                    if decoded is None:
-                        decoded = decode_properties(self.registry, owner, props, others)
-                    dv = decoded[i]
+                    if p.edt and p.epc not in scaled:  # (decoded alone, as decode_properties decodes it)
+                        dv = registry.decode_value(class_id, p.epc, p.edt)
+                    else:
+                        if decoded is None:
+                            decoded = decode_properties(registry, owner, props, others)
+                        dv = decoded[i]
                     index = len(table)
                     table.append(self._property_row(dv))
                     if dv.definition is None or not dv.definition.coefficients:
@@ -274,8 +279,14 @@ class ParquetWriter:
             valid = dv.error is None
             if valid and not dv.missing:
                 raw = dv.json_value()
-                value = _dumps(raw)
-                if isinstance(raw, int | float) and not isinstance(raw, bool) and not isinstance(dv.value, Special):
+                kind = type(raw)
+                if kind is int:  # (the common kinds without the encoder's calls: the same text)
+                    value = int.__repr__(raw)
+                elif kind is str:
+                    value = _quote(raw)
+                else:
+                    value = _dumps(raw)
+                if isinstance(raw, int | float) and kind is not bool and not isinstance(dv.value, Special):
                     number = float(raw)
         definition = dv.definition
         unit = (dv.unit or None) if number is not None else None
