@@ -5,13 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from ..conftest import ROOT
 
 
 def test_capture_benchmark_quick_run_prints_its_table() -> None:
-    pytest.importorskip("pyarrow", reason="the parquet extra (pyarrow) is not installed")
     result = subprocess.run(
         [sys.executable, "tools/bench_capture.py", "--sizes", "300", "--rounds", "1"],
         cwd=ROOT,
