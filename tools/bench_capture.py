@@ -3,10 +3,11 @@ captures, as whole commands (subprocesses, output to /dev/null or a temporary fi
 
 Captures of N datagrams (default 10k and 100k; ``--sizes 10000,100000,1000000`` for the issue's three) of a
 controller polling three devices (Get, Get_Res with typed values, a SetC now and then, INFs). For each size the three
-commands run in interleaved rounds (json, summary, parquet, json, ...), and the report gives, per mode, the median
-wall time, the ratio to ``--json`` of the same round (median and range over the rounds) by wall time and by CPU time
-(user + system: what the machine's other load disturbs far less), the CPU time per datagram (to see that time is
-linear in size) and the peak resident memory of the process (to see that it stays flat).
+commands run in interleaved rounds (json, summary, parquet, then parquet, summary, json, ...), and the report
+gives, per mode, the median wall time, the ratio to ``--json`` of the same round (median and range over the rounds)
+by wall time and by CPU time (user + system: what the machine's other load disturbs far less), the CPU time per
+datagram (to see that time is linear in size) and the peak resident memory of the process (to see that it stays
+flat).
 
 The commands run as an installed package runs: with its modules' bytecode cached (in a temporary
 ``PYTHONPYCACHEPREFIX``, filled by one untimed run of each mode first), even where ``PYTHONDONTWRITEBYTECODE`` is
@@ -103,8 +104,9 @@ def main() -> None:
             if n == sizes[0]:
                 for mode in MODES:  # untimed: the bytecode cache filled
                     run(capture, mode, Path(tmp) / "out.parquet")
-            for _ in range(args.rounds):
-                for mode in MODES:  # interleaved: the rounds see the same machine load
+            for r in range(args.rounds):
+                order = list(MODES) if r % 2 == 0 else list(reversed(MODES))  # (flipped every round: no mode
+                for mode in order:  # always runs first or last) interleaved: the rounds see the same machine load
                     seconds, cpu, peak = run(capture, mode, Path(tmp) / "out.parquet")
                     times[mode].append(seconds)
                     cpus[mode].append(cpu)
