@@ -210,7 +210,7 @@ class _Encoded(dict):  # type: ignore[type-arg]
 
 
 _ENCODED = _Encoded()
-_ENCODED_MAX = 1 << 16
+_ENCODED_MAX = 1 << 14  # (entries: a few MB at most, even with long EDTs)
 
 
 def pick(indexes: Sequence[int], table: Sequence[Any]) -> tuple[Any, ...]:
