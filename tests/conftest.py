@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# A test run started in the background by a non-interactive shell (`python -m pytest &`) inherits SIGINT ignored,
+# and so would every program the tests start, which then ignore the Ctrl-C some tests press: as from a terminal,
+# the programs start with the default (a handler of ours is reset to the default in a child; "ignored" is not).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
