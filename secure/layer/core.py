@@ -589,6 +589,9 @@ class SecureLayer:
             best = min(best, ho.deadline)
         if self._sessions:
             best = min(best, self._trust_at)
+        manager = self.group_manager
+        if manager is not None:  # a scheduled rotation (wall clock) at its own deadline (the layer's clock)
+            best = min(best, self._now + max(0.0, manager.next_rotation() - self._wall()))
         max_age = self.config.limits.max_age
         for session in self._sessions.values():
             if session.retire_at is not None:

@@ -140,6 +140,10 @@ class GroupManager:
     def rotation_due(self, now: float) -> bool:
         return now - self.epochs[-1].created >= self.rotate_every
 
+    def next_rotation(self) -> float:
+        """When the next scheduled rotation is due (the clock of ``now``: wall-clock seconds)."""
+        return self.epochs[-1].created + self.rotate_every
+
     def update(self) -> GroupUpdate:
         """What every member is sent (over its pairwise session) after a change."""
         return GroupUpdate(tuple(self.epochs), tuple(self.members.values()))

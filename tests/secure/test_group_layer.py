@@ -5,7 +5,10 @@ legacy; after a member is removed and the key rotated, its INF is refused."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from session_support import BATTERY, CONTROLLER_ID, device_node, site, wall
 
@@ -61,7 +64,7 @@ class Lan:
         self.pump()
 
 
-def _sides(tmp: Path) -> tuple[SecureLayer, dict[str, SecureLayer]]:
+def _sides(tmp: Path, wall: Callable[[], float] = wall, **settings: Any) -> tuple[SecureLayer, dict[str, SecureLayer]]:
     s = site()
     ctl_local, ctl_cert = s.leaf(CONTROLLER_ID, cred.Role.CONTROLLER)
     devices = {ip: s.leaf(id_number, cred.Role.DEVICE) for ip, id_number in DEVICES.items()}
@@ -79,6 +82,7 @@ def _sides(tmp: Path) -> tuple[SecureLayer, dict[str, SecureLayer]]:
             initiate=True,
             respond=False,
             plain_multicast=True,  # legacy nodes keep plain discovery here; their answers are told apart
+            **settings,
         ),
         policy=policy,
         audit=log,
@@ -105,8 +109,10 @@ def _sides(tmp: Path) -> tuple[SecureLayer, dict[str, SecureLayer]]:
     return controller, layers
 
 
-def _network(tmp: Path) -> tuple[Lan, SecureLayer, dict[str, SecureLayer]]:
-    controller, devices = _sides(tmp)
+def _network(
+    tmp: Path, rotate_every: float = 3600.0, wall: Callable[[], float] = wall, **settings: Any
+) -> tuple[Lan, SecureLayer, dict[str, SecureLayer]]:
+    controller, devices = _sides(tmp, wall, **settings)
     lan = Lan()
     lan.hosts[CONTROLLER_IP] = controller
     lan.hosts.update(devices)
@@ -114,7 +120,7 @@ def _network(tmp: Path) -> tuple[Lan, SecureLayer, dict[str, SecureLayer]]:
     lan.hosts[LEGACY_IP] = legacy
     for host in lan.hosts.values():
         host.node.start(0.0) if isinstance(host, SecureLayer) else host.start(0.0)
-    controller.manage_group(GroupManager(now=wall(), rotate_every=3600.0), 0.0)
+    controller.manage_group(GroupManager(now=wall(), rotate_every=rotate_every), 0.0)
     for ip in DEVICES:  # enrolment: one unicast read each, which makes the pairwise session
         controller.node.request(ip, PROFILE, ESV.GET, [0x83], now=lan.now)
     lan.pump()
@@ -233,3 +239,28 @@ def _device_cert(layer: SecureLayer) -> object:
     credential = layer.config.credential
     assert not isinstance(credential, list | tuple)
     return x509.load_der_x509_certificate(credential.credential.value)
+
+
+def test_a_scheduled_rotation_runs_at_its_own_deadline(tmp_path: Path) -> None:
+    # no other timer of the controller's (no trust polling, no rechecks): the rotation wakes the layer itself
+    lan_box: list[Lan] = []
+
+    def moving_wall() -> float:
+        return wall() + (lan_box[0].now if lan_box else 0.0)
+
+    lan, controller, devices = _network(
+        tmp_path, rotate_every=40.0, wall=moving_wall, trust_poll=None, recheck_interval=None
+    )
+    lan_box.append(lan)
+    for _ in range(20):  # from deadline to deadline, as a runner sleeps
+        deadline = controller.get_timer()
+        assert deadline is not None and deadline <= 40.0 + 0.001  # (none after the rotation's)
+        lan.advance(deadline - lan.now + 1e-6)
+        if controller.group_status()["epochs"] == [1, 2]:
+            break
+    assert 40.0 <= lan.now <= 40.01
+    for layer in devices.values():
+        assert layer.group_status()["epochs"] == [1, 2] and layer.group_status()["sending_epoch"] == 2
+    records = [json.loads(line) for line in (tmp_path / "controller.audit.jsonl").read_text().splitlines()]
+    assert any(r["event"] == "group_key" and r["fields"].get("reason") == "scheduled" for r in records)
+    assert controller.get_timer() is not None and controller.get_timer() > lan.now + 39.0  # the next one
