@@ -26,6 +26,7 @@ from ..frame import ESV, Frame, Property, esv_name
 from ..spec.registry import DecodedValue, Registry
 from ..spec.types import Special
 from .parquet_file import Column, ParquetFileWriter, pick
+from .stream import after_tid
 
 if TYPE_CHECKING:
     from ..pcap import Datagram
@@ -65,7 +66,6 @@ _Shape = tuple[int, tuple[tuple[int, tuple[int, ...]], ...], int]
 _EMPTY_SHAPE_ROWS = ((0, (0,)),)
 _HALVES = (None, "set", "get")
 _ERRORS = 2 * len(_HALVES)
-_EHD_FORMAT_1 = b"\x10\x81"
 _DATAGRAM_FIELDS = 7  # (time, src, dst, sport, dport, payload, index)
 
 
@@ -168,10 +168,10 @@ class ParquetWriter:
         shape = self._shapes.get(key)
         if shape is None:
             shape = self._shape(key, frame, esv)
-        if not secured:
-            payload = dg.payload
-            if payload[:2] == _EHD_FORMAT_1 and len(self._raw) < CACHE:
-                self._raw[payload[4:]] = shape
+        if not secured and len(self._raw) < CACHE:
+            raw = after_tid(dg.payload)
+            if raw is not None:
+                self._raw[raw] = shape
         self._add_shape(dg, frame.tid, secured, shape)
 
     def add_payload(self, dg: Datagram) -> bool:
@@ -179,9 +179,8 @@ class ParquetWriter:
         unchanged answer), without decoding it again: True when it was added; False (nothing done) for any other,
         to be decoded and given to :meth:`add_frame`."""
         payload = dg.payload
-        if payload[:2] != _EHD_FORMAT_1:
-            return False
-        shape = self._raw.get(payload[4:])
+        raw = after_tid(payload)
+        shape = None if raw is None else self._raw.get(raw)
         if shape is None:
             return False
         self._add_shape(dg, (payload[2] << 8) | payload[3], False, shape)
@@ -344,8 +343,13 @@ class ParquetWriter:
             self._reset_tables()
 
     def close(self) -> None:
-        """Write what is left and complete the file."""
-        self.flush()
+        """Write what is left and complete the file (when that fails, the file is closed without its footer, so
+        that no reader takes it for a whole one)."""
+        try:
+            self.flush()
+        except BaseException:
+            self._writer.abort()
+            raise
         try:
             self._writer.close()
         except OSError as exc:

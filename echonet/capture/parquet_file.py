@@ -273,8 +273,9 @@ class ParquetFileWriter:
         self._file.write(data)
         self._offset += len(data)
 
-    def _page(self, page_type: int, body: bytes, header: dict[int, Any]) -> tuple[int, int, int]:
-        """Write one page; (its offset, uncompressed and compressed size, page header included)."""
+    def _page(self, page_type: int, body: bytes, header: dict[int, Any]) -> tuple[int, int]:
+        """Write one page; (its offset, its uncompressed size with the page header: the compressed size is its
+        extent in the file)."""
         packed = self._compress(body)
         fields: dict[int, Any] = {1: page_type, 2: len(body), 3: len(packed)}
         fields.update(header)
@@ -282,7 +283,7 @@ class ParquetFileWriter:
         offset = self._offset
         self._write(head)
         self._write(packed)
-        return offset, len(head) + len(body), len(head) + len(packed)
+        return offset, len(head) + len(body)
 
     def write_row_group(self, data: Sequence[tuple[Sequence[Any], Sequence[int]]]) -> None:
         """One row group: per column (in schema order), its dictionary and the index of each row into it."""
@@ -292,7 +293,7 @@ class ParquetFileWriter:
         if not rows:
             return
         chunks = []
-        total = total_packed = 0
+        total = 0  # (uncompressed bytes of the row group; the compressed ones are its extent in the file)
         start = self._offset
         encoded: dict[tuple[int, int], bytes] = {}  # (id of a row's indexes, dictionary size) -> their encoding
         levels_of: dict[tuple[int, bytes], bytes] = {}  # (id of a row's indexes, entries present) -> rows present
@@ -314,16 +315,14 @@ class ParquetFileWriter:
             levels = _levels(flags, rows)
             dict_offset = None
             used = 0
-            size = 0
             if physical == _BOOLEAN:  # (no dictionary for booleans: the present values, plain)
                 values = levels + _plain(kind, pick(defined, dictionary))
                 encodings = [_PLAIN, _RLE]
                 encoding = _PLAIN
             else:
-                dict_offset, size, packed = self._page(
+                dict_offset, used = self._page(
                     _DICTIONARY_PAGE, _plain(kind, dictionary), {7: {1: len(dictionary), 2: _PLAIN}}
                 )
-                used, total_packed = used + size, total_packed + packed
                 packed_indexes = encoded.get((id(defined), len(dictionary)))
                 if packed_indexes is None:
                     packed_indexes = encoded[id(defined), len(dictionary)] = _indexes(defined, len(dictionary))
@@ -331,9 +330,10 @@ class ParquetFileWriter:
                 values = levels + packed_indexes
                 encodings = [_PLAIN, _RLE, _RLE_DICTIONARY]
                 encoding = _RLE_DICTIONARY
-            data_offset, size, packed = self._page(_DATA_PAGE, values, {5: {1: rows, 2: encoding, 3: _RLE, 4: _RLE}})
-            used, total_packed = used + size, total_packed + packed
+            data_offset, size = self._page(_DATA_PAGE, values, {5: {1: rows, 2: encoding, 3: _RLE, 4: _RLE}})
+            used += size
             total += used
+            first = data_offset if dict_offset is None else dict_offset  # (the column chunk's first page)
             meta = {
                 1: physical,
                 2: ("list", "i32", encodings),
@@ -341,11 +341,11 @@ class ParquetFileWriter:
                 4: self._compress.codec,
                 5: ("i64", rows),
                 6: ("i64", used),
-                7: ("i64", self._offset - (data_offset if dict_offset is None else dict_offset)),
+                7: ("i64", self._offset - first),
                 9: ("i64", data_offset),
                 11: None if dict_offset is None else ("i64", dict_offset),
             }
-            chunks.append({2: ("i64", data_offset if dict_offset is None else dict_offset), 3: meta})
+            chunks.append({2: ("i64", first), 3: meta})
         group = {1: ("list", "struct", chunks), 2: ("i64", total), 3: ("i64", rows), 5: ("i64", start)}
         group[6] = ("i64", self._offset - start)
         self._row_groups.append(group)

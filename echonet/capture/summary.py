@@ -628,14 +628,10 @@ class Conversations:
         latency = time - request.time
         device = self.nodes.get(src) or self.node(src)
         device.answers_sent += 1
-        kept = device.latencies
-        kept.append(latency)
-        if len(kept) >= EXACT_LATENCIES:
-            kept.spill()
-        kept = self.latencies
-        kept.append(latency)
-        if len(kept) >= EXACT_LATENCIES:
-            kept.spill()
+        for kept in (device.latencies, self.latencies):
+            kept.append(latency)
+            if len(kept) >= EXACT_LATENCIES:
+                kept.spill()
         if first:
             self.answered += 1
             if request.many:

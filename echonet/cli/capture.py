@@ -29,10 +29,6 @@ if TYPE_CHECKING:
     from ..capture.stream import Decoded
     from ..pcap import Datagram, Problem
 
-_FORMAT_1 = b"\x10\x81"
-_FRAME_CACHE = 8192  # frames remembered by --summary and --parquet (by their bytes after the TID)
-_new_frame = tuple.__new__  # (a Frame with another TID, as Frame._make builds it, without its checks)
-
 #: Exit code of a damaged capture (as ``decode --pcap``).
 EXIT_DAMAGED = 3
 _PROBLEM_LINES = 50
@@ -323,15 +319,14 @@ def _summarise(
     """``--summary`` or ``--parquet`` without a filter: each datagram decoded and added to ``conversations`` and
     ``writer`` (either may be ``None``), without the :class:`~echonet.capture.stream.Decoded` records for the plain
     frames that make up nearly every capture (what :func:`decode_datagram` does otherwise)."""
-    from ..capture.stream import decode_datagram, decode_payload, is_overlay
-    from ..frame import Frame
+    from ..capture.stream import FrameMemo, decode_datagram, is_overlay
 
     add = None if conversations is None else conversations.add
     add_frame = None if writer is None else writer.add_frame
     known = writer.add_payload if writer is not None and add is None else None  # (a frame seen before: no decode)
     frames = errors = secured = opened = shown = 0
     current = None
-    cache: dict[bytes, Frame] = {}  # a frame decoded before, by its bytes after the TID
+    memo = FrameMemo(strict)  # (frames seen before but for the TID: not decoded again)
     for dg in captures:
         shown += 1
         if writer is not None and captures.current is not current:
@@ -357,21 +352,15 @@ def _summarise(
             if writer is not None:
                 writer.add(item)
             continue
-        seen = cache.get(payload[4:]) if payload[:2] == _FORMAT_1 else None
-        if seen is not None:  # (the same bytes but for the TID: a poll's request, an unchanged answer)
-            frame = _new_frame(Frame, (seen[0], seen[1], (payload[2] << 8) | payload[3], *seen[3:]))
-        else:
-            try:
-                frame = decode_payload(payload, strict)[0]
-            except FrameDecodeError as exc:
-                errors += 1
-                if add is not None:
-                    add(dg.time, dg.src, dg.dst, None, exc)
-                if writer is not None:
-                    writer.add(decode_datagram(dg, reader, strict))
-                continue
-            if frame.ehd2 == 0x81 and len(cache) < _FRAME_CACHE:
-                cache[payload[4:]] = frame
+        try:
+            frame = memo.frame(payload)
+        except FrameDecodeError as exc:
+            errors += 1
+            if add is not None:
+                add(dg.time, dg.src, dg.dst, None, exc)
+            if writer is not None:
+                writer.add(decode_datagram(dg, reader, strict))
+            continue
         frames += 1
         if add is not None:
             add(dg.time, dg.src, dg.dst, frame)
