@@ -319,7 +319,7 @@ def _summarise(
     """``--summary`` or ``--parquet`` without a filter: each datagram decoded and added to ``conversations`` and
     ``writer`` (either may be ``None``), without the :class:`~echonet.capture.stream.Decoded` records for the plain
     frames that make up nearly every capture (what :func:`decode_datagram` does otherwise)."""
-    from ..capture.stream import FrameMemo, decode_datagram, is_overlay
+    from ..capture.stream import Decoded, FrameMemo, decode_datagram, is_overlay
 
     add = None if conversations is None else conversations.add
     add_frame = None if writer is None else writer.add_frame
@@ -359,7 +359,7 @@ def _summarise(
             if add is not None:
                 add(dg.time, dg.src, dg.dst, None, exc)
             if writer is not None:
-                writer.add(decode_datagram(dg, reader, strict))
+                writer.add(Decoded(dg, None, b"", exc, None))  # (what decode_datagram makes of it: no second decode)
             continue
         frames += 1
         if add is not None:
