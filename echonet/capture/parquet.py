@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..describe import class_name, decode_properties, owner_of_properties
@@ -99,7 +100,7 @@ class ParquetWriter:
         self.capture = ""
         self._dgs: list[Any] = []  # the heads' datagrams, flat
         self._rest: list[Any] = []  # the heads' (tid, names, extra), flat
-        self._errors: list[str] = []  # the errors of this row group (extra _ERRORS + i)
+        self._errors: dict[str, int] = {}  # the distinct errors of this row group (extra _ERRORS + 2 * index)
         self._runs: list[tuple[int, str]] = []  # (first head, capture): where the capture changes
         self._run_capture: str | None = None
         self._row_heads: list[int] = []
@@ -132,8 +133,8 @@ class ParquetWriter:
             self._run_capture = self.capture
             self._runs.append((index, self.capture))
         if error is not None:
-            extra = _ERRORS + len(self._errors) * 2 + extra % 2  # (the error's own, and secured)
-            self._errors.append(error)
+            known = self._errors.setdefault(error, len(self._errors))
+            extra = _ERRORS + known * 2 + extra % 2  # (the error's own, and secured)
         self._dgs.extend(dg)
         self._rest += (tid, names, int(extra))
         return index
@@ -316,7 +317,14 @@ class ParquetWriter:
         extras += [(None, bool(secured), e) for e in self._errors for secured in (0, 1)]
         name_rows, extra_rows = pick(heads, rest[1::3]), pick(heads, rest[2::3])
         name_columns = list(zip(*self._names_table, strict=True))
-        prop_columns = list(zip(*self._table, strict=True))
+        # the property rows this row group uses, as its dictionaries (the table holds those of earlier ones too)
+        row_props: Sequence[int] = self._row_props
+        used = sorted(set(row_props))
+        table: Sequence[tuple[Any, ...]] = self._table
+        if len(used) < len(table):
+            row_props = list(map({p: i for i, p in enumerate(used)}.__getitem__, row_props))
+            table = pick(used, table)
+        prop_columns = list(zip(*table, strict=True))
         data: list[tuple[Any, Any]] = []
         for i, c in enumerate(COLUMNS):
             if c == "capture":
@@ -329,7 +337,7 @@ class ParquetWriter:
             elif i < 14:  # seoj ... esv_code
                 data.append((name_columns[i - 8], name_rows))
             else:  # epc ... unit
-                data.append((prop_columns[i - 15], self._row_props))
+                data.append((prop_columns[i - 15], row_props))
         try:
             self._writer.write_row_group(data)
         except OSError as exc:

@@ -296,23 +296,27 @@ class ParquetFileWriter:
         total = 0  # (uncompressed bytes of the row group; the compressed ones are its extent in the file)
         start = self._offset
         encoded: dict[tuple[int, int], bytes] = {}  # (id of a row's indexes, dictionary size) -> their encoding
-        levels_of: dict[tuple[int, bytes], bytes] = {}  # (id of a row's indexes, entries present) -> rows present
-        held = []  # (the indexes encoded: their ids stay theirs until the row group is written)
+        # (id of a row's indexes, entries present) -> (the definition levels, the present rows' indexes)
+        levels_of: dict[tuple[int, bytes], tuple[bytes, Sequence[int]]] = {}
+        all_present = _levels(_ALL_PRESENT, rows)
+        held: list[Any] = []  # (the indexes encoded: their ids stay theirs until the row group is written)
         for column, (dictionary, indexes) in zip(self.columns, data, strict=True):
             if len(indexes) != rows:
                 raise ValueError(f"column {column.name}: {len(indexes)} rows, not {rows}")
             kind = column.type
             physical = TYPES[kind][0]
-            flags: bytes | None = _ALL_PRESENT
-            defined: Sequence[int] = indexes
+            levels, defined = all_present, indexes
             if None in dictionary:
                 present = bytes(map(is_not, dictionary, repeat(None)))
-                picked = levels_of.get((id(indexes), present))
-                if picked is None:
-                    picked = levels_of[id(indexes), present] = bytes(pick(indexes, present))
-                if 0 in picked:  # (else no row is null: as without a null in the dictionary)
-                    flags, defined = picked, list(compress(indexes, picked))
-            levels = _levels(flags, rows)
+                found = levels_of.get((id(indexes), present))
+                if found is None:
+                    picked = bytes(pick(indexes, present))
+                    found = (all_present, indexes)  # (no row is null: as without a null in the dictionary)
+                    if 0 in picked:
+                        found = (_levels(picked, rows), list(compress(indexes, picked)))
+                    levels_of[id(indexes), present] = found
+                    held.append(found)
+                levels, defined = found
             dict_offset = None
             used = 0
             if physical == _BOOLEAN:  # (no dictionary for booleans: the present values, plain)
