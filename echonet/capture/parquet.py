@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 from ..describe import class_name, decode_properties, owner_of_properties
@@ -58,9 +59,10 @@ _NO_NAMES: tuple[Any, ...] = (None,) * 6  # the columns seoj ... esv_code of a d
 #: A head (the columns a datagram's rows share, held once per datagram or half of a SetGet) is held flat, as plain
 #: values (no object per datagram, so that the garbage collector has nothing more to scan as the rows come): the
 #: fields of its :class:`~echonet.pcap.Datagram` (time, src, dst, sport, dport, payload, index) in one list, and
-#: (tid, names, extra) in another: ``names`` an index in the table of object names (the columns seoj ... esv_code),
-#: ``extra`` the half and secured (``_HALVES.index(half) * 2 + secured``) or, from ``_ERRORS`` on, an error. A row is
-#: the index of its head and the index of its property columns (epc ... unit) in the table of distinct ones.
+#: (tid, names, extra, rows) in another: ``names`` an index in the table of object names (the columns seoj ...
+#: esv_code), ``extra`` the half and secured (``_HALVES.index(half) * 2 + secured``) or, from ``_ERRORS`` on, an
+#: error, ``rows`` how many rows it has. A row is the index of its property columns (epc ... unit) in the table of
+#: distinct ones; the rows come in the order of their heads.
 #: A shape (a frame less its TID, as decoded: the same for every datagram with the same objects, ESV and properties)
 #: is (names, ((extra, property indexes), ...), rows).
 _Shape = tuple[int, tuple[tuple[int, tuple[int, ...]], ...], int]
@@ -99,12 +101,11 @@ class ParquetWriter:
         #: The capture file the next datagrams come from (the ``capture`` column).
         self.capture = ""
         self._dgs: list[Any] = []  # the heads' datagrams, flat
-        self._rest: list[Any] = []  # the heads' (tid, names, extra), flat
+        self._rest: list[Any] = []  # the heads' (tid, names, extra, rows), flat
         self._errors: dict[str, int] = {}  # the distinct errors of this row group (extra _ERRORS + 2 * index)
         self._runs: list[tuple[int, str]] = []  # (first head, capture): where the capture changes
         self._run_capture: str | None = None
-        self._row_heads: list[int] = []
-        self._row_props: list[int] = []
+        self._row_props: list[int] = []  # each row's property row (its head: from the heads' counts of rows)
         self._table: list[tuple[Any, ...]] = []  # distinct property rows (index 0: no property)
         self._memo: dict[tuple[int, int, bytes], int] = {}  # (class, EPC, EDT) -> index in _table
         self._names_table: list[tuple[Any, ...]] = []  # the columns seoj ... esv_code (index 0: none)
@@ -128,7 +129,7 @@ class ParquetWriter:
 
     def _head(self, dg: Datagram, tid: int | None, names: int, extra: int, error: str | None = None) -> int:
         """Hold the columns one datagram's rows share (see the module's ``_Shape``); its index."""
-        index = len(self._rest) // 3
+        index = len(self._rest) >> 2
         if self.capture is not self._run_capture:
             self._run_capture = self.capture
             self._runs.append((index, self.capture))
@@ -136,14 +137,15 @@ class ParquetWriter:
             known = self._errors.setdefault(error, len(self._errors))
             extra = _ERRORS + known * 2 + extra % 2  # (the error's own, and secured)
         self._dgs.extend(dg)
-        self._rest += (tid, names, int(extra))
+        self._rest += (tid, names, int(extra), 0)
         return index
 
     def _row(self, head: int, prop: int) -> None:
-        """One row: head ``head`` and property row ``prop`` (indexes); a row group is written when full."""
-        self._row_heads.append(head)
+        """One row: the last head, ``head``, and property row ``prop`` (indexes); a row group is written when
+        full."""
+        self._rest[(head << 2) | 3] += 1
         self._row_props.append(prop)
-        if len(self._row_heads) >= self.row_group:
+        if len(self._row_props) >= self.row_group:
             self.flush()
 
     def add(self, item: Decoded) -> None:
@@ -189,21 +191,18 @@ class ParquetWriter:
 
     def _add_shape(self, dg: Datagram, tid: int, secured: bool, shape: _Shape) -> None:
         names, halves, count = shape
-        row_heads = self._row_heads
-        if len(row_heads) + count >= self.row_group:  # (this datagram fills the row group: row by row)
+        row_props = self._row_props
+        if len(row_props) + count >= self.row_group:  # (this datagram fills the row group: row by row)
             self._add_split(dg, tid, secured, names, halves)
             return
         rest = self._rest
-        index = len(rest) // 3
         if self.capture is not self._run_capture:
             self._run_capture = self.capture
-            self._runs.append((index, self.capture))
+            self._runs.append((len(rest) >> 2, self.capture))
         for extra, props in halves:
-            row_heads.extend([index] * len(props))
-            index += 1
             self._dgs.extend(dg)
-            rest += (tid, names, extra + secured)
-            self._row_props.extend(props)
+            rest += (tid, names, extra + secured, len(props))
+            row_props.extend(props)
 
     def _add_split(
         self, dg: Datagram, tid: int, secured: bool, names: int, halves: tuple[tuple[int, tuple[int, ...]], ...]
@@ -215,7 +214,7 @@ class ParquetWriter:
         for extra, props in rows:
             head = -1
             for prop in props:
-                if head < 0 or not self._row_heads:  # (a new row group)
+                if head < 0 or not self._row_props:  # (a new row group)
                     names = self._names_table.index(names_row) if names_row in self._names_table else -1
                     if names < 0:
                         names = len(self._names_table)
@@ -296,26 +295,26 @@ class ParquetWriter:
     @property
     def held(self) -> int:
         """Rows held in memory, not yet written (always fewer than a row group)."""
-        return len(self._row_heads)
+        return len(self._row_props)
 
     def flush(self) -> None:
         """Write the rows held as one row group."""
-        count = len(self._row_heads)
+        count = len(self._row_props)
         if not count:
             return
-        heads = self._row_heads
         dgs, rest, step = self._dgs, self._rest, _DATAGRAM_FIELDS
-        count_heads = len(rest) // 3
+        count_heads = len(rest) >> 2
+        heads = list(chain.from_iterable(map(repeat, range(count_heads), rest[3::4])))  # (each row's head)
         bounds = [start for start, _ in self._runs[1:]] + [count_heads]
         capture_ids: list[int] = []
         for i, end in enumerate(bounds):
             capture_ids += [i] * (end - len(capture_ids))
         head_columns = {"frame": dgs[6::step], "time": [round(t * 1e6) for t in dgs[0::step]],
                         "src": dgs[1::step], "dst": dgs[2::step], "sport": dgs[3::step], "dport": dgs[4::step],
-                        "tid": rest[0::3]}  # fmt: skip
+                        "tid": rest[0::4]}  # fmt: skip
         extras: list[tuple[str | None, bool, str | None]] = [(h, bool(sec), None) for h in _HALVES for sec in (0, 1)]
         extras += [(None, bool(secured), e) for e in self._errors for secured in (0, 1)]
-        name_rows, extra_rows = pick(heads, rest[1::3]), pick(heads, rest[2::3])
+        name_rows, extra_rows = pick(heads, rest[1::4]), pick(heads, rest[2::4])
         name_columns = list(zip(*self._names_table, strict=True))
         # the property rows this row group uses, as its dictionaries (the table holds those of earlier ones too)
         row_props: Sequence[int] = self._row_props
@@ -343,7 +342,7 @@ class ParquetWriter:
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot write ({exc})") from None
         self.rows += count
-        for held in (self._dgs, self._rest, self._errors, self._row_heads, self._row_props):
+        for held in (self._dgs, self._rest, self._errors, self._row_props):
             held.clear()  # (in place: add_frame keeps them at hand)
         self._runs.clear()
         self._run_capture = None
