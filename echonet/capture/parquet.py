@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..describe import class_name, decode_properties, owner_of_properties
 from ..errors import CaptureError
-from ..frame import ESV, Frame, Property, esv_name
+from ..frame import EOJ, ESV, Frame, Property, esv_name
 from ..spec.registry import DecodedValue, Registry
 from ..spec.types import Special
 from .parquet_file import Column, ParquetFileWriter, pick
@@ -236,38 +236,52 @@ class ParquetWriter:
             names = self._names[names_key] = len(self._names_table)
             self._names_table.append((str(frame.seoj), str(frame.deoj), cls, class_name(self.registry, owner), name,
                                       esv))  # fmt: skip
-        parts: list[tuple[str | None, tuple[Property, ...], tuple[Property, ...]]] = [(None, frame.properties, ())]
+        props, gets = frame.properties, frame.get_properties
         if esv in _SETGET:
-            parts = [("set", frame.properties, frame.get_properties), ("get", frame.get_properties, frame.properties)]
-        memo, table, registry = self._memo, self._table, self.registry
-        scaled = registry.decoders(class_id).scaled
-        halves = []
-        for half, props, others in parts:
-            if not props:
-                continue
-            decoded = None
-            ids = []
-            for i, p in enumerate(props):
-                # the row of a property alone (no coefficients from the rest of the frame) repeats: kept by EDT
-                memo_key = (class_id, p.epc, p.edt)
-                index = memo.get(memo_key)
-                if index is None:
-                    if p.edt and p.epc not in scaled:  # (decoded alone, as decode_properties decodes it)
-                        dv = registry.decode_value(class_id, p.epc, p.edt)
-                    else:
-                        if decoded is None:
-                            decoded = decode_properties(registry, owner, props, others)
-                        dv = decoded[i]
-                    index = len(table)
-                    table.append(self._property_row(dv))
-                    if dv.definition is None or not dv.definition.coefficients:
-                        memo[memo_key] = index
-                ids.append(index)
-            halves.append((_HALVES.index(half) * 2, tuple(ids)))
-        rows = tuple(halves) or _EMPTY_SHAPE_ROWS
-        shape = (names, rows, sum(len(ids) for _, ids in rows))
+            halves = []
+            count = 0
+            if props:
+                ids = self._ids(class_id, owner, props, gets)
+                halves.append((2, ids))  # (_HALVES.index("set") * 2)
+                count += len(ids)
+            if gets:
+                ids = self._ids(class_id, owner, gets, props)
+                halves.append((4, ids))  # (_HALVES.index("get") * 2)
+                count += len(ids)
+            shape = (names, tuple(halves), count) if halves else (names, _EMPTY_SHAPE_ROWS, 1)
+        elif props:
+            ids = self._ids(class_id, owner, props, ())
+            shape = (names, ((0, ids),), len(ids))
+        else:
+            shape = (names, _EMPTY_SHAPE_ROWS, 1)
         self._shapes[key] = shape
         return shape
+
+    def _ids(
+        self, class_id: int, owner: EOJ | None, props: tuple[Property, ...], others: tuple[Property, ...]
+    ) -> tuple[int, ...]:
+        """The indexes of the property rows of one list of properties (``others``: the other list of a SetGet)."""
+        memo, table, registry = self._memo, self._table, self.registry
+        ids = []
+        decoded = None
+        for i, p in enumerate(props):
+            # the row of a property alone (no coefficients from the rest of the frame) repeats: kept by EDT
+            epc, edt = p
+            memo_key = (class_id, epc, edt)
+            index = memo.get(memo_key)
+            if index is None:
+                if edt and epc not in registry.decoders(class_id).scaled:  # (alone, as decode_properties does)
+                    dv = registry.decode_value(class_id, epc, edt)
+                else:
+                    if decoded is None:
+                        decoded = decode_properties(registry, owner, props, others)
+                    dv = decoded[i]
+                index = len(table)
+                table.append(self._property_row(dv))
+                if dv.definition is None or not dv.definition.coefficients:
+                    memo[memo_key] = index
+            ids.append(index)
+        return tuple(ids)
 
     @staticmethod
     def _property_row(dv: DecodedValue) -> tuple[Any, ...]:
