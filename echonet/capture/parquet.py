@@ -110,7 +110,7 @@ class ParquetWriter:
         self._memo: dict[tuple[int, int, bytes], int] = {}  # (class, EPC, EDT) -> index in _table
         self._names_table: list[tuple[Any, ...]] = []  # the columns seoj ... esv_code (index 0: none)
         self._names: dict[tuple[int, Any, Any, int], int] = {}
-        self._shapes: dict[tuple[Any, ...], _Shape] = {}
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}  # a secured frame (no plain bytes) -> its shape
         self._raw: dict[bytes, _Shape] = {}  # a plain frame's bytes after its TID -> its shape
         self._reset_tables()
         try:
@@ -167,14 +167,18 @@ class ParquetWriter:
             self._row(self._head(dg, frame.tid, 0, secured), 0)
             return
         esv = int(esv)  # (IntEnum members hash slowly)
-        key = (frame.seoj, frame.deoj, esv, frame.properties, frame.get_properties)
-        shape = self._shapes.get(key)
-        if shape is None:
-            shape = self._shape(key, frame, esv)
-        if not secured and len(self._raw) < CACHE:
-            raw = after_tid(dg.payload)
-            if raw is not None:
-                self._raw[raw] = shape
+        raw = None if secured else after_tid(dg.payload)
+        if raw is not None:  # (a plain frame: remembered by its bytes after the TID, as add_payload looks it up)
+            shape = self._raw.get(raw)
+            if shape is None:
+                shape = self._shape(frame, esv)
+                if len(self._raw) < CACHE:
+                    self._raw[raw] = shape
+        else:
+            key = (frame.seoj, frame.deoj, esv, frame.properties, frame.get_properties)
+            shape = self._shapes.get(key)
+            if shape is None:
+                shape = self._shapes[key] = self._shape(frame, esv)
         self._add_shape(dg, frame.tid, secured, shape)
 
     def add_payload(self, dg: Datagram) -> bool:
@@ -223,9 +227,9 @@ class ParquetWriter:
                 self._table.append(prop)
                 self._row(head, len(self._table) - 1)
 
-    def _shape(self, key: tuple[Any, ...], frame: Frame, esv: int) -> _Shape:
+    def _shape(self, frame: Frame, esv: int) -> _Shape:
         """Decode a frame's properties to rows (each property row once while it is remembered: by class, EPC and
-        EDT, unless scaled by other properties) and remember the frame's shape."""
+        EDT, unless scaled by other properties): the frame's shape."""
         owner = owner_of_properties(frame)
         class_id = owner.class_id if owner is not None else -1
         names_key = (class_id, frame.seoj, frame.deoj, esv)
@@ -254,7 +258,6 @@ class ParquetWriter:
             shape = (names, ((0, ids),), len(ids))
         else:
             shape = (names, _EMPTY_SHAPE_ROWS, 1)
-        self._shapes[key] = shape
         return shape
 
     def _ids(
@@ -360,7 +363,7 @@ class ParquetWriter:
             held.clear()  # (in place: add_frame keeps them at hand)
         self._runs.clear()
         self._run_capture = None
-        if max(len(self._table), len(self._shapes), len(self._names_table)) > CACHE:
+        if max(len(self._table), len(self._shapes), len(self._names_table)) > CACHE or len(self._raw) >= CACHE:
             self._reset_tables()
 
     def close(self) -> None:

@@ -326,7 +326,8 @@ def _summarise(
     known = writer.add_payload if writer is not None and add is None else None  # (a frame seen before: no decode)
     frames = errors = secured = opened = shown = 0
     current = None
-    memo = FrameMemo(strict)  # (frames seen before but for the TID: not decoded again)
+    # frames seen before but for the TID: not decoded again (the Parquet writer alone remembers them itself)
+    memo = FrameMemo(strict) if known is None else FrameMemo(strict, size=0)
     for dg in captures:
         shown += 1
         if writer is not None and captures.current is not current:
