@@ -14,13 +14,15 @@ import errno
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ..aio import Endpoints
 from ..describe import class_name
 from ..frame import EOJ
 from ..spec.identity import version_of
 from ..spec.registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    from ..aio import Endpoints
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -102,7 +104,7 @@ async def wildcard_holder(endpoints: Endpoints) -> str | None:
     Read from ``/proc/net/udp`` (:func:`echonet.netif.port_holders`) before our own socket is open; where that
     cannot be read, probed by binding an otherwise unused loopback address to the port without SO_REUSEADDR."""
     from .. import netif
-    from ..aio import NodeRunner
+    from ..aio import Endpoints, NodeRunner
     from ..node import Node
 
     if endpoints.port == 0:

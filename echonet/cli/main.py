@@ -13,6 +13,7 @@ JSON document ``{"error": {"code": N, "kind": "...", "message": "..."}}`` on std
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -47,12 +48,24 @@ class _SubcommandParser(CommandParser):
         self.add_argument("--mra", metavar="DIR", default=argparse.SUPPRESS, help=_MRA_HELP)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``echonet`` parser with every command group's sub-commands."""
-    # The command groups are imported here rather than at module level, so that ``python -m echonet.cli.secure`` does
-    # not find its own module imported by the package before it runs.
-    from . import capture, conformance, decode, drready, gateway, node, secure, serve
+#: The command groups, in the order they register their commands (a later group may add options to an earlier
+#: group's commands: ``capture`` adds ``--keylog`` to the commands that start secured nodes).
+GROUPS = ("decode", "node", "serve", "drready", "secure", "capture", "conformance", "gateway")
+#: The groups each command needs, so that a command line imports and registers only those (``echonet decode`` then
+#: does not import asyncio, cryptography or the DRready checker: a fifth of a second at every start here).
+#: ``tests/test_cli_lazy.py`` checks it against the whole parser: every command, and its options, the same.
+COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
+    "decode": ("decode",), "spec": ("decode",),
+    "discover": ("node", "capture"), "get": ("node", "capture"), "set": ("node", "capture"), "watch": ("node",),
+    "doctor": ("node",), "serve": ("serve", "capture"), "demo": ("serve", "capture"), "drready": ("drready",),
+    "secure": ("secure",), "sniff": ("decode", "capture"), "wireshark-export": ("decode", "capture"),
+    "query": ("decode", "capture"), "conformance": ("conformance",), "gateway": ("gateway",),
+}  # fmt: skip
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``echonet`` parser with every command group's sub-commands; with ``command`` (a command's name), with only
+    the groups that command needs (:data:`COMMAND_GROUPS`; any other name: every group)."""
     parser = CommandParser(
         prog="echonet",
         description="ECHONET Lite tools: decode frames and captures, look up classes, talk to devices.",
@@ -60,9 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"echonet {__version__}")
     parser.add_argument("--mra", metavar="DIR", default=os.environ.get("ECHONET_MRA_DIR"), help=_MRA_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubcommandParser)
-    for group in (decode, node, serve, drready, secure, capture, conformance, gateway):
-        group.register(sub)
+    # The command groups are imported here rather than at module level, so that ``python -m echonet.cli.secure`` does
+    # not find its own module imported by the package before it runs.
+    for name in COMMAND_GROUPS.get(command or "", GROUPS):
+        importlib.import_module(f"{__package__}.{name}").register(sub)
     return parser
+
+
+def command_of(arguments: Sequence[str]) -> str | None:
+    """The command's name in ``arguments`` (what follows the options of ``echonet`` itself), or ``None`` when an
+    option comes first that is not ``--mra DIR`` (``--help``, ``--version``, a mistake: the whole parser answers)."""
+    i = 0
+    while i < len(arguments):
+        if arguments[i] == "--mra":
+            i += 2
+            continue
+        return None if arguments[i].startswith("-") else arguments[i]
+    return None
 
 
 def _json_asked(argv: Sequence[str]) -> bool:
@@ -73,7 +100,7 @@ def _json_asked(argv: Sequence[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``echonet`` command with ``argv`` (default: the process's arguments); return the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(command_of(arguments))
     try:
         args = parser.parse_args(arguments)
     except UsageExit as exc:  # the one line is on stderr already
