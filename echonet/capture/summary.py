@@ -53,6 +53,8 @@ __all__ = [
 
 #: Latencies kept exactly (per node and in total) before the oldest go into the histogram of :class:`Latencies`.
 EXACT_LATENCIES = 16384
+#: The most answers' shapes (class, ESV, properties) counted before they are folded into the counts per property.
+_SNA_SHAPES = 4096
 _GAMMA = 1.02  # (bucket k holds (gamma^(k-1), gamma^k]: its middle is within 1 % of every value in it)
 _LOG_GAMMA = math.log(_GAMMA)
 _FLOOR = 1e-9  # (latencies of zero, or below a nanosecond, counted as a nanosecond)
@@ -487,7 +489,8 @@ class Conversations:
         self.unmatched_answers = 0
         self.inf = 0
         self.latencies = Latencies()
-        self.sna: dict[tuple[int, int], list[int]] = {}
+        self._sna: dict[tuple[int, int], list[int]] = {}
+        self._sna_shapes: dict[tuple[Any, ...], int] = {}  # (class, ESV, properties, get properties) -> answers
         self.malformed: Counter[str] = Counter()
         self.malformed_examples: dict[str, str] = {}
         self.secured: Counter[str] = Counter()
@@ -656,23 +659,38 @@ class Conversations:
             latest.answers = -1  # answered through an earlier attempt
 
     def _count_sna(self, frame: Frame, esv: int) -> None:
+        """Count an answer's properties, as its class, ESV and properties (a poll's answers repeat them: one count
+        per answer, folded into :attr:`sna` per property when read or when too many are held)."""
         assert frame.seoj is not None
-        cls = frame.seoj.class_id
-        halves: tuple[tuple[tuple[Any, ...], bool], ...]  # (properties, refused when the EDT is empty)
-        if esv in _SETGET_ANSWERS:
-            halves = ((frame.properties, False), (frame.get_properties, True))
-        else:
-            halves = ((frame.properties, esv not in _SET_SNAS),)
-        is_sna = 0x50 <= esv <= 0x5F
-        sna = self.sna
-        for props, empty_refused in halves:
-            for p in props:
-                counts = sna.get((cls, p.epc))
-                if counts is None:
-                    counts = sna[(cls, p.epc)] = [0, 0]
-                counts[0] += 1
-                if is_sna and (not p.edt) == empty_refused:
-                    counts[1] += 1
+        key = (frame.seoj.class_id, esv, frame.properties, frame.get_properties)
+        shapes = self._sna_shapes
+        shapes[key] = shapes.get(key, 0) + 1
+        if len(shapes) > _SNA_SHAPES:
+            self._fold_sna()
+
+    def _fold_sna(self) -> None:
+        sna = self._sna
+        for (cls, esv, props, gets), n in self._sna_shapes.items():
+            # (properties, refused when the EDT is empty)
+            setget = esv in _SETGET_ANSWERS
+            halves = ((props, False), (gets, True)) if setget else ((props, esv not in _SET_SNAS),)
+            is_sna = 0x50 <= esv <= 0x5F
+            for half, empty_refused in halves:
+                for p in half:
+                    counts = sna.get((cls, p.epc))
+                    if counts is None:
+                        counts = sna[(cls, p.epc)] = [0, 0]
+                    counts[0] += n
+                    if is_sna and (not p.edt) == empty_refused:
+                        counts[1] += n
+        self._sna_shapes.clear()
+
+    @property
+    def sna(self) -> dict[tuple[int, int], list[int]]:
+        """Per (class, EPC): how many answers carried the property, and how many of them refused it."""
+        if self._sna_shapes:
+            self._fold_sna()
+        return self._sna
 
     def _expire(self, now: float) -> None:
         order = self._order

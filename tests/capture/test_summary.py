@@ -285,3 +285,27 @@ def test_cli_summary_filter_keeps_conversations_whole(tmp_path: Path) -> None:
     doc = summary("epc=0xF5")
     assert doc["requests"]["count"] == 1 and doc["requests"]["answered"] == 1
     assert {(s["epc"], s["refused"]) for s in doc["sna"]} == {("0xE4", 0), ("0xF5", 1)}
+
+
+def test_sna_counts_are_the_same_however_often_answers_are_folded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers are counted by their shape (class, ESV, properties) and folded into counts per property when read or
+    when too many shapes are held: folding after every answer, or once, gives the same counts."""
+    import random
+
+    from echonet.capture import summary
+
+    rnd = random.Random(7)
+    d = scenario()
+    for i in range(300):  # answers of every kind, partly refused, with changing values
+        tid = 1000 + i
+        esv = rnd.choice([ESV.GET_SNA, ESV.GET_RES, ESV.SETC_SNA, ESV.SETGET_SNA, ESV.SETGET_RES])
+        props = [(epc, b"" if rnd.random() < 0.4 else bytes([rnd.randrange(256)])) for epc in (0xE4, 0xDA, 0xF5)]
+        gets = [(0xE2, b"" if rnd.random() < 0.5 else bytes(4))] if esv in (ESV.SETGET_SNA, ESV.SETGET_RES) else []
+        request = {ESV.GET_SNA: ESV.GET, ESV.GET_RES: ESV.GET, ESV.SETC_SNA: ESV.SETC}.get(esv, ESV.SETGET)
+        d.append(Datagram(T0 + 30 + i, CTRL, BAT, 3610, 3610, f(tid, C, B1, request, [(p, b"") for p, _ in props])))
+        d.append(Datagram(T0 + 30.01 + i, BAT, CTRL, 3610, 3610, f(tid, B1, C, esv, props, gets)))
+    once = run_summary(d)["sna"]
+    monkeypatch.setattr(summary, "_SNA_SHAPES", 0)
+    every = run_summary(d)["sna"]
+    assert every == once
+    assert sum(s["refused"] for s in once) > 100 and {s["epc"] for s in once} >= {"0xE4", "0xDA", "0xF5", "0xE2"}
