@@ -295,11 +295,12 @@ class ParquetFileWriter:
         chunks = []
         total = 0  # (uncompressed bytes of the row group; the compressed ones are its extent in the file)
         start = self._offset
+        # Indexes are known by their ids, which stay theirs until the row group is written: each is a list of
+        # ``data`` or one that ``levels_of`` holds.
         encoded: dict[tuple[int, int], bytes] = {}  # (id of a row's indexes, dictionary size) -> their encoding
         # (id of a row's indexes, entries present) -> (the definition levels, the present rows' indexes)
         levels_of: dict[tuple[int, bytes], tuple[bytes, Sequence[int]]] = {}
         all_present = _levels(_ALL_PRESENT, rows)
-        held: list[Any] = []  # (the indexes encoded: their ids stay theirs until the row group is written)
         for column, (dictionary, indexes) in zip(self.columns, data, strict=True):
             if len(indexes) != rows:
                 raise ValueError(f"column {column.name}: {len(indexes)} rows, not {rows}")
@@ -315,7 +316,6 @@ class ParquetFileWriter:
                     if 0 in picked:
                         found = (_levels(picked, rows), list(compress(indexes, picked)))
                     levels_of[id(indexes), present] = found
-                    held.append(found)
                 levels, defined = found
             dict_offset = None
             used = 0
@@ -330,7 +330,6 @@ class ParquetFileWriter:
                 packed_indexes = encoded.get((id(defined), len(dictionary)))
                 if packed_indexes is None:
                     packed_indexes = encoded[id(defined), len(dictionary)] = _indexes(defined, len(dictionary))
-                    held.append(defined)
                 values = levels + packed_indexes
                 encodings = [_PLAIN, _RLE, _RLE_DICTIONARY]
                 encoding = _RLE_DICTIONARY
