@@ -55,7 +55,7 @@ class FrameMemo:
 
     def frame(self, payload: bytes) -> Frame:
         """The frame of ``payload``; raises :class:`FrameDecodeError` as :func:`decode_payload` does."""
-        key = after_tid(payload)
+        key = after_tid(payload) if self.size else None  # (a memo that remembers nothing does not look)
         if key is not None:
             seen = self._frames.get(key)
             if seen is not None:
