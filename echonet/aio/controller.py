@@ -96,7 +96,8 @@ class Controller(Opened):
     ) -> GetResult:
         """Get properties of one object; raises :class:`EchonetTimeoutError` when it does not answer."""
         if self._checks:
-            self._check(host, eoj, _GET, ())
+            epcs = tuple(epcs)  # (the check reads them, and so does the request)
+            self._check(host, eoj, _GET, epcs)
         runner = self.runner
         if not options:
             started = runner.start_fast(host, eoj, _GET, epcs, timeout)  # the node's fast lane

@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
-from echonet.aio import Controller, DeviceServer, DiscoveredNode, Endpoints, GetResult, NodeRunner
+from echonet.aio import Controller, DeviceServer, DiscoveredNode, Endpoints, NodeRunner
 from echonet.errors import EchonetUsageError
 from echonet.frame import EOJ
 from echonet.node import DeviceObject, Node, NodeConfig
@@ -58,6 +57,8 @@ class SecureController(Controller):
         self._secured = layer.secured_peers
 
     def _check(self, host: str | Addr, eoj: EOJ, esv: int, epcs: Iterable[int]) -> None:
+        """Refuse at once what the policy would refuse (a read of protected data from a legacy device without a
+        consent among them, :class:`PolicyDeniedError`), instead of timing out."""
         ip = host if type(host) is str else str(host[0])
         if ip in self._secured:  # a session: nothing to refuse (the common case, kept cheap)
             return
@@ -65,17 +66,6 @@ class SecureController(Controller):
         if decision is not None and not decision.allowed:
             self.layer.audit_decision(decision, self.runner.loop.time())
             raise PolicyDeniedError(decision)
-
-    async def get(
-        self, host: str | Addr, eoj: EOJ, epcs: Iterable[int], *, timeout: float | None = None, **options: Any
-    ) -> GetResult:
-        """:meth:`Controller.get`, with a read of protected data (the policy's ``protected_reads``) from a legacy
-        device refused at once without a consent (:class:`PolicyDeniedError`), instead of timing out."""
-        epcs = tuple(epcs)
-        ip = host if type(host) is str else str(host[0])
-        if ip not in self._secured and self.layer.policy.protected_reads:
-            self._check(host, eoj, _GET, epcs)
-        return await super().get(host, eoj, epcs, timeout=timeout, **options)
 
     async def discover(
         self,

@@ -387,6 +387,8 @@ class SecureLayer:
         self._fmt = config.fmt
         self._ehd1 = config.fmt.ehd1
         self._data = config.fmt.data
+        # open_datagram's hot path: each data record header with a kid -> its partial IV length
+        self._data_heads = {bytes((self._ehd1, self._data, FLAG_KID | n)): n for n in range(1, MAX_PIV_LEN + 1)}
         self._cookies = CookieJar(config.cookie_lifetime)
         self._guard = SourceGuard(config)
         self._out: list[tuple[bytes, Addr]] = []
@@ -666,6 +668,29 @@ class SecureLayer:
         layer took the datagram itself (anything else than such a record, or a refused one). Never raises on remote
         input."""
         self._now = now
+        # The hot path: a well-formed data record under a session, from the session's address. Anything else (and
+        # a record that needs more than its context's checks) takes _open_datagram, which decides every case.
+        n = self._data_heads.get(data[:3])  # the partial IV length of a data record header with a kid, else None
+        if n is not None and (n == 1 or data[3]):  # (a partial IV of 2 bytes or more has no leading zero)
+            pos = 3 + n
+            if len(data) > pos:
+                end = pos + 1 + data[pos]
+                session = self._sessions.get(data[pos + 1 : end])
+                if session is not None and session.addr == addr:
+                    try:
+                        frame = session.context.open_data(data, n, end, now)
+                    except RecordError as exc:
+                        self._refused(session, data, addr, exc, now)
+                        return None
+                    self.stats.unprotected += 1
+                    session.unanswered = 0
+                    if session.check_tid is None and session.access is None and frame[:1] != _GROUP_KEY_BYTE:
+                        return frame
+                    return self._screen(session, frame, addr, now)
+        return self._open_datagram(data, addr, now)
+
+    def _open_datagram(self, data: bytes, addr: Addr, now: float) -> bytes | None:
+        """:meth:`open_datagram` for every datagram (its hot path takes the common case first)."""
         if len(data) < 3 or data[0] != self._ehd1 or data[1] != self._data:
             self._receive_not_data(data, addr, now)
             return None
@@ -699,26 +724,34 @@ class SecureLayer:
             return self._open_moved(session, data, pos, end, kid, addr, now)
         try:
             frame = session.context.unprotect_parts(data[:3], data[3:pos], kid, data[end:], now)
-        except ReplayError as exc:
-            self.stats.replays += 1
-            self._audit(AuditEvent.REPLAY, self._record_fields(session, addr, data, exc), now)
-            return None
-        except IntegrityError as exc:
-            self.stats.integrity_failures += 1
-            self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
-            self._maybe_rekey(session, now)
-            return None
-        except RecipientKeyLimitError as exc:
-            self.stats.integrity_failures += 1
-            self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
-            self._close_session(session, CloseReason.KEY_LIMIT, now)
-            return None
         except RecordError as exc:
-            self.stats.malformed += 1
-            self._audit(AuditEvent.INTEGRITY_FAILURE, self._record_fields(session, addr, data, exc), now)
+            self._refused(session, data, addr, exc, now)
             return None
         self.stats.unprotected += 1
         session.unanswered = 0
+        return self._screen(session, frame, addr, now)
+
+    def _refused(self, session: _Session, data: bytes, addr: Addr, exc: RecordError, now: float) -> None:
+        """A data record under ``session`` that its context refused: counted and audited by its reason."""
+        fields = self._record_fields(session, addr, data, exc)
+        if isinstance(exc, ReplayError):
+            self.stats.replays += 1
+            self._audit(AuditEvent.REPLAY, fields, now)
+        elif isinstance(exc, IntegrityError):
+            self.stats.integrity_failures += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, fields, now)
+            self._maybe_rekey(session, now)
+        elif isinstance(exc, RecipientKeyLimitError):
+            self.stats.integrity_failures += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, fields, now)
+            self._close_session(session, CloseReason.KEY_LIMIT, now)
+        else:
+            self.stats.malformed += 1
+            self._audit(AuditEvent.INTEGRITY_FAILURE, fields, now)
+
+    def _screen(self, session: _Session, frame: bytes, addr: Addr, now: float) -> bytes | None:
+        """A verified record's frame: the layer's own (a group key update, the answer of an identity check) or one
+        the peer's role refuses is taken here (``None``); else the frame, for the node."""
         if frame[:1] == _GROUP_KEY_BYTE:
             self._receive_group_update(session, frame, now)
             return None
@@ -1416,6 +1449,8 @@ class SecureLayer:
                 self.stats.handshakes_failed += 1
                 self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": _reason(exc)}, now)
                 return None
+        if context.recipient_id != local_cid:  # (open_datagram finds the context by the kid, its Recipient ID)
+            raise SecureUsageError("a session's local connection identifier must be its context's Recipient ID")
         session = _Session(addr, context, local_cid, initiator, verified, now)
         roles = self.config.roles
         if roles is not None:
@@ -1775,10 +1810,12 @@ class SecureLayer:
         """:meth:`send_frame` for an adapter that sends at once: the protected record of ``data`` when it can go
         out now (a session whose identity is checked, no rekey check due, nothing of the layer's queued before
         it); otherwise ``None``, and :meth:`send_frame` took the frame (see :meth:`take_output`)."""
-        if self.group_peers and addr in self.group_peers and addr not in self._current:
-            self.send_frame(data, addr, now)  # (answered by a group record)
-            return None
-        session = self._current.get(addr) or self._session_for(addr)
+        session = self._current.get(addr)
+        if session is None:
+            if self.group_peers and addr in self.group_peers:
+                self.send_frame(data, addr, now)  # (answered by a group record)
+                return None
+            session = self._session_for(addr)
         if (
             session is not None
             and session.check_tid is None

@@ -356,6 +356,7 @@ class SecurityContext:
         "_created_at",
         "_data_headers",
         "_expires_at",
+        "_fast_q",
         "_fmt",
         "_id_context",
         "_kid_field",
@@ -366,6 +367,7 @@ class SecurityContext:
         "_max_plaintext",
         "_next_sequence_number",
         "_nonce_len",
+        "_open_until",
         "_r_aad_prefix",
         "_r_aead",
         "_r_nonce_base",
@@ -373,6 +375,7 @@ class SecurityContext:
         "_replay",
         "_s_aad_prefix",
         "_s_aead",
+        "_s_data",
         "_s_nonce_base",
         "_sender_id",
         "_sequence",
@@ -431,6 +434,9 @@ class SecurityContext:
         self._max_plaintext = p.max_plaintext
         self._max_ciphertext = p.max_plaintext + p.tag_len
         self._next_sequence_number = None if sequence is None else sequence.next
+        # protect's common case stops below _fast_q: the encryption limit, or at once with a sequence source
+        self._fast_q = limit_q if sequence is None else 0
+        self._open_until = self._expires_at if limit_v > 0 else -math.inf
         kid_flag = FLAG_KID if send_kid else 0
         self._data_headers = self._header_table(fmt.data, kid_flag)
         self._close_headers = self._header_table(fmt.close, kid_flag)
@@ -440,6 +446,10 @@ class SecurityContext:
         self._r_nonce_base = _nonce_base(keys.common_iv, self._recipient_id)
         self._s_aad_prefix = self._aad_prefixes(self._sender_id)
         self._r_aad_prefix = self._aad_prefixes(self._recipient_id)
+        self._s_data = tuple(
+            (header, prefix, suffix)
+            for (header, suffix), prefix in zip(self._data_headers, self._s_aad_prefix, strict=True)
+        )
         self._s_aead = _primitive(a, keys.sender_key)
         self._r_aead = _primitive(a, keys.recipient_key)
 
@@ -552,11 +562,24 @@ class SecurityContext:
 
     # -- protect
 
-    def protect(self, frame: bytes, now: float, *, _headers: _HeaderTable | None = None) -> bytes:
-        """Protect one ECHONET Lite frame (opaque bytes) into a data record datagram. (``_headers``: the close
-        record's, for :meth:`protect_close`; every record is sealed here, so the key-limit checks stand in one
-        place.)"""
-        headers = self._data_headers if _headers is None else _headers
+    def protect(self, frame: bytes, now: float) -> bytes:
+        """Protect one ECHONET Lite frame (opaque bytes) into a data record datagram."""
+        count = self._count_q
+        if count >= self._fast_q or now >= self._expires_at or len(frame) > self._max_plaintext:
+            return self._seal(frame, now, self._data_headers)  # (a limit, a sequence source, a long frame)
+        # The common case, the same bytes as _seal: record k numbered k, the key-limit checks just made.
+        self._count_q = count + 1  # counted before encrypting (key-limits draft)
+        n = (count.bit_length() + 7) >> 3 or 1
+        partial_iv = count.to_bytes(n, "big")
+        header, prefix, suffix = self._s_data[n]
+        nonce = (self._s_nonce_base ^ count).to_bytes(self._nonce_len, "big")
+        return b"".join(
+            (header, partial_iv, self._kid_field, self._s_aead.encrypt(nonce, frame, prefix + partial_iv + suffix))
+        )
+
+    def _seal(self, frame: bytes, now: float, headers: _HeaderTable) -> bytes:
+        """Every record is sealed here but for :meth:`protect`'s common case, so the key-limit checks stand in one
+        place (and there, in the same order)."""
         if self._count_q >= self._limit_q:
             raise SenderKeyLimitError("encryption limit of this sender key reached", advice="rekey")
         if now >= self._expires_at:
@@ -581,7 +604,7 @@ class SecurityContext:
 
     def protect_close(self, reason: CloseReason, now: float) -> bytes:
         """A protected close record carrying ``reason``."""
-        return self.protect(encode_close_reason(reason), now, _headers=self._close_headers)
+        return self._seal(encode_close_reason(reason), now, self._close_headers)
 
     # -- unprotect
 
@@ -624,9 +647,38 @@ class SecurityContext:
         try:
             plaintext = self._r_aead.decrypt(nonce, ciphertext, aad)
         except InvalidTag:
-            self._count_v += 1
+            self._failed_decryption()
             raise IntegrityError("authentication tag does not verify") from None
         replay.update(piv)  # (takes the common case, a partial IV above the top, first)
+        return plaintext
+
+    def _failed_decryption(self) -> None:
+        self._count_v += 1
+        if self._count_v >= self._limit_v:
+            self._open_until = -math.inf  # (open_data then takes _open, which refuses)
+
+    def open_data(self, data: bytes, n: int, end: int, now: float) -> bytes:
+        """:meth:`unprotect` of a data record datagram whose layout the caller parsed, for an adapter that read the
+        kid to find this context: ``data[:3]`` is a data record header with the kid flag and partial IV length
+        ``n``, the partial IV has no leading zero, the kid ``data[4 + n:end]`` is this context's Recipient ID.
+        The same checks, result and errors as :meth:`unprotect` (ciphertext ``data[end:]``)."""
+        if now >= self._open_until:  # (expired, or the failed-decryption limit reached)
+            return self._open(data[:3], data[3 : 3 + n], None, data[end:], now)
+        partial_iv = data[3 : 3 + n]
+        piv = int.from_bytes(partial_iv, "big")
+        replay = self._replay
+        if replay.top >= piv:
+            replay.check(piv)
+        ciphertext = data[end:]
+        if not self._tag_len <= len(ciphertext) <= self._max_ciphertext:
+            raise MalformedRecordError("ciphertext length out of range")
+        nonce = (self._r_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
+        try:
+            plaintext = self._r_aead.decrypt(nonce, ciphertext, self._r_aad_prefix[n] + partial_iv + b"\x43" + data[:3])
+        except InvalidTag:
+            self._failed_decryption()
+            raise IntegrityError("authentication tag does not verify") from None
+        replay.update(piv)
         return plaintext
 
     #: :meth:`unprotect` for a data record the caller already split into its 3 header bytes, partial IV (1-5 bytes
