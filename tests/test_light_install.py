@@ -1,5 +1,6 @@
 """A plain `pip install` (no extras) into a fresh virtual environment gives a working `echonet decode`, for hex and
-for capture files, and pulls in none of the optional packages (scapy, matplotlib, uvloop).
+for capture files, and pulls in none of the optional packages (scapy, matplotlib, uvloop). Where a C compiler and
+OpenSSL's headers are present, it also builds the compiled record module (secure.records._aead).
 
 The install is a normal, non-editable one, run from a copy of the checkout's sources under tmp_path (pip builds in
 the source tree; the copy keeps build/ and *.egg-info out of the shared working tree). The commands then run from a
@@ -41,6 +42,7 @@ _NOT_SOURCES = shutil.ignore_patterns(
     ".benchmarks",
     ".coverage",
     "node_modules",
+    "*.so",  # (the record module built in place by an editable install: this install builds its own)
 )
 
 
@@ -127,6 +129,13 @@ def test_plain_install_decodes_and_pulls_no_optional_package(tmp_path: Path) -> 
         problems.append(f"echonet decode --pcap {SAMPLE_PCAP.name} exited {capture.returncode}:\n{_tail(capture)}")
     elif not records or "224.0.23.0:3610" not in capture.stdout:
         problems.append(f"echonet decode --pcap {SAMPLE_PCAP.name} printed no records:\n{_tail(capture)}")
+
+    native = _run([str(python), "-c", "from secure.records import oscore; print(oscore.NATIVE_AEAD)"], elsewhere, 60)
+    can_build = shutil.which("cc") is not None and Path("/usr/include/openssl/evp.h").exists()
+    if native.returncode != 0:
+        problems.append(f"secure.records.oscore does not import:\n{_tail(native)}")
+    elif can_build and native.stdout.strip() != "True":
+        problems.append("with a C compiler and OpenSSL's headers, pip install did not build secure.records._aead")
 
     listed = _run([*pip, "list", "--format=json"], elsewhere, 60)
     assert listed.returncode == 0, _tail(listed)
