@@ -117,7 +117,8 @@ def project_modules() -> dict[str, Module]:
     """
     found: dict[str, Module] = {}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
+        # (a C source is the compiled module of its name, built by setup.py: secure/records/_aead.c)
+        for path in sorted([*(ROOT / package).rglob("*.py"), *(ROOT / package).rglob("*.c")]):
             if "__pycache__" in path.parts:
                 continue
             name, is_package = _module_name(path)
@@ -133,8 +134,8 @@ def project_modules() -> dict[str, Module]:
 def parsed(name: str) -> ast.Module | None:
     """The module's syntax tree; None if the file went away meanwhile (the tree is being restructured)."""
     module = project_modules()[name]
-    if module.path.is_dir():
-        return None
+    if module.path.is_dir() or module.path.suffix == ".c":
+        return None  # (a compiled module imports nothing of the project)
     try:
         source = module.path.read_text(encoding="utf-8")
     except FileNotFoundError:

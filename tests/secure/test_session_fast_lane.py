@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from echonet.node import Node
 from echonet.node.events import Addr
 from secure.audit import AuditEvent
 from secure.errors import IntegrityError, ReplayError
+from secure.layer import core
 from secure.layer.aio import SecureController
 from secure.layer.config import SecureConfig
 from secure.layer.core import SecureLayer
@@ -49,11 +51,35 @@ class Recorder:
         self.events.append((AuditEvent(event).value, f.get("reason"), f.get("peer")))
 
 
+class Draws:
+    """Stands in for the layer's ``secrets`` module: the connection identifiers and identity-check TIDs it draws come
+    from the generator of the stack that runs, each seeded alike, so both stacks draw the same. (With draws of their
+    own the two stacks may differ by luck, not by path: the comparison failed about once in 3,000 examples, in the
+    tree before the records' hot path too. Nothing else the stacks draw, keys and cookies, changes a size or a
+    decision.)"""
+
+    def __init__(self) -> None:
+        self.rng = random.Random(0)
+
+    def choice(self, seq: Any) -> Any:
+        return self.rng.choice(seq)
+
+    def token_bytes(self, n: int) -> bytes:
+        return self.rng.randbytes(n)
+
+    def randbelow(self, n: int) -> int:
+        return self.rng.randrange(n)
+
+
+DRAWS = Draws()
+
+
 class Stack:
     """A secured controller and device, both driven by a NodeRunner without sockets, on an injected clock."""
 
     def __init__(self, fast: bool, ctl_cfg: SecureConfig, dev_cfg: SecureConfig) -> None:
         self.fast = fast
+        self.rng = random.Random(1)  # (DRAWS draws from it while this stack runs: see run_both)
         self.now = 1000.0
         self.ctl_audit, self.dev_audit = Recorder(), Recorder()
         self.ctl = SecureLayer(
@@ -222,17 +248,21 @@ def run_both(ops: list[tuple[Any, ...]], low_limit: bool) -> tuple[Stack, Stack]
     async def scenario() -> tuple[Stack, Stack]:
         stacks = Stack(True, ctl_cfg, dev_cfg), Stack(False, ctl_cfg, dev_cfg)
         for stack in stacks:
+            DRAWS.rng = stack.rng
             stack.request(0x62, [0x80])  # the handshake and the identity check, then the first answer
             stack.exchange()
             assert stack.ctl.has_session(DEV[0]) and stack.dev.has_session(CTL[0])
         fast, general = stacks
         assert fast.observe() == general.observe()
         for op in ops:
+            DRAWS.rng = fast.rng
             fast.step(op)
+            DRAWS.rng = general.rng
             general.step(op)
             assert fast.observe() == general.observe(), op
             assert fast.trace == general.trace
         for stack in stacks:
+            DRAWS.rng = stack.rng
             stack.exchange()
             for future in stack.futures:
                 future.cancel()
@@ -240,7 +270,12 @@ def run_both(ops: list[tuple[Any, ...]], low_limit: bool) -> tuple[Stack, Stack]
         assert fast.trace == general.trace
         return fast, general
 
-    return asyncio.run(scenario())
+    saved = core.secrets
+    core.secrets = DRAWS  # type: ignore[assignment]
+    try:
+        return asyncio.run(scenario())
+    finally:
+        core.secrets = saved
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
