@@ -1450,7 +1450,10 @@ class SecureLayer:
                 self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": _reason(exc)}, now)
                 return None
         if context.recipient_id != local_cid:  # (open_datagram finds the context by the kid, its Recipient ID)
-            raise SecureUsageError("a session's local connection identifier must be its context's Recipient ID")
+            self.stats.handshakes_failed += 1
+            reason = "the context's Recipient ID is not the session's connection identifier"
+            self._audit(AuditEvent.HANDSHAKE_FAILED, {"peer": ip, "reason": reason}, now)
+            return None
         session = _Session(addr, context, local_cid, initiator, verified, now)
         roles = self.config.roles
         if roles is not None:
