@@ -22,6 +22,7 @@
 static PyObject *InvalidTag;
 
 #define MAX_PIV_LEN 5
+#define MAX_TABLE_ITEM 1024 /* bytes in one entry of bind()'s tables (an AAD prefix is a few dozen) */
 
 typedef struct {
     PyObject_HEAD
@@ -236,11 +237,13 @@ static int table(PyObject *value, const char *name, PyObject **slot)
         PyErr_Format(PyExc_TypeError, "bind(): %s must be a tuple of %d bytes objects", name, MAX_PIV_LEN + 1);
         return 0;
     }
-    for (Py_ssize_t i = 0; i <= MAX_PIV_LEN; i++)
-        if (!PyBytes_CheckExact(PyTuple_GET_ITEM(value, i))) {
-            PyErr_Format(PyExc_TypeError, "bind(): %s must hold bytes", name);
+    for (Py_ssize_t i = 0; i <= MAX_PIV_LEN; i++) {
+        PyObject *item = PyTuple_GET_ITEM(value, i);
+        if (!PyBytes_CheckExact(item) || PyBytes_GET_SIZE(item) > MAX_TABLE_ITEM) {
+            PyErr_Format(PyExc_TypeError, "bind(): %s must hold bytes of at most %d", name, MAX_TABLE_ITEM);
             return 0;
         }
+    }
     Py_INCREF(value);
     Py_XSETREF(*slot, value);
     return 1;
@@ -251,8 +254,17 @@ static PyObject *Ccm_bind(Ccm *self, PyObject *args)
     Py_buffer base;
     PyObject *prefixes, *headers, *suffixes, *kid_field;
     Py_ssize_t max_ciphertext;
+    if (self->bound) { /* (another nonce base under the same key could repeat a nonce) */
+        PyErr_SetString(PyExc_TypeError, "bind() is called once");
+        return NULL;
+    }
     if (!PyArg_ParseTuple(args, "y*OOOSn:bind", &base, &prefixes, &headers, &suffixes, &kid_field, &max_ciphertext))
         return NULL;
+    if (PyBytes_GET_SIZE(kid_field) > MAX_TABLE_ITEM) {
+        PyBuffer_Release(&base);
+        PyErr_SetString(PyExc_ValueError, "bind(): a kid field of at most 1024 bytes");
+        return NULL;
+    }
     int ok = base.len == NONCE_LEN;
     if (ok)
         memcpy(self->nonce_base, base.buf, NONCE_LEN);

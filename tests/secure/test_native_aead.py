@@ -186,10 +186,14 @@ def test_seal_and_open_refuse_what_is_not_theirs() -> None:
         (bytes(13), tables[:5], tables, tables, b"", 100),
         (bytes(13), tables, tuple(bytes(2) for _ in range(6)), tables, b"", 100),
         (bytes(13), tables, tables, tables, b"", 4),
+        (bytes(13), (bytes(1025), *tables[1:]), tables, tables, b"", 100),
+        (bytes(13), tables, tables, tables, bytes(1025), 100),
     ):
         with pytest.raises((TypeError, ValueError)):
             aead.bind(*bad)
     aead.bind(bytes(13), tables, tables, tables, b"", 100)
+    with pytest.raises(TypeError):
+        aead.bind(bytes((1,)) * 13, tables, tables, tables, b"", 100)  # once: another nonce base could repeat one
     for piv in (-1, 2**40):
         with pytest.raises((OverflowError, ValueError)):
             aead.seal(piv, b"\x10\x81")
