@@ -29,8 +29,6 @@ from secure.layer.core import SecureLayer
 from secure.policy.rules import Policy, PolicyStore
 from secure.trust.onboarding import PairingController, PairingResult, decode_pairing, encode_pairing
 
-_GET = 0x62
-
 __all__ = ["SecureController", "SecureDeviceServer", "open_secure_controller", "open_secure_server", "pair_device"]
 
 

@@ -718,23 +718,19 @@ class SecurityContext:
         open_ = self._r_open
         try:
             if open_ is not None and type(data) is bytes:
-                plaintext = open_(data, n, end, piv)
-                if plaintext is None:
-                    raise MalformedRecordError("ciphertext length out of range")
-                replay.update(piv)
-                return plaintext
+                plaintext = open_(data, n, end, piv)  # (None: the ciphertext's length is out of range)
+            else:
+                ciphertext = data[end:]
+                plaintext = None
+                if self._tag_len <= len(ciphertext) <= self._max_ciphertext:
+                    nonce = (self._r_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
+                    aad = self._r_aad_prefix[n] + partial_iv + b"\x43" + data[:3]
+                    plaintext = self._r_aead.decrypt(nonce, ciphertext, aad)
         except InvalidTag:
             self._failed_decryption()
             raise IntegrityError("authentication tag does not verify") from None
-        ciphertext = data[end:]
-        if not self._tag_len <= len(ciphertext) <= self._max_ciphertext:
+        if plaintext is None:
             raise MalformedRecordError("ciphertext length out of range")
-        nonce = (self._r_nonce_base ^ piv).to_bytes(self._nonce_len, "big")
-        try:
-            plaintext = self._r_aead.decrypt(nonce, ciphertext, self._r_aad_prefix[n] + partial_iv + b"\x43" + data[:3])
-        except InvalidTag:
-            self._failed_decryption()
-            raise IntegrityError("authentication tag does not verify") from None
         replay.update(piv)
         return plaintext
 
